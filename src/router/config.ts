@@ -176,7 +176,14 @@ const parseRealm = (value: unknown, path: string): Realm => {
   if (!REALM_NAME.test(name)) {
     fail(key(path, "name"), `invalid realm name ${show(name)} (3 to 255 letters, digits, "_", "-", "@" or ".", starting with a letter)`)
   }
-  if (obj["options"] !== undefined) object(obj["options"], key(path, "options"), []) // reserved, nothing known yet
+  if (obj["options"] !== undefined) {
+    // Crossbar's realm options; this router always checks URIs loosely and always has the meta API
+    const optionsPath = key(path, "options")
+    const options = object(obj["options"], optionsPath, ["enable_meta_api", "bridge_meta_api", "event_dispatching_chunk_size", "uri_check"])
+    if (options["uri_check"] !== undefined && options["uri_check"] !== "loose") {
+      fail(key(optionsPath, "uri_check"), `only "loose" URI checking is supported, got ${show(options["uri_check"])}`)
+    }
+  }
   if (obj["store"] !== undefined) notSupported(key(path, "store"), "an event store (\"store\")")
   const rolesPath = key(path, "roles")
   const roles = (obj["roles"] === undefined ? [] : array(obj["roles"], rolesPath)).map((r, i) => parseRole(r, index(rolesPath, i)))
@@ -198,7 +205,7 @@ const parseEndpoint = (value: unknown, path: string): Endpoint => {
   const type = string(required(obj, "type", path), key(path, "type"))
   if (type === "unix") notSupported(key(path, "type"), "a Unix socket endpoint")
   if (type !== "tcp") fail(key(path, "type"), `expected "tcp", got ${show(type)}`)
-  if (obj["tls"] !== undefined) notSupported(key(path, "tls"), "TLS (\"tls\"); put a TLS-terminating proxy in front")
+  if (obj["tls"] !== undefined) fail(key(path, "tls"), "TLS is not supported yet (put a TLS-terminating proxy in front)")
   if (obj["version"] !== undefined && obj["version"] !== 4 && obj["version"] !== 6) {
     fail(key(path, "version"), `expected 4 or 6, got ${show(obj["version"])}`)
   }

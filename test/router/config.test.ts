@@ -208,7 +208,7 @@ const errorCases: ReadonlyArray<readonly [string, (c: Config & Mutable) => unkno
   [
     "TLS",
     (c) => (((c.workers[0]!.transports[0]!.endpoint as Mutable).tls = { key: "k", certificate: "c" }), c),
-    `workers[0].transports[0].endpoint.tls: TLS ("tls"); put a TLS-terminating proxy in front is not supported yet`
+    `workers[0].transports[0].endpoint.tls: TLS is not supported yet (put a TLS-terminating proxy in front)`
   ],
   [
     "a bad match policy",
