@@ -56,7 +56,9 @@ const fail = (path: string, problem: string): never => {
   throw new Invalid(path, problem)
 }
 
-const key = (path: string, name: string): string => (path === "" ? name : `${path}.${name}`)
+/** `a.b`, or `a["/"]` for keys that are not plain names (web paths, environment variables). */
+const key = (path: string, name: string): string =>
+  !/^[A-Za-z_$][\w$-]*$/.test(name) ? `${path}[${JSON.stringify(name)}]` : path === "" ? name : `${path}.${name}`
 const index = (path: string, i: number): string => `${path}[${i}]`
 
 /** A short rendering of a bad value for messages. */
@@ -136,6 +138,10 @@ const parsePermission = (value: unknown, path: string): Permission => {
   const { match, uri } = obj["match"] === undefined
     ? fromStarred(written)
     : { match: oneOf(obj["match"], key(path, "match"), ["exact", "prefix", "wildcard"] as const), uri: written }
+  if (obj["match"] !== undefined && written.includes("*")) {
+    // Crossbar would keep the "*" as a literal character: a permission that silently never matches
+    fail(key(path, "uri"), `"*" only has a meaning without "match" (Crossbar's starred URIs); with "match": "${match}" write the URI without it`)
+  }
   if (!isValidUri(uri, match)) {
     fail(key(path, "uri"), `${JSON.stringify(written)} is not a valid WAMP URI for match "${match}"`)
   }

@@ -269,6 +269,26 @@ const errorCases: ReadonlyArray<readonly [string, (c: Config & Mutable) => unkno
     `workers[0].realms[1].name: duplicate realm name "realm1" (also workers[0].realms[0])`
   ],
   ["a realm name Crossbar refuses", (c) => ((c.workers[0]!.realms[0]!.name = "r 1"), c), `workers[0].realms[0].name: invalid realm name "r 1"`],
+  [
+    "strict URI checking",
+    (c) => (((c.workers[0]!.realms[0] as Mutable).options = { uri_check: "strict" }), c),
+    `workers[0].realms[0].options.uri_check: only "loose" URI checking is supported, got "strict"`
+  ],
+  [
+    "an unknown worker option",
+    (c) => (((c.workers[0] as Mutable).options = { pythonpath: [".."], cpus: 2 }), c),
+    `workers[0].options: unknown key "cpus"`
+  ],
+  [
+    "a bad max_message_size",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.options = { max_message_size: 0 }), c),
+    `workers[0].transports[0].paths.ws.options.max_message_size: expected an integer 1..67108864, got 0`
+  ],
+  [
+    "a static path without directory",
+    (c) => (delete (c.workers[0]!.transports[0]!.paths["/"] as Mutable).directory, c),
+    `workers[0].transports[0].paths["/"]: missing required key "directory"`
+  ],
   ["version 3", (c) => ((c.version = 3), c), `version: expected 2 (Crossbar configuration version 2), got 3`],
   [
     "an unsupported transport",
@@ -289,6 +309,57 @@ const errorCases: ReadonlyArray<readonly [string, (c: Config & Mutable) => unkno
   ["no router worker", (c) => ((c.workers = []), c), `workers: expected a worker of type "router"`],
   ["a document that is not an object", () => [1, 2], `(top level): expected a JSON object, got an array`]
 ]
+
+describe("parseRouterConfig: permissions", () => {
+  const permissionsOf = (permissions: ReadonlyArray<unknown>) => {
+    const config = minimal()
+    ;(config.workers[0]!.realms[0]!.roles[0] as Mutable).permissions = permissions
+    return parseRouterConfig(config, "/tmp").pipe(Effect.map(({ router }) => router.realms[0]!.roles[0]!.permissions))
+  }
+
+  it.effect("reads Crossbar's starred URIs when there is no match", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [string, string, string]> = [
+        ["*", "", "prefix"],
+        ["com.example.*", "com.example.", "prefix"],
+        ["com.example*", "com.example", "prefix"],
+        ["com.*.update", "com..update", "wildcard"],
+        ["*.update.*", ".update.", "wildcard"],
+        ["com..update", "com..update", "wildcard"],
+        ["com.example.add2", "com.example.add2", "exact"]
+      ]
+      const permissions = yield* permissionsOf(cases.map(([uri]) => ({ uri })))
+      expect(permissions.map((p) => [p.uri, p.match])).toEqual(cases.map(([, uri, match]) => [uri, match]))
+    }))
+
+  it.effect("keeps the URI as written when match is explicit", () =>
+    Effect.gen(function*() {
+      const permissions = yield* permissionsOf([
+        { uri: "com.example", match: "prefix" },
+        { uri: "com..x", match: "wildcard" },
+        { uri: "com.x", match: "exact" }
+      ])
+      expect(permissions.map((p) => [p.uri, p.match])).toEqual([["com.example", "prefix"], ["com..x", "wildcard"], ["com.x", "exact"]])
+    }))
+
+  it.effect("missing allow and disclose mean false everywhere", () =>
+    Effect.gen(function*() {
+      const [permission] = yield* permissionsOf([{ uri: "com.x" }])
+      expect(permission!.allow).toEqual(allOf(false, false, false, false))
+      expect(permission!.disclose).toEqual({ caller: false, publisher: false })
+    }))
+
+  it.effect("refuses a star next to an explicit match, where Crossbar would silently keep it literally", () =>
+    Effect.gen(function*() {
+      const message = yield* failureOf({
+        ...minimal(),
+        workers: [{ ...minimal().workers[0]!, realms: [{ name: "realm1", roles: [{ name: "r", permissions: [{ uri: "com.*", match: "prefix" }] }] }] }]
+      })
+      expect(message).toBe(
+        `workers[0].realms[0].roles[0].permissions[0].uri: "*" only has a meaning without "match" (Crossbar's starred URIs); with "match": "prefix" write the URI without it`
+      )
+    }))
+})
 
 describe("parseRouterConfig: errors name the JSON path", () => {
   it.effect("the minimal configuration used below is valid", () =>
