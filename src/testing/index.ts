@@ -1,0 +1,8 @@
+/**
+ * wampgres' public test kit: what a user needs to test procedures without PostgreSQL.
+ *
+ * - {@link PgClientMock}: a scripted, recording `PgClient` / `SqlClient` layer.
+ *
+ * @since 0.1.0
+ */
+export * as PgClientMock from "./PgClientMock.js"
