@@ -24,6 +24,22 @@ const failureOf = <A>(exit: Exit.Exit<A, SqlError>): SqlError => {
 }
 
 describe("PgClientMock", () => {
+  // The example of the module's doc comment, verbatim.
+  it.effect("inserts a user in one transaction", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      const sql = yield* SqlClient
+      const rows = yield* sql.withTransaction(sql`INSERT INTO users ${sql.insert({ name: "ada" })} RETURNING id`)
+      assert.deepStrictEqual(rows, [{ id: 1 }])
+      assert.deepStrictEqual(yield* mock.sqlLog, [
+        "BEGIN",
+        `INSERT INTO users ("name") VALUES ($1) RETURNING id`,
+        "COMMIT"
+      ])
+    }).pipe(Effect.provide(PgClientMock.layer({
+      rules: [PgClientMock.when(/^INSERT INTO users/, [{ id: 1 }])]
+    }))))
+
   describe("compiles statements as @effect/sql-pg does", () => {
     it.effect("positional $n placeholders, sql.in and identifiers", () =>
       Effect.gen(function*() {
