@@ -4,17 +4,13 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
 export const appEnvironment: Effect.Effect<Record<string, string>, never, Scope.Scope> = Effect.map(
   Effect.acquireRelease(
-    Effect.sync(() => {
-      const dir = mkdtempSync(Path.join(Os.tmpdir(), "wampgres-browser-"))
-      chmodSync(dir, 0o755) // embedded PostgreSQL runs as its own OS user when we are root
-      return dir
-    }),
+    Effect.sync(() => mkdtempSync(Path.join(Os.tmpdir(), "wampgres-browser-"))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   ),
   (dir) => ({ WAMPGRES_DATA_DIR: dir })
