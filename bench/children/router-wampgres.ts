@@ -1,0 +1,44 @@
+/**
+ * Our router, alone in this child process: `Router.layerFromFile` of src/router/index.ts on a
+ * Crossbar-style configuration written by the orchestrator (realm1, anonymous, one websocket
+ * transport on an ephemeral port). Loaded dynamically so the benchmark builds before the router.
+ * argv: configFile
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Context, Effect, Layer } from "effect"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { finish, onParentMessage, sendToParent } from "../lib/ipc.js"
+import { describeFailure } from "../lib/stats.js"
+
+/** The part of the router's contract (src/router/index.ts) used here. */
+interface RouterModule {
+  readonly Router: Context.Key<unknown, { readonly url: string }> & {
+    readonly layerFromFile: (file: string) => Layer.Layer<unknown, { readonly message: string }>
+  }
+}
+
+const [configFile] = process.argv.slice(2)
+
+const program = Effect.gen(function*() {
+  if (configFile === undefined) return yield* Effect.fail(new Error("usage: router-wampgres.ts <config.json>"))
+  const { Router } = yield* Effect.promise(
+    () => import(pathToFileURL(join(process.cwd(), "src/router/index.ts")).href) as Promise<RouterModule>
+  )
+  const context = yield* Layer.build(Router.layerFromFile(configFile))
+  const router = Context.get(context, Router)
+  yield* Effect.promise(() => sendToParent({ type: "ready", node: process.version, url: router.url }))
+  // Runs until SIGTERM: runMain interrupts, the scope closes, the router closes its sockets.
+  return yield* Effect.never
+}).pipe(
+  Effect.scoped,
+  Effect.catchCause((cause) =>
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.void
+      : Effect.sync(() => finish({ type: "failed", message: describeFailure(Cause.squash(cause)) }, 1))
+  )
+)
+
+// The orchestrator follows "stop" with SIGTERM, which runMain turns into a clean shutdown.
+onParentMessage(() => undefined)
+NodeRuntime.runMain(program, { disableErrorReporting: true })

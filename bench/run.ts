@@ -1,0 +1,214 @@
+/**
+ * `npm run bench`: starts what the scenarios need (embedded PostgreSQL, routers, components),
+ * drives load from a separate process, checks every result, and reports calls/s, latency,
+ * errors, CPU per 1,000 calls and peak RSS per role, the baselines, and the issue's targets.
+ * See bench/README.md for what is measured and how to read it.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type BenchDatabase, benchDatabase, redactUrl } from "./lib/database.js"
+import { machine, versions } from "./lib/machine.js"
+import { type BenchOptions, defaults } from "./lib/options.js"
+import type { Serializer } from "./lib/protocol.js"
+import { evaluateTargets, renderTable, renderTargets, writeReport } from "./lib/report.js"
+import type { Report, RowResult } from "./lib/result.js"
+import { type RunContext, runRow } from "./lib/runner.js"
+import { rowsFor, scenarios } from "./lib/scenarios.js"
+
+const flags = {
+  duration: Flag.Finite("duration").pipe(
+    Flag.withDescription(`Measured seconds per row (default ${defaults.durationMs / 1000}; --quick: ${defaults.quickDurationMs / 1000})`),
+    Flag.optional
+  ),
+  warmup: Flag.Finite("warmup").pipe(
+    Flag.withDescription(`Warm-up seconds per row, not measured (default ${defaults.warmupMs / 1000}; --quick: ${defaults.quickWarmupMs / 1000})`),
+    Flag.optional
+  ),
+  sessions: Flag.Int("sessions").pipe(Flag.withDescription("WAMP sessions of the load client (K)"), Flag.withDefault(defaults.sessions)),
+  inflight: Flag.Int("inflight").pipe(
+    Flag.withDescription("Calls in flight across all sessions (C); heavy scenarios cap it (history: 4)"),
+    Flag.withDefault(defaults.inflight)
+  ),
+  scenarios: Flag.String("scenarios").pipe(
+    Flag.withDescription(`Comma-separated scenario ids: ${scenarios.map((s) => s.id).join(", ")} (default all)`),
+    Flag.withDefault("")
+  ),
+  serializers: Flag.String("serializers").pipe(Flag.withDescription("Comma-separated: json,msgpack"), Flag.withDefault("json,msgpack")),
+  quick: Flag.Boolean("quick").pipe(Flag.withDescription("Short run: 1 s warm-up, 2 s measured, JSON only"), Flag.withDefault(false)),
+  list: Flag.Boolean("list").pipe(Flag.withDescription("List the scenarios and exit"), Flag.withDefault(false)),
+  wampUrl: Flag.String("wamp-url").pipe(
+    Flag.withDescription("External router for the wampgres rows instead of starting ours (env WAMP_URL)"),
+    Flag.optional
+  ),
+  databaseUrl: Flag.String("database-url").pipe(
+    Flag.withDescription("External PostgreSQL instead of an embedded one (env DATABASE_URL)"),
+    Flag.optional
+  ),
+  realm: Flag.String("realm").pipe(Flag.withDescription("WAMP realm (env WAMP_REALM)"), Flag.withDefault(process.env.WAMP_REALM ?? "realm1")),
+  poolMin: Flag.Int("pool-min").pipe(Flag.withDescription("Pool minimum of the service and the sql-pg baseline"), Flag.withDefault(3)),
+  poolMax: Flag.Int("pool-max").pipe(Flag.withDescription("Pool maximum of the service and the sql-pg baseline; pgbench clients"), Flag.withDefault(10)),
+  resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("Where the JSON report goes"), Flag.withDefault("bench/results"))
+}
+
+type Parsed = {
+  readonly [K in keyof typeof flags]: (typeof flags)[K] extends Flag.Flag<infer A> ? A : never
+}
+
+const list = (s: string): Array<string> => s.split(",").map((x) => x.trim()).filter((x) => x !== "")
+
+const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, Error> =>
+  Effect.gen(function*() {
+    const serializers = p.quick && p.serializers === "json,msgpack" ? ["json"] : list(p.serializers)
+    for (const s of serializers) {
+      if (s !== "json" && s !== "msgpack") return yield* Effect.fail(new Error(`--serializers: unknown serializer "${s}" (json, msgpack)`))
+    }
+    const wanted = list(p.scenarios)
+    for (const id of wanted) {
+      if (!scenarios.some((s) => s.id === id)) {
+        return yield* Effect.fail(new Error(`--scenarios: unknown scenario "${id}"; known: ${scenarios.map((s) => s.id).join(", ")}`))
+      }
+    }
+    const seconds = (o: Option.Option<number>, normal: number, quick: number) =>
+      Option.match(o, { onNone: () => (p.quick ? quick : normal), onSome: (s) => Math.round(s * 1000) })
+    const positive = { sessions: p.sessions, inflight: p.inflight, "pool-max": p.poolMax }
+    for (const [name, value] of Object.entries(positive)) {
+      if (value < 1) return yield* Effect.fail(new Error(`--${name} must be at least 1`))
+    }
+    return {
+      durationMs: seconds(p.duration, defaults.durationMs, defaults.quickDurationMs),
+      warmupMs: seconds(p.warmup, defaults.warmupMs, defaults.quickWarmupMs),
+      sessions: p.sessions,
+      inflight: p.inflight,
+      scenarios: wanted,
+      serializers: serializers as Array<Serializer>,
+      realm: p.realm,
+      wampUrl: Option.getOrUndefined(p.wampUrl) ?? process.env.WAMP_URL,
+      databaseUrl: Option.getOrUndefined(p.databaseUrl) ?? process.env.DATABASE_URL,
+      poolMin: p.poolMin,
+      poolMax: p.poolMax,
+      resultsDir: p.resultsDir
+    }
+  })
+
+/** Crossbar-style configuration for our router: realm, anonymous role allowed everything, one websocket. */
+const routerConfig = (realm: string) => ({
+  version: 2,
+  workers: [{
+    type: "router",
+    realms: [{
+      name: realm,
+      roles: [{
+        name: "anonymous",
+        permissions: [{ uri: "*", allow: { call: true, register: true, publish: true, subscribe: true } }]
+      }]
+    }],
+    transports: [{
+      type: "websocket",
+      endpoint: { type: "tcp", port: 0, interface: "127.0.0.1" },
+      serializers: ["json", "msgpack"]
+    }]
+  }]
+})
+
+/** One progress line, rewritten in place on a terminal; throttled plain lines otherwise. */
+const progressPrinter = () => {
+  const tty = process.stderr.isTTY === true
+  let lastPlain = 0
+  return {
+    show: (text: string) => {
+      if (tty) {
+        process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns ?? 120) - 1)}`)
+      } else if (Date.now() - lastPlain >= 2_000 || !text.includes(" calls ")) {
+        lastPlain = Date.now()
+        process.stderr.write(`${text}\n`)
+      }
+    },
+    clear: () => {
+      if (tty) process.stderr.write("\r\x1b[K")
+    }
+  }
+}
+
+const bench = Effect.fn("bench")(function*(parsed: Parsed) {
+  if (parsed.list) {
+    for (const s of scenarios) yield* Console.log(`${s.id.padEnd(18)} ${s.description}`)
+    return
+  }
+  const options = yield* resolveOptions(parsed)
+  const selected = options.scenarios.length === 0 ? scenarios : scenarios.filter((s) => options.scenarios.includes(s.id))
+  const rows = rowsFor(selected, options.serializers)
+  const startedAt = new Date().toISOString()
+  const runId = startedAt.replace(/\D/g, "").slice(0, 14)
+  const machineInfo = machine()
+  yield* Console.log(
+    `wampgres bench: ${rows.length} rows, ${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s measured each, ` +
+      `${options.sessions} sessions, ${options.inflight} calls in flight, ${machineInfo.cpus} CPUs (load ${String(machineInfo.loadAverage)})`
+  )
+
+  const tempDir = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "wampgres-bench-run-"))),
+    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+  )
+  const routerConfigFile = join(tempDir, "router.json")
+  yield* Effect.promise(() => writeFile(routerConfigFile, JSON.stringify(routerConfig(options.realm), null, 2)))
+
+  // The database lives for the whole run; failing to get one leaves only the rows without it.
+  let database: BenchDatabase | undefined
+  let databaseProblem: string | undefined
+  if (rows.some((r) => r.scenario.needsDatabase && (r.scenario.kind !== "wamp" || r.scenario.available(r.serializer ?? "json") === undefined))) {
+    yield* Console.log(options.databaseUrl === undefined ? "starting embedded PostgreSQL..." : `using ${redactUrl(options.databaseUrl)}`)
+    const got = yield* benchDatabase(options.databaseUrl).pipe(Effect.result)
+    if (got._tag === "Success") database = got.success
+    else databaseProblem = got.failure.message
+    if (databaseProblem !== undefined) yield* Console.log(`database unavailable: ${databaseProblem}`)
+  }
+
+  const progress = progressPrinter()
+  const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: progress.show }
+  const results: Array<RowResult> = []
+  for (const [i, row] of rows.entries()) {
+    progress.show(`[${i + 1}/${rows.length}] ${row.label}: starting`)
+    let result = yield* runRow(row, { ...ctx, onProgress: (text) => progress.show(`[${i + 1}/${rows.length}] ${text}`) })
+    if (result.status === "unavailable" && result.reason === "no database" && databaseProblem !== undefined) {
+      result = { ...result, reason: `database: ${databaseProblem}` }
+    }
+    results.push(result)
+    progress.clear()
+    const summary = result.status === "ok"
+      ? `${Math.round(result.load?.callsPerSecond ?? 0).toLocaleString("en-US")} calls/s, ${result.load?.errors ?? 0} errors`
+      : `${result.status}: ${(result.reason ?? "").split("\n")[0]}`
+    yield* Console.log(`[${i + 1}/${rows.length}] ${row.label}: ${summary}`)
+  }
+
+  const targets = evaluateTargets(results)
+  yield* Console.log(`\n${renderTable(results)}\n\nTargets (ratios from this run)\n${renderTargets(targets)}`)
+  const report: Report = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: machineInfo,
+    versions: versions(),
+    settings: {
+      ...options,
+      databaseUrl: options.databaseUrl === undefined ? undefined : redactUrl(options.databaseUrl),
+      pgbenchClients: Math.min(options.inflight, options.poolMax)
+    },
+    database: database === undefined
+      ? undefined
+      : { url: redactUrl(database.url), embedded: database.embedded, ...database.server },
+    rows: results,
+    targets
+  }
+  const file = yield* Effect.promise(() => writeReport(options.resultsDir, report))
+  yield* Console.log(`\nJSON report: ${file}`)
+}, Effect.scoped)
+
+Command.make("bench", flags, bench).pipe(
+  Command.withDescription("Benchmark wampgres: routers, components, PostgreSQL; see bench/README.md"),
+  Command.run({ version: "0.1.0" }),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)
