@@ -1,0 +1,50 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { CallPromise, Session } from "../lib/autobahn.js"
+import { CheckFailed, ECHO_PROCEDURE, parseTimestamp, workloads } from "../lib/workloads.js"
+
+/** A session answering every call with `answer`; enough to exercise the result checks alone. */
+const answering = (answer: (procedure: string, args: ReadonlyArray<unknown>) => unknown): Session => ({
+  id: 1,
+  isOpen: true,
+  call: (procedure, args = []) => Promise.resolve(answer(procedure, args)) as CallPromise<unknown>,
+  register: () => Promise.resolve(undefined)
+})
+
+const context = (session: Session) => ({ sessions: [session], serializer: "json" as const, runId: "t", inflight: 1 })
+
+describe("result checks", () => {
+  it("echo accepts its own payload back and rejects anything else", async () => {
+    const faithful = answering((_, args) => args[0])
+    const running = await workloads.echo.setup(context(faithful))
+    await expect(running.call(faithful, 7)).resolves.toBe(1)
+
+    const lossy = answering((_, args) => ({ ...(args[0] as object), seq: 8 }))
+    await expect(running.call(lossy, 7)).rejects.toBeInstanceOf(CheckFailed)
+    await expect(running.call(answering(() => null), 7)).rejects.toBeInstanceOf(CheckFailed)
+  })
+
+  it("echo calls the echo component's procedure", async () => {
+    const seen: Array<string> = []
+    const session = answering((procedure, args) => {
+      seen.push(procedure)
+      return args[0]
+    })
+    await workloads.echo.probe(session)
+    expect(seen).toEqual([ECHO_PROCEDURE])
+  })
+
+  it("now.v1 wants a current timestamp string, in ISO or PostgreSQL text form", async () => {
+    const running = await workloads["now.v1"].setup(context(answering(() => undefined)))
+    await expect(running.call(answering(() => new Date().toISOString()), 0)).resolves.toBe(1)
+    const pgText = new Date().toISOString().replace("T", " ").replace("Z", "+00")
+    await expect(running.call(answering(() => pgText), 0)).resolves.toBe(1)
+    await expect(running.call(answering(() => "2001-01-01T00:00:00Z"), 0)).rejects.toBeInstanceOf(CheckFailed)
+    await expect(running.call(answering(() => "not a time"), 0)).rejects.toBeInstanceOf(CheckFailed)
+    await expect(running.call(answering(() => 42), 0)).rejects.toBeInstanceOf(CheckFailed)
+  })
+
+  it("parses PostgreSQL's timestamptz text", () => {
+    expect(parseTimestamp("2025-01-02 03:04:05.678+00")).toBe(Date.UTC(2025, 0, 2, 3, 4, 5, 678))
+    expect(parseTimestamp("2025-01-02 05:04:05+02")).toBe(Date.UTC(2025, 0, 2, 3, 4, 5))
+  })
+})
