@@ -1,0 +1,530 @@
+/**
+ * The WAMP session: one autobahn connection as a scoped resource (Autobahn|Python's
+ * `ApplicationRunner` + `ApplicationSession`, Effect-style).
+ *
+ * - joins `WAMP_REALM` at `WAMP_URL`, waiting at most `WAMP_JOIN_TIMEOUT`, and fails the layer with
+ *   the reason when it cannot;
+ * - reconnects with exponential backoff (no retry limit, delay capped by `WAMP_MAX_RETRY_DELAY`);
+ *   after every rejoin all registrations and subscriptions are made again, no user code involved;
+ * - `register` ties procedures to a scope. When that scope closes (shutdown), the procedures stop
+ *   taking calls (new INVOCATIONs get `wamp.error.unavailable`, which lets a router re-route shared
+ *   registrations), in-flight calls get `WAMP_DRAIN_TIMEOUT` to finish, stragglers are interrupted
+ *   (their transactions roll back), then the procedures are unregistered. Closing the session's own
+ *   scope leaves the realm with GOODBYE and cancels any pending reconnect;
+ * - call canceling: an INTERRUPT from the router interrupts the handler's fiber (see
+ *   `wamp/callCanceling.ts`), so a canceled call rolls back its transaction / cancels its query;
+ * - Effect-typed `call`, `publish` and `subscribe`; every autobahn promise is bounded by
+ *   `WAMP_REQUEST_TIMEOUT` (autobahn never rejects pending requests when its transport dies).
+ */
+import autobahn from "autobahn"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Latch from "effect/Latch"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as CallCanceling from "./wamp/callCanceling.js"
+
+/** A WAMP error: a failure a peer reported with an error URI, or a local one under `wampgres.error.*`. */
+export class WampError extends Schema.TaggedError<WampError>()("WampError", {
+  /** The WAMP error URI, e.g. `wamp.error.no_such_procedure`. */
+  error: Schema.String,
+  args: Schema.Array(Schema.Unknown),
+  kwargs: Schema.Record(Schema.String, Schema.Unknown),
+  message: Schema.String
+}) {}
+
+/** A WAMP error with a human-readable message as its first positional argument (the usual convention). */
+export const wampError = (error: string, message: string, kwargs: Record<string, unknown> = {}): WampError =>
+  new WampError({ error, args: [message], kwargs, message })
+
+/** Positional and keyword payload of a RESULT, YIELD or EVENT. */
+export interface Payload {
+  readonly args: ReadonlyArray<unknown>
+  readonly kwargs: Readonly<Record<string, unknown>>
+}
+
+/** What a procedure handler gets for one INVOCATION. */
+export interface InvocationRequest extends Payload {
+  /** The procedure URI called (for pattern registrations: the concrete URI). */
+  readonly procedure: string
+  /** Caller identification, when disclosed. */
+  readonly caller: number | undefined
+  readonly callerAuthid: string | undefined
+  readonly callerAuthrole: string | undefined
+  /** Present when the caller asked for progressive results: sends one progressive YIELD. */
+  readonly progress: ((payload: Payload) => Effect.Effect<void>) | undefined
+  /** Bytes queued on the WebSocket and not yet sent: pace progressive results by it. */
+  readonly bufferedAmount: () => number
+}
+
+/** Registration options as WAMP defines them (`match`, `invoke`, `disclose_caller`, ...). */
+export interface RegisterOptions {
+  readonly match?: "exact" | "prefix" | "wildcard"
+  readonly invoke?: "single" | "roundrobin" | "random" | "first" | "last"
+  readonly disclose_caller?: boolean
+  readonly [option: string]: unknown
+}
+
+/** One procedure as the session sees it: a URI, options and a handler with no requirements left. */
+export interface Registration {
+  readonly uri: string
+  readonly options?: RegisterOptions | undefined
+  /** Fails only with `WampError`, which becomes the ERROR sent back to the caller. */
+  readonly handler: (request: InvocationRequest) => Effect.Effect<Payload, WampError>
+}
+
+export interface EventMessage extends Payload {
+  readonly topic: string
+  readonly publication: number
+  readonly publisher: number | undefined
+}
+
+export interface WampSessionConfig {
+  readonly url: string
+  readonly realm: string
+  readonly joinTimeout: Duration.Duration
+  readonly requestTimeout: Duration.Duration
+  readonly drainTimeout: Duration.Duration
+  readonly maxRetryDelay: Duration.Duration
+  readonly serializer: "json" | "msgpack"
+}
+
+/** The session settings from the environment (`WAMP_*`). */
+export const config: Config.Config<WampSessionConfig> = Config.all({
+  url: Config.String("WAMP_URL").pipe(Config.withDefault("ws://127.0.0.1:8080/ws")),
+  realm: Config.String("WAMP_REALM").pipe(Config.withDefault("realm1")),
+  joinTimeout: Config.Duration("WAMP_JOIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(15))),
+  requestTimeout: Config.Duration("WAMP_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  drainTimeout: Config.Duration("WAMP_DRAIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(3))),
+  maxRetryDelay: Config.Duration("WAMP_MAX_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(5))),
+  serializer: Config.Literals(["json", "msgpack"], "WAMP_SERIALIZER").pipe(Config.withDefault("json" as const))
+}) as Config.Config<WampSessionConfig>
+
+/** The settings used when a test or embedding passes only some of them. */
+export const defaults = (overrides: Partial<WampSessionConfig> & Pick<WampSessionConfig, "url">): WampSessionConfig => ({
+  realm: "realm1",
+  joinTimeout: Duration.seconds(15),
+  requestTimeout: Duration.seconds(10),
+  drainTimeout: Duration.seconds(3),
+  maxRetryDelay: Duration.seconds(5),
+  serializer: "json",
+  ...overrides
+})
+
+export class WampSession extends Context.Service<WampSession, {
+  readonly url: string
+  readonly realm: string
+  /** The current WAMP session id, `None` while disconnected. */
+  readonly sessionId: Effect.Effect<Option.Option<number>>
+  /**
+   * Registers procedures for the lifetime of the current scope (see the module comment). Fails when
+   * any of them cannot be registered (e.g. `wamp.error.procedure_already_exists`); then none is kept.
+   */
+  readonly register: (registrations: ReadonlyArray<Registration>) => Effect.Effect<void, WampError, Scope.Scope>
+  /** Calls a procedure; waits for a (re)join up to the request timeout. */
+  readonly call: (
+    procedure: string,
+    payload?: Partial<Payload>,
+    options?: Record<string, unknown>
+  ) => Effect.Effect<Payload, WampError>
+  /** Publishes an event; with `{ acknowledge: true }` waits for the router's PUBLISHED. */
+  readonly publish: (
+    topic: string,
+    payload?: Partial<Payload>,
+    options?: Record<string, unknown>
+  ) => Effect.Effect<void, WampError>
+  /** Subscribes for the lifetime of the current scope; kept across rejoins. */
+  readonly subscribe: (
+    topic: string,
+    handler: (event: EventMessage) => Effect.Effect<void>,
+    options?: Record<string, unknown>
+  ) => Effect.Effect<void, WampError, Scope.Scope>
+}>()("wampgres/layers/WampSession") {
+  /** A session with the given settings. */
+  static readonly layer = (settings: WampSessionConfig): Layer.Layer<WampSession, WampError> =>
+    Layer.effect(WampSession, make(settings))
+  /** A session configured from the environment (`WAMP_URL`, `WAMP_REALM`, ...). */
+  static readonly layerConfig: Layer.Layer<WampSession, WampError | Config.ConfigError> = Layer.unwrap(
+    Effect.gen(function*() {
+      return WampSession.layer(yield* config)
+    })
+  )
+}
+
+interface ProcedureEntry {
+  readonly registration: Registration
+  /** The session it is registered on, and autobahn's handle (undefined while the REGISTER is pending). */
+  session: autobahn.Session | undefined
+  handle: autobahn.Registration | undefined
+  closing: boolean
+  readonly inflight: Set<Fiber.Fiber<Payload, WampError>>
+}
+
+interface SubscriptionEntry {
+  readonly topic: string
+  readonly handler: (event: EventMessage) => Effect.Effect<void>
+  readonly options: Record<string, unknown> | undefined
+  session: autobahn.Session | undefined
+  handle: autobahn.Subscription | undefined
+}
+
+const localError = (error: string, message: string) => wampError(error, message)
+
+/** Turns what autobahn rejects or throws (an `autobahn.Error`, a string, an Error) into a `WampError`. */
+const fromRejection = (what: string) => (cause: unknown): WampError => {
+  if (cause instanceof autobahn.Error) {
+    const first = cause.args[0]
+    return new WampError({
+      error: cause.error,
+      args: cause.args,
+      kwargs: cause.kwargs,
+      message: typeof first === "string" ? first : cause.error
+    })
+  }
+  const text = typeof cause === "string" ? cause : cause instanceof Error ? cause.message : String(cause)
+  return localError("wampgres.error.session", `${what}: ${text}`)
+}
+
+/** A payload as autobahn hands results over: one bare value, or an `autobahn.Result`. */
+const toPayload = (value: unknown): Payload =>
+  value instanceof autobahn.Result
+    ? { args: value.args, kwargs: value.kwargs }
+    : value === null || value === undefined
+    ? { args: [], kwargs: {} }
+    : { args: [value], kwargs: {} }
+
+const make = (settings: WampSessionConfig) =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<never>()
+    const runFork = Effect.runForkWith(context)
+    const timeout = settings.requestTimeout
+    const joined = yield* Latch.make(false)
+    const procedures = new Set<ProcedureEntry>()
+    const subscriptions = new Set<SubscriptionEntry>()
+    let current: autobahn.Session | undefined
+    let closing = false
+    let lastClose = "not connected yet"
+
+    // autobahn's warnings go to console.warn; route them to the logger (debug: reconnects are logged below).
+    autobahn.log.warn = (...args: Array<unknown>) => runFork(Effect.logDebug("autobahn", ...args))
+
+    /** Runs an autobahn request bounded by the request timeout. */
+    const request = <A>(what: string, thunk: () => Promise<A> | undefined) =>
+      Effect.tryPromise({ try: async () => thunk(), catch: fromRejection(what) }).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () => Effect.fail(localError("wampgres.error.timeout", `${what}: no answer within ${Duration.format(timeout)}`))
+        })
+      )
+
+    /** The joined session, waiting for a (re)join up to the request timeout. */
+    const session = Effect.suspend(() =>
+      current !== undefined && current.isOpen ? Effect.succeed(current) : joined.await.pipe(
+        Effect.andThen(Effect.suspend(() => current !== undefined ? Effect.succeed(current) : Effect.fail(undefined))),
+        Effect.eventually,
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(
+              localError("wampgres.error.not_connected", `not joined to ${settings.realm} at ${settings.url}: ${lastClose}`)
+            )
+        })
+      )
+    )
+
+    // Calls in flight per session, by INVOCATION request id, for INTERRUPT.
+    const calls = new WeakMap<autobahn.Session, Map<number, Fiber.Fiber<Payload, WampError>>>()
+
+    const endpoint = (entry: ProcedureEntry, on: autobahn.Session): autobahn.Endpoint => (args, kwargs, details) => {
+      const requestId = CallCanceling.currentRequest(on)
+      if (entry.closing) {
+        return Promise.reject(new autobahn.Error("wamp.error.unavailable", ["procedure is shutting down"]))
+      }
+      const transport = CallCanceling.pacedTransport(on)
+      const progress = details.progress
+      const fiber = runFork(entry.registration.handler({
+        args,
+        kwargs,
+        procedure: details.procedure,
+        caller: details.caller,
+        callerAuthid: details.caller_authid,
+        callerAuthrole: details.caller_authrole,
+        progress: progress === null
+          ? undefined
+          : (payload) => Effect.sync(() => progress([...payload.args], { ...payload.kwargs })),
+        bufferedAmount: () => transport?.bufferedAmount() ?? 0
+      }))
+      entry.inflight.add(fiber)
+      const byRequest = calls.get(on)
+      if (requestId !== undefined) byRequest?.set(requestId, fiber)
+      return new Promise((resolve, reject) => {
+        fiber.addObserver((exit) => {
+          entry.inflight.delete(fiber)
+          if (requestId !== undefined) byRequest?.delete(requestId)
+          if (Exit.isSuccess(exit)) {
+            resolve(new autobahn.Result([...exit.value.args], { ...exit.value.kwargs }))
+            return
+          }
+          const failure = Cause.findErrorOption(exit.cause)
+          if (Option.isSome(failure)) {
+            reject(new autobahn.Error(failure.value.error, [...failure.value.args], { ...failure.value.kwargs }))
+          } else if (Cause.hasInterruptsOnly(exit.cause)) {
+            reject(new autobahn.Error("wamp.error.canceled", ["call canceled"]))
+          } else {
+            runFork(Effect.logError(`Procedure ${entry.registration.uri} died`, exit.cause))
+            reject(new autobahn.Error("wamp.error.runtime_error", ["internal error"]))
+          }
+        })
+      })
+    }
+
+    const registerOn = (on: autobahn.Session, entry: ProcedureEntry) =>
+      Effect.suspend(() => {
+        if (entry.session === on) return Effect.void
+        entry.session = on
+        entry.handle = undefined
+        const { options, uri } = entry.registration
+        return request(
+          `register ${uri}`,
+          () => on.register(uri, endpoint(entry, on), options === undefined ? undefined : { ...options })
+        ).pipe(
+          Effect.tap((handle) => Effect.sync(() => (entry.handle = handle))),
+          Effect.tapError(() => Effect.sync(() => (entry.session = undefined))),
+          Effect.asVoid
+        )
+      })
+
+    const subscribeOn = (on: autobahn.Session, entry: SubscriptionEntry) =>
+      Effect.suspend(() => {
+        if (entry.session === on) return Effect.void
+        entry.session = on
+        entry.handle = undefined
+        return request(`subscribe ${entry.topic}`, () =>
+          on.subscribe(entry.topic, (args, kwargs, details) => {
+            runFork(entry.handler({
+              args: args ?? [],
+              kwargs: kwargs ?? {},
+              topic: details.topic,
+              publication: details.publication,
+              publisher: details.publisher
+            }))
+          }, entry.options === undefined ? undefined : { ...entry.options })).pipe(
+            Effect.tap((handle) => Effect.sync(() => (entry.handle = handle))),
+            Effect.tapError(() => Effect.sync(() => (entry.session = undefined))),
+            Effect.asVoid
+          )
+      })
+
+    /** After every join: hook call canceling, then restore every registration and subscription. */
+    const onJoin = (on: autobahn.Session, rejoin: boolean) =>
+      Effect.gen(function*() {
+        calls.set(on, new Map())
+        CallCanceling.install(on, (requestId) => {
+          const fiber = calls.get(on)?.get(requestId)
+          if (fiber !== undefined) fiber.interruptUnsafe()
+        })
+        current = on
+        yield* joined.open
+        const results = yield* Effect.forEach(
+          procedures,
+          (entry) => Effect.exit(registerOn(on, entry)),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.forEach(subscriptions, (entry) => Effect.ignore(subscribeOn(on, entry), { log: "Warn" }), {
+          concurrency: "unbounded"
+        })
+        const failed = results.filter(Exit.isFailure)
+        for (const exit of failed) yield* Effect.logError("Registration failed after rejoin", exit.cause)
+        yield* Effect.logInfo(
+          rejoin
+            ? `Rejoined ${settings.realm} (session ${on.id}); registered ${results.length - failed.length} procedures again`
+            : `Joined ${settings.realm} at ${settings.url} (session ${on.id})`
+        )
+      })
+
+    const serializers = [new autobahn.serializer.JSONSerializer()]
+    const Msgpack = autobahn.serializer.MsgpackSerializer
+    if (settings.serializer === "msgpack" && Msgpack !== undefined) serializers.unshift(new Msgpack())
+
+    const connection = new autobahn.Connection({
+      realm: settings.realm,
+      transports: [{ type: CallCanceling.TRANSPORT_TYPE, url: settings.url, serializers }],
+      use_es6_promises: true,
+      max_retries: -1,
+      initial_retry_delay: 0.2,
+      retry_delay_growth: 1.5,
+      max_retry_delay: Math.max(0.2, Duration.toSeconds(settings.maxRetryDelay)),
+      retry_if_unreachable: true,
+      // Rejections of our endpoints are answered as WAMP errors already; autobahn would console.error them.
+      on_user_error: () => {},
+      on_internal_error: (error, message) => runFork(Effect.logWarning(`autobahn: ${message ?? ""}`, error))
+    })
+    let joins = 0
+    const closed = yield* Latch.make(false)
+    connection.onopen = (on) => {
+      if (closing) {
+        // A retry timer fired after shutdown began (autobahn's close() does not cancel it).
+        try {
+          on.leave("wamp.close.normal")
+        } catch {
+          // already closed
+        }
+        return
+      }
+      runFork(onJoin(on, joins++ > 0))
+    }
+    connection.onclose = (reason, details) => {
+      current = undefined
+      joined.closeUnsafe()
+      lastClose = `${reason}${details.reason ? ` (${details.reason})` : ""}`
+      for (const entry of procedures) entry.session = undefined
+      for (const entry of subscriptions) entry.session = undefined
+      if (closing) {
+        closed.openUnsafe()
+        return true
+      }
+      runFork(Effect.logWarning(
+        `WAMP connection ${reason}${details.will_retry ? `, reconnecting in ${details.retry_delay?.toFixed(1)}s` : ""}`
+      ))
+      return false
+    }
+
+    yield* Effect.acquireRelease(
+      Effect.sync(() => connection.open()),
+      () =>
+        Effect.gen(function*() {
+          closing = true
+          connection._autoreconnect_reset_timer()
+          const wasOpen = current !== undefined && current.isOpen
+          try {
+            connection.close("wamp.close.normal")
+          } catch {
+            // "connection already closed": nothing to do
+          }
+          connection._autoreconnect_reset_timer()
+          if (wasOpen) {
+            // Wait for the GOODBYE handshake and the socket close, bounded.
+            yield* closed.await.pipe(Effect.timeoutOption(Duration.seconds(2)))
+            yield* Effect.logInfo(`Left ${settings.realm} (GOODBYE)`)
+          }
+        })
+    )
+
+    yield* joined.await.pipe(
+      Effect.timeoutOrElse({
+        duration: settings.joinTimeout,
+        orElse: () =>
+          Effect.fail(localError(
+            "wampgres.error.join_timeout",
+            `could not join realm ${settings.realm} at ${settings.url} within ${
+              Duration.format(settings.joinTimeout)
+            } (last: ${lastClose})`
+          ))
+      })
+    )
+
+    const drain = (entries: ReadonlyArray<ProcedureEntry>) =>
+      Effect.gen(function*() {
+        for (const entry of entries) entry.closing = true
+        const inflight = entries.flatMap((entry) => [...entry.inflight])
+        if (inflight.length > 0) {
+          yield* Effect.logInfo(`Draining ${inflight.length} call(s) in flight`)
+          const finished = yield* Fiber.awaitAll(inflight).pipe(Effect.timeoutOption(settings.drainTimeout))
+          if (Option.isNone(finished)) {
+            yield* Effect.logWarning(
+              `Drain time ${Duration.format(settings.drainTimeout)} over: canceling ${
+                entries.reduce((n, e) => n + e.inflight.size, 0)
+              } call(s)`
+            )
+            yield* Fiber.interruptAll(entries.flatMap((entry) => [...entry.inflight]))
+          }
+        }
+        yield* Effect.forEach(entries, (entry) => {
+          const { handle, session: on } = entry
+          procedures.delete(entry)
+          entry.session = undefined
+          return handle !== undefined && on !== undefined && on.isOpen
+            ? Effect.ignore(request(`unregister ${entry.registration.uri}`, () => on.unregister(handle)), { log: "Warn" })
+            : Effect.void
+        }, { concurrency: "unbounded", discard: true })
+      })
+
+    const register = (registrations: ReadonlyArray<Registration>) =>
+      Effect.acquireRelease(
+        Effect.gen(function*() {
+          const entries: Array<ProcedureEntry> = registrations.map((registration) => ({
+            registration,
+            session: undefined,
+            handle: undefined,
+            closing: false,
+            inflight: new Set()
+          }))
+          for (const entry of entries) procedures.add(entry)
+          const on = yield* session
+          const results = yield* Effect.forEach(entries, (entry) => Effect.exit(registerOn(on, entry)), {
+            concurrency: "unbounded"
+          })
+          const failure = results.find(Exit.isFailure)
+          if (failure !== undefined) {
+            yield* drain(entries)
+            return yield* Effect.failCause(failure.cause)
+          }
+          return entries
+        }),
+        drain
+      ).pipe(Effect.asVoid)
+
+    const call = (procedure: string, payload?: Partial<Payload>, options?: Record<string, unknown>) =>
+      Effect.flatMap(session, (on) =>
+        request(
+          `call ${procedure}`,
+          () => on.call(procedure, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
+        )).pipe(Effect.map(toPayload))
+
+    const publish = (topic: string, payload?: Partial<Payload>, options?: Record<string, unknown>) =>
+      Effect.flatMap(session, (on) =>
+        request(
+          `publish ${topic}`,
+          () => on.publish(topic, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
+        )).pipe(Effect.asVoid)
+
+    const subscribe = (
+      topic: string,
+      handler: (event: EventMessage) => Effect.Effect<void>,
+      options?: Record<string, unknown>
+    ) =>
+      Effect.acquireRelease(
+        Effect.gen(function*() {
+          const entry: SubscriptionEntry = { topic, handler, options, session: undefined, handle: undefined }
+          subscriptions.add(entry)
+          const on = yield* session
+          yield* subscribeOn(on, entry).pipe(Effect.tapError(() => Effect.sync(() => subscriptions.delete(entry))))
+          return entry
+        }),
+        (entry) =>
+          Effect.suspend(() => {
+            subscriptions.delete(entry)
+            const { handle, session: on } = entry
+            return handle !== undefined && on !== undefined && on.isOpen
+              ? Effect.ignore(request(`unsubscribe ${topic}`, () => on.unsubscribe(handle)))
+              : Effect.void
+          })
+      ).pipe(Effect.asVoid)
+
+    return WampSession.of({
+      url: settings.url,
+      realm: settings.realm,
+      sessionId: Effect.sync(() => Option.fromNullishOr(current?.id)),
+      register,
+      call,
+      publish,
+      subscribe
+    })
+  })

@@ -1,0 +1,122 @@
+/**
+ * Call canceling for autobahn-js as a callee: the one place where wampgres reaches into autobahn.
+ *
+ * autobahn 26 does not handle INTERRUPT (message 69): an INTERRUPT from the router is a protocol
+ * violation for it, and its HELLO does not announce `callee.features.call_canceling`, so a router
+ * never sends one. This module fixes both, per connection, without touching autobahn globally:
+ *
+ * 1. `TRANSPORT_TYPE`: a WebSocket transport (autobahn's own, rebuilt here, ~40 lines) whose `send`
+ *    adds `call_canceling: true` to the callee role of the HELLO it carries. Pass
+ *    `transports: [{ type: TRANSPORT_TYPE, url }]` to `new autobahn.Connection`. It also exposes
+ *    `bufferedAmount()`, the socket's unsent bytes, for paced (backpressured) progressive results.
+ * 2. `install(session, onInterrupt)`: after a join, hooks `session._MESSAGE_MAP` (autobahn's table
+ *    of handlers by message type): INTERRUPT calls `onInterrupt(requestId, mode)`; INVOCATION is
+ *    wrapped to remember the request id while autobahn synchronously calls the endpoint, which reads
+ *    it with `currentRequest(session)` (autobahn does not hand the id to endpoints).
+ *
+ * The endpoint then interrupts its fiber and rejects with `wamp.error.canceled`; autobahn sends
+ * that as the ERROR answering the INVOCATION, which is the spec's reply to an INTERRUPT.
+ */
+import autobahn from "autobahn"
+
+/** The autobahn transport type registered by this module. */
+export const TRANSPORT_TYPE = "wampgres-websocket"
+
+const MSG_HELLO = 1
+const MSG_INVOCATION = 68
+const MSG_INTERRUPT = 69
+
+/** A transport created by this module: autobahn's transport plus the socket's unsent bytes. */
+export interface PacedTransport extends autobahn.Transport {
+  readonly bufferedAmount: () => number
+}
+
+/** Adds call canceling to the callee role of a HELLO's details, leaving autobahn's shared object alone. */
+const announceCallCanceling = (msg: autobahn.WampMessage): autobahn.WampMessage => {
+  const details = msg[2] as { roles?: Record<string, { features?: Record<string, boolean> }> } | undefined
+  if (details?.roles?.callee === undefined) return msg
+  const roles = { ...details.roles, callee: { ...details.roles.callee, features: { ...details.roles.callee.features, call_canceling: true } } }
+  return [msg[0], msg[1], { ...details, roles }, ...msg.slice(3)]
+}
+
+class Factory implements autobahn.TransportFactory {
+  readonly type = TRANSPORT_TYPE
+  private readonly url: string
+  private readonly serializers: Array<autobahn.Serializer>
+  constructor(options: autobahn.TransportOptions) {
+    if (typeof options.url !== "string") throw new Error(`${TRANSPORT_TYPE}: options.url missing`)
+    this.url = options.url
+    this.serializers = options.serializers ?? [new autobahn.serializer.JSONSerializer()]
+  }
+  create(): PacedTransport {
+    const socket = new WebSocket(this.url, this.serializers.map((s) => `wamp.2.${s.SERIALIZER_ID}`))
+    socket.binaryType = "arraybuffer"
+    const transport: PacedTransport = {
+      protocol: undefined,
+      serializer: undefined,
+      info: { type: "websocket", url: this.url, protocol: null },
+      onmessage: () => {},
+      onopen: () => {},
+      onclose: () => {},
+      send: async (msg) => {
+        const serializer = transport.serializer
+        if (serializer === undefined) throw new Error("transport not open")
+        const payload = await serializer.serialize(msg[0] === MSG_HELLO ? announceCallCanceling(msg) : msg)
+        socket.send(payload as string | ArrayBuffer)
+      },
+      close: (code, reason) => socket.close(code, reason),
+      bufferedAmount: () => socket.bufferedAmount
+    }
+    socket.onopen = () => {
+      const id = socket.protocol.split(".")[2]
+      transport.serializer = this.serializers.find((s) => s.SERIALIZER_ID === id)
+      transport.protocol = socket.protocol
+      transport.info.protocol = socket.protocol
+      transport.onopen()
+    }
+    socket.onmessage = (event) => {
+      const serializer = transport.serializer
+      if (serializer !== undefined) transport.onmessage(serializer.unserialize(event.data) as autobahn.WampMessage)
+    }
+    socket.onclose = (event) => transport.onclose({ code: event.code, reason: event.reason, wasClean: event.wasClean })
+    return transport
+  }
+}
+
+if (!autobahn.transports.isRegistered(TRANSPORT_TYPE)) autobahn.transports.register(TRANSPORT_TYPE, Factory)
+
+/** The request id of the INVOCATION whose endpoint autobahn is calling right now, per session. */
+const current = new WeakMap<autobahn.Session, number>()
+
+/** Inside an endpoint (synchronously): the id of the INVOCATION being handled. */
+export const currentRequest = (session: autobahn.Session): number | undefined => current.get(session)
+
+/** The `mode` of an INTERRUPT: "kill" or "killnowait" (a router never sends "skip" to callees). */
+export type InterruptMode = "kill" | "killnowait"
+
+/** Hooks INTERRUPT and INVOCATION on a joined session (see the module comment). */
+export const install = (
+  session: autobahn.Session,
+  onInterrupt: (requestId: number, mode: InterruptMode) => void
+): void => {
+  const processInvocation = session._MESSAGE_MAP[MSG_INVOCATION]
+  if (processInvocation === undefined) throw new Error("autobahn: no INVOCATION handler to wrap")
+  session._MESSAGE_MAP[MSG_INVOCATION] = (msg) => {
+    current.set(session, msg[1] as number)
+    try {
+      processInvocation(msg)
+    } finally {
+      current.delete(session)
+    }
+  }
+  session._MESSAGE_MAP[MSG_INTERRUPT] = (msg) => {
+    const options = (msg[2] ?? {}) as { mode?: unknown }
+    onInterrupt(msg[1] as number, options.mode === "killnowait" ? "killnowait" : "kill")
+  }
+}
+
+/** The transport of a session created with `TRANSPORT_TYPE`, for pacing progressive results. */
+export const pacedTransport = (session: autobahn.Session): PacedTransport | undefined => {
+  const socket = session._socket as Partial<PacedTransport>
+  return typeof socket.bufferedAmount === "function" ? (socket as PacedTransport) : undefined
+}

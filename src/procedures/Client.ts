@@ -1,0 +1,66 @@
+/**
+ * Typed clients from procedure declarations: `Client.call(getAccount, { id: 1 })` calls the
+ * procedure through the `WampSession`, sends the input encoded as kwargs, decodes the result with
+ * the declared Schema and turns declared error URIs back into the typed errors.
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import { type Payload, WampError, wampError, WampSession } from "../layers/WampSession.js"
+import { describeSchemaError } from "./invoke.js"
+import type { Procedure } from "./Procedure.js"
+
+/** The WAMP error for a result that does not match the declared result Schema. */
+export const invalidResultUri = "wampgres.error.invalid_result"
+
+/** Decodes a RESULT payload (args[0]) or an ERROR into the procedure's types. */
+export const decodeResult = <I, O, E, R>(procedure: Procedure<I, O, E, R>) => {
+  const decodeOutput = Schema.decodeUnknownEffect(procedure.output)
+  return (payload: Payload): Effect.Effect<O, WampError> =>
+    Effect.mapError(
+      decodeOutput(payload.args[0]),
+      (error) => wampError(invalidResultUri, `${procedure.uri} result: ${describeSchemaError(error)}`)
+    )
+}
+
+/** A WAMP error with a declared URI becomes the typed error; other errors stay `WampError`. */
+export const decodeError = <I, O, E, R>(procedure: Procedure<I, O, E, R>) => (error: WampError): Effect.Effect<never, E | WampError> => {
+  const declared = procedure.errors.find((schema) => schema.uri === error.error)
+  if (declared === undefined) return Effect.fail(error)
+  return Schema.decodeUnknownEffect(declared)({ ...error.kwargs, _tag: tagOf(declared), message: error.args[0] }, {
+    onExcessProperty: "ignore"
+  }).pipe(
+    Effect.matchEffect({
+      onFailure: () => Effect.fail(error),
+      onSuccess: (typed) => Effect.fail(typed as E)
+    })
+  )
+}
+
+/** The `_tag` literal of a TaggedError class, read from its encoded form (WAMP kwargs do not carry it). */
+const tagOf = (schema: Schema.Top): string | undefined => {
+  const encoded = SchemaAST.toEncoded(schema.ast)
+  if (!SchemaAST.isObjects(encoded)) return undefined
+  const signature = encoded.propertySignatures.find((property) => property.name === "_tag")
+  return signature !== undefined && SchemaAST.isLiteral(signature.type) && typeof signature.type.literal === "string"
+    ? signature.type.literal
+    : undefined
+}
+
+/** Calls a procedure with typed input, result and errors. */
+export const call = <I, O, E, R>(
+  procedure: Procedure<I, O, E, R>,
+  input: I,
+  options?: Record<string, unknown>
+): Effect.Effect<O, E | WampError, WampSession> => {
+  const encodeInput = Schema.encodeUnknownEffect(procedure.input)
+  return Effect.gen(function*() {
+    const session = yield* WampSession
+    const kwargs = yield* Effect.mapError(
+      encodeInput(input),
+      (error) => wampError("wamp.error.invalid_argument", `${procedure.uri}: ${describeSchemaError(error)}`)
+    )
+    const payload = yield* session.call(procedure.uri, { kwargs: kwargs as Record<string, unknown> }, options)
+    return yield* decodeResult(procedure)(payload)
+  }).pipe(Effect.catchTag("WampError", (error: WampError) => decodeError(procedure)(error)))
+}

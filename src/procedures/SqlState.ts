@@ -1,0 +1,45 @@
+/**
+ * SQLSTATE helpers: read the PostgreSQL error code of an `SqlError`, and turn chosen codes into a
+ * procedure's typed errors (e.g. 23505 unique violation → `DuplicateOwner`). Codes not mapped stay
+ * `SqlError`s, which callers see as `wampgres.error.database`.
+ */
+import * as Effect from "effect/Effect"
+import { SqlError } from "effect/sql/SqlError"
+
+/** The SQLSTATE of a failed statement (`23505`, `40001`, ...), when PostgreSQL sent one. */
+export const sqlState = (error: SqlError): string | undefined => {
+  const cause: unknown = error.reason.cause
+  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
+    return cause.code
+  }
+  return undefined
+}
+
+/** Well-known SQLSTATEs. */
+export const SqlStates = {
+  uniqueViolation: "23505",
+  foreignKeyViolation: "23503",
+  checkViolation: "23514",
+  notNullViolation: "23502",
+  serializationFailure: "40001",
+  deadlockDetected: "40P01",
+  queryCanceled: "57014"
+} as const
+
+/**
+ * Maps SQLSTATEs to typed errors: `effect.pipe(mapSqlState({ "23505": () => new DuplicateOwner(...) }))`.
+ */
+export const mapSqlState = <E2>(handlers: { readonly [code: string]: (error: SqlError) => E2 }) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | E2, R> =>
+  Effect.catchIf(
+    self,
+    (error): error is E & SqlError => error instanceof SqlError && handlers[sqlState(error) ?? ""] !== undefined,
+    (error) => Effect.fail(handlers[sqlState(error) ?? ""]!(error))
+  ) as Effect.Effect<A, E | E2, R>
+
+/** Whether a failure is worth retrying the whole transaction (serialization failure or deadlock). */
+export const isRetryable = (error: unknown): boolean => {
+  if (!(error instanceof SqlError)) return false
+  const code = sqlState(error)
+  return code === SqlStates.serializationFailure || code === SqlStates.deadlockDetected
+}

@@ -1,0 +1,155 @@
+/**
+ * Running a declared procedure against raw WAMP args/kwargs: what the session does for every
+ * INVOCATION, usable without a session (unit tests with a mocked `PgClient`).
+ *
+ * 1. arguments: positional args fill the fields named in `positional`, kwargs the rest; decoded with
+ *    the procedure's Schema. Bad arguments → `wamp.error.invalid_argument`, message naming the field.
+ * 2. the handler runs, inside one transaction when declared `transactional` (committed on success,
+ *    rolled back on any failure, defect or interruption; nested `withTransaction` = savepoints).
+ * 3. its result is encoded with the result Schema → YIELD args [result].
+ * Failures: a declared typed error → its URI, args [message], kwargs = its fields; an `SqlError` →
+ * `wampgres.error.database` (no SQL text or parameters; the SQLSTATE in kwargs); anything else
+ * (defects, undeclared errors, a result that does not encode) → `wamp.error.runtime_error`, logged
+ * with its cause, no stack trace to the caller. Interruption (a canceled call) stays interruption.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SqlClient from "effect/sql/SqlClient"
+import { SqlError } from "effect/sql/SqlError"
+import { type InvocationRequest, type Payload, WampError, wampError } from "../layers/WampSession.js"
+import type { ErrorSchema, Procedure } from "./Procedure.js"
+import { sqlState } from "./SqlState.js"
+
+/** WAMP error URIs callers of wampgres procedures can see. */
+export const ErrorUris = {
+  invalidArgument: "wamp.error.invalid_argument",
+  runtimeError: "wamp.error.runtime_error",
+  canceled: "wamp.error.canceled",
+  database: "wampgres.error.database"
+} as const
+
+/** An `InvocationRequest` for a payload, as if called by an anonymous caller without progress. */
+export const request = (procedure: string, payload: Partial<Payload> = {}): InvocationRequest => ({
+  procedure,
+  args: payload.args ?? [],
+  kwargs: payload.kwargs ?? {},
+  caller: undefined,
+  callerAuthid: undefined,
+  callerAuthrole: undefined,
+  progress: undefined,
+  bufferedAmount: () => 0
+})
+
+const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** "owner: Expected string; balance: Missing key" */
+export const describeSchemaError = (error: Schema.SchemaError): string =>
+  formatIssue(error.issue).issues.map((issue) => {
+    const path = (issue.path ?? []).map((key) =>
+      typeof key === "object" && key !== null && "key" in key ? String(key.key) : String(key)
+    ).join(".")
+    return path.length > 0 ? `${path}: ${issue.message}` : issue.message
+  }).join("; ")
+
+/** Positional args merged into kwargs by the declared positional field names. */
+const mergeArguments = (
+  procedure: Procedure<unknown, unknown, unknown, unknown>,
+  payload: Payload
+): Effect.Effect<Record<string, unknown>, WampError> => {
+  const { positional } = procedure
+  if (payload.args.length > positional.length) {
+    return Effect.fail(wampError(
+      ErrorUris.invalidArgument,
+      positional.length === 0
+        ? `${procedure.uri} takes no positional arguments, got ${payload.args.length}`
+        : `${procedure.uri} takes at most ${positional.length} positional argument(s) (${
+          positional.join(", ")
+        }), got ${payload.args.length}`
+    ))
+  }
+  const merged: Record<string, unknown> = { ...payload.kwargs }
+  for (let i = 0; i < payload.args.length; i++) {
+    const name = positional[i]!
+    if (Object.hasOwn(payload.kwargs, name)) {
+      return Effect.fail(wampError(ErrorUris.invalidArgument, `${name}: given both positionally and as keyword`))
+    }
+    merged[name] = payload.args[i]
+  }
+  return Effect.succeed(merged)
+}
+
+const decodeOptions = { onExcessProperty: "error", errors: "all" } as const
+
+/** The WAMP error for a failure of the handler (or of its transaction); undeclared failures die. */
+const toWampError = (errors: ReadonlyArray<ErrorSchema>, uri: string) => (failure: unknown): Effect.Effect<WampError> => {
+  const declared = errors.find((schema) => Schema.is(schema)(failure))
+  if (declared !== undefined) {
+    return Schema.encodeUnknownEffect(declared)(failure).pipe(
+      Effect.map((encoded) => {
+        const { _tag, ...kwargs } = encoded as Record<string, unknown>
+        const message = (failure as { message?: unknown }).message
+        return wampError(
+          declared.uri,
+          typeof message === "string" && message.length > 0 ? message : declared.uri,
+          kwargs
+        )
+      }),
+      Effect.orDie
+    )
+  }
+  if (failure instanceof SqlError) {
+    const code = sqlState(failure)
+    const cause: unknown = failure.reason.cause
+    return Effect.as(
+      Effect.logWarning(
+        `Procedure ${uri} failed in the database: ${failure.reason._tag}${code === undefined ? "" : ` ${code}`} ${
+          cause instanceof Error ? cause.message : failure.reason.message
+        }`
+      ),
+      wampError(ErrorUris.database, "database error", code === undefined ? {} : { sqlstate: code })
+    )
+  }
+  return Effect.die(failure)
+}
+
+/**
+ * Runs a procedure for one invocation. Fails only with `WampError` (what the caller receives); a
+ * canceled call is an interruption.
+ */
+export const invoke = <I, O, E, R>(
+  procedure: Procedure<I, O, E, R>,
+  call: InvocationRequest
+): Effect.Effect<Payload, WampError, R> => {
+  const decode = Schema.decodeUnknownEffect(procedure.input)
+  const encode = Schema.encodeUnknownEffect(procedure.output)
+  const body = (input: I) =>
+    procedure.transactional
+      ? Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(procedure.handler(input, call)))
+      : procedure.handler(input, call)
+  return mergeArguments(procedure as Procedure<unknown, unknown, unknown, unknown>, call).pipe(
+    Effect.flatMap((merged) =>
+      Effect.mapError(
+        decode(merged, decodeOptions),
+        (error) => wampError(ErrorUris.invalidArgument, describeSchemaError(error))
+      )
+    ),
+    Effect.flatMap((input) =>
+      body(input).pipe(
+        Effect.flatMap((output) => Effect.orDie(encode(output))),
+        Effect.catch((failure) => Effect.flatMap(toWampError(procedure.errors, procedure.uri)(failure), Effect.fail))
+      )
+    ),
+    Effect.map((encoded): Payload => ({ args: [encoded], kwargs: {} })),
+    Effect.catchCause((cause) => {
+      const failure = Cause.findErrorOption(cause)
+      if (failure._tag === "Some") return Effect.fail(failure.value)
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+      return Effect.as(
+        Effect.logError(`Procedure ${procedure.uri} died`, cause),
+        wampError(ErrorUris.runtimeError, "internal error")
+      ).pipe(Effect.flip)
+    })
+  ) as Effect.Effect<Payload, WampError, R>
+}
