@@ -17,10 +17,16 @@ const main = async (): Promise<void> => {
   }
   const autobahn = loadAutobahn()
   const { close, session } = await openSession(url, realm, serializer as Serializer)
+  let served = 0
   // `Result` keeps args and kwargs exactly as received, whatever their shape.
-  await session.register(ECHO_PROCEDURE, (args, kwargs) => new autobahn.Result(args, kwargs), invoke ? { invoke } : {})
+  await session.register(ECHO_PROCEDURE, (args, kwargs) => {
+    served++
+    return new autobahn.Result(args, kwargs)
+  }, invoke ? { invoke } : {})
   onParentMessage((message) => {
     if (message.type === "stop") void close().finally(() => process.exit(0))
+    // With several instances the orchestrator checks that every one of them took calls.
+    else if (message.type === "report-served") void sendToParent({ type: "served", count: served })
   })
   process.on("SIGTERM", () => void close().finally(() => process.exit(0)))
   await sendToParent({ type: "ready", node: process.version })

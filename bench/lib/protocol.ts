@@ -76,9 +76,12 @@ export type ChildMessage =
   | { readonly type: "progress"; readonly phase: Phase; readonly calls: number; readonly errors: number; readonly elapsedMs: number }
   | { readonly type: "result"; readonly result: LoadResult }
   | { readonly type: "failed"; readonly message: string }
+  /** An echo component's answer to `report-served`: invocations it handled so far. */
+  | { readonly type: "served"; readonly count: number }
 
 /** Orchestrator → child. */
 export type ParentMessage =
   | { readonly type: "run-load"; readonly config: LoadConfig }
   | { readonly type: "run-sql"; readonly config: SqlDirectConfig }
+  | { readonly type: "report-served" }
   | { readonly type: "stop" }

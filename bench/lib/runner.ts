@@ -146,6 +146,7 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
 
     // Components: with several instances, they share the registration round-robin.
     const componentPids: Array<number> = []
+    const echoes: Array<Child> = []
     for (let i = 0; i < scenario.instances; i++) {
       if (scenario.component === "echo") {
         const invoke = scenario.instances > 1 ? ["roundrobin"] : []
@@ -157,6 +158,7 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
         })
         yield* checkNode(echo)
         componentPids.push(echo.pid)
+        echoes.push(echo)
       } else {
         if (ctx.database === undefined) return yield* new RowFailed({ message: "no database" })
         // The real service; it says nothing over IPC: the load client's probe proves it ready.
@@ -194,8 +196,40 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
       ctx.onProgress,
       config.readyTimeoutMs + options.warmupMs + options.durationMs + 120_000
     )
-    return { ...measured, routerName }
+    const load = echoes.length > 1
+      ? { ...measured.load, finalChecks: [...measured.load.finalChecks, yield* spreadCheck(echoes)] }
+      : measured.load
+    return { ...measured, load, routerName }
   })
+
+/** Asks each echo instance how many invocations it served: round-robin must have used them all. */
+const spreadCheck = (echoes: ReadonlyArray<Child>) =>
+  Effect.gen(function*() {
+    const counts: Array<number> = []
+    for (const echo of echoes) {
+      yield* echo.send({ type: "report-served" })
+      for (;;) {
+        const message = yield* Queue.take(echo.messages)
+        if (message.type === "served") {
+          counts.push(message.count)
+          break
+        }
+      }
+    }
+    const total = counts.reduce((a, b) => a + b, 0)
+    const shares = counts.map((c) => `${((100 * c) / Math.max(1, total)).toFixed(1)}%`).join(" / ")
+    return {
+      name: `calls spread over ${echoes.length} components`,
+      ok: counts.every((c) => c > 0),
+      detail: `${counts.join(" / ")} invocations, ${shares}`
+    }
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: 5_000,
+      orElse: () => Effect.succeed({ name: "calls spread over components", ok: false, detail: "an echo component did not answer" })
+    }),
+    Effect.catchTag("ChildError", (e) => Effect.succeed({ name: "calls spread over components", ok: false, detail: e.message }))
+  )
 
 const runSqlDirect = (row: Row, ctx: RunContext) =>
   Effect.gen(function*() {
