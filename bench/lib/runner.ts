@@ -30,10 +30,14 @@ export interface RunContext {
 const benchDir = join(process.cwd(), "bench")
 const childScript = (name: string) => join(benchDir, "children", `${name}.ts`)
 
-/** Environment of one service instance (src/main.ts): external router and database, pool size. */
-const serviceEnv = (ctx: RunContext, url: string, db: BenchDatabase): Record<string, string> => ({
+/**
+ * Environment of one service instance (src/main.ts): external router and database, pool size, and
+ * the row's serializer on the component's leg too.
+ */
+const serviceEnv = (ctx: RunContext, url: string, db: BenchDatabase, serializer: Serializer): Record<string, string> => ({
   WAMP_URL: url,
   WAMP_REALM: ctx.options.realm,
+  WAMP_SERIALIZER: serializer,
   DATABASE_URL: db.url,
   DB_POOL_MIN: String(ctx.options.poolMin),
   DB_POOL_MAX: String(ctx.options.poolMax)
@@ -165,7 +169,7 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
         const service = yield* spawnChild({
           name: `service ${i + 1}`,
           script: join(process.cwd(), "src", "main.ts"),
-          env: serviceEnv(ctx, url, ctx.database),
+          env: serviceEnv(ctx, url, ctx.database, serializer),
           speaksIpc: false,
           stopTimeoutMs: 10_000
         })

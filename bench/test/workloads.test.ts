@@ -46,5 +46,6 @@ describe("result checks", () => {
   it("parses PostgreSQL's timestamptz text", () => {
     expect(parseTimestamp("2025-01-02 03:04:05.678+00")).toBe(Date.UTC(2025, 0, 2, 3, 4, 5, 678))
     expect(parseTimestamp("2025-01-02 05:04:05+02")).toBe(Date.UTC(2025, 0, 2, 3, 4, 5))
+    expect(parseTimestamp("2025-01-02 03:04:05.123456+00")).toBe(Date.UTC(2025, 0, 2, 3, 4, 5, 123))
   })
 })
