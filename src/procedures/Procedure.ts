@@ -50,6 +50,8 @@ export interface Procedure<Input, Output, Failure, R> {
   readonly uri: string
   /** Decodes the call's arguments (positional merged into keyword, see `positional`). */
   readonly input: PlainSchema<Input>
+  /** Names of all `input` fields (any other kwarg is rejected). */
+  readonly fields: ReadonlyArray<string>
   /** Names of `input` fields in positional order: args[i] fills field positional[i]. */
   readonly positional: ReadonlyArray<string>
   readonly output: PlainSchema<Output>
@@ -103,6 +105,7 @@ export const make = <
   _tag: "Procedure",
   uri,
   input: Schema.Struct(spec.args ?? ({} as Fields)) as unknown as PlainSchema<Schema.Struct<Fields>["Type"]>,
+  fields: Object.keys(spec.args ?? {}),
   positional: spec.positional ?? [],
   output: spec.result,
   errors: spec.errors ?? [],

@@ -69,6 +69,14 @@ const mergeArguments = (
         }), got ${payload.args.length}`
     ))
   }
+  // Checked here, not only by the Schema: an empty Struct accepts any object.
+  const unexpected = Object.keys(payload.kwargs).filter((key) => !procedure.fields.includes(key))
+  if (unexpected.length > 0) {
+    return Effect.fail(wampError(
+      ErrorUris.invalidArgument,
+      unexpected.map((key) => `${key}: unexpected argument`).join("; ")
+    ))
+  }
   const merged: Record<string, unknown> = { ...payload.kwargs }
   for (let i = 0; i < payload.args.length; i++) {
     const name = positional[i]!

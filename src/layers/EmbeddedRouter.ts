@@ -1,0 +1,37 @@
+/**
+ * The embedded router from a Crossbar configuration file, with the port of its first web/websocket
+ * transport optionally overridden (`ROUTER_PORT`; 0 = an ephemeral port, as tests use).
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { loadRouterConfig, type RouterConfigError } from "../router/config.js"
+import { Router, type RouterError } from "../router/index.js"
+import type { RouterConfig } from "../router/types.js"
+
+export interface EmbeddedRouterOptions {
+  /** Path of the Crossbar configuration (`ROUTER_CONFIG`, default `.crossbar/config.json`). */
+  readonly configFile: string
+  /** Overrides the first transport's port when set. */
+  readonly port?: number | undefined
+}
+
+/** The configuration with the first transport's port replaced. */
+export const withPort = (config: RouterConfig, port: number | undefined): RouterConfig =>
+  port === undefined ? config : {
+    ...config,
+    transports: config.transports.map((transport, index) =>
+      index === 0 ? { ...transport, endpoint: { ...transport.endpoint, port } } : transport
+    )
+  }
+
+/** Runs the router of `configFile` for the layer's lifetime. */
+export const layer = (options: EmbeddedRouterOptions): Layer.Layer<Router, RouterError | RouterConfigError> =>
+  Layer.unwrap(
+    Effect.gen(function*() {
+      const loaded = yield* loadRouterConfig(options.configFile)
+      if (loaded.skippedWorkers.length > 0) {
+        yield* Effect.logInfo(`not run by the embedded router: ${loaded.skippedWorkers.join(", ")}`)
+      }
+      return Router.layer(withPort(loaded.router, options.port))
+    })
+  )
