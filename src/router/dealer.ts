@@ -1,0 +1,332 @@
+/**
+ * The dealer: registrations (exact, prefix, wildcard; shared with an invocation policy) and call
+ * routing with progressive results, canceling, router-side timeouts and caller disclosure.
+ * Payloads (args, kwargs) are forwarded as the same objects, never copied.
+ */
+import { IdSequence } from "./ids.js"
+import { isId, type Message, MessageType, Uri } from "./messages.js"
+import type { Meta } from "./meta.js"
+import type { Session } from "./session.js"
+import type { MatchPolicy } from "./types.js"
+import type { RealmAuthorizer } from "./authorizer.js"
+import { isValidUri, PatternMap } from "./uri.js"
+
+export type InvokePolicy = "single" | "roundrobin" | "random" | "first" | "last"
+
+export interface Registration {
+  readonly id: number
+  readonly uri: string
+  readonly match: MatchPolicy
+  readonly invoke: InvokePolicy
+  /** ISO timestamp, as the meta API reports it. */
+  readonly created: string
+  readonly callees: Array<Session>
+  roundRobin: number
+}
+
+export interface Invocation {
+  /** INVOCATION request id (callee's scope). */
+  readonly id: number
+  readonly callee: Session
+  /** Undefined once the caller no longer waits (canceled with skip/killnowait, timed out, left). */
+  caller: Session | undefined
+  /** The caller's CALL request id. */
+  readonly request: number
+  readonly receiveProgress: boolean
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+const INVOKE_POLICIES: ReadonlySet<string> = new Set(["single", "roundrobin", "random", "first", "last"])
+const MATCH_POLICIES: ReadonlySet<string> = new Set(["exact", "prefix", "wildcard"])
+const CANCEL_MODES: ReadonlySet<string> = new Set(["skip", "kill", "killnowait"])
+
+/** [ERROR, type, request, {}, uri, [message]?] */
+const errorMessage = (type: number, request: unknown, uri: string, message?: string): Message =>
+  message === undefined ? [MessageType.ERROR, type, request, {}, uri] : [MessageType.ERROR, type, request, {}, uri, [message]]
+
+export class Dealer {
+  readonly registrations = new PatternMap<Registration>()
+  readonly byId = new Map<number, Registration>()
+  readonly #ids = new IdSequence()
+  meta: Meta | undefined = undefined
+
+  constructor(private readonly authorizer: RealmAuthorizer) {}
+
+  register(session: Session, m: Message): void {
+    const request = m[1]
+    const options = m[2] as Record<string, unknown>
+    const procedure = m[3] as string
+    const match = options["match"] ?? "exact"
+    const invoke = options["invoke"] ?? "single"
+    if (typeof match !== "string" || !MATCH_POLICIES.has(match)) {
+      return session.send(errorMessage(MessageType.REGISTER, request, Uri.invalidArgument, `unknown match policy ${String(match)}`), false)
+    }
+    if (typeof invoke !== "string" || !INVOKE_POLICIES.has(invoke)) {
+      return session.send(errorMessage(MessageType.REGISTER, request, Uri.invalidArgument, `unknown invocation policy ${String(invoke)}`), false)
+    }
+    const policy = match as MatchPolicy
+    if (!isValidUri(procedure, policy) || procedure.startsWith("wamp.")) {
+      return session.send(
+        errorMessage(MessageType.REGISTER, request, Uri.invalidUri, `invalid procedure URI "${procedure}" for match "${policy}"`),
+        false
+      )
+    }
+    if (!this.authorizer.authorize(session.authrole, procedure, "register").allow) {
+      return session.send(
+        errorMessage(MessageType.REGISTER, request, Uri.notAuthorized, `session is not authorized to register procedure "${procedure}"`),
+        false
+      )
+    }
+    let registration = this.registrations.get(procedure, policy)
+    if (registration !== undefined) {
+      if (registration.invoke === "single" || registration.invoke !== invoke || registration.callees.includes(session)) {
+        return session.send(
+          errorMessage(MessageType.REGISTER, request, Uri.procedureAlreadyExists, `procedure "${procedure}" is already registered` +
+            (registration.invoke !== invoke ? ` with invocation policy "${registration.invoke}"` : "")),
+          false
+        )
+      }
+      registration.callees.push(session)
+      session.registrations.set(registration.id, registration)
+      session.send([MessageType.REGISTERED, request, registration.id], false)
+      this.meta?.registered(session, registration, false)
+      return
+    }
+    registration = {
+      id: this.#ids.next(),
+      uri: procedure,
+      match: policy,
+      invoke: invoke as InvokePolicy,
+      created: new Date().toISOString(),
+      callees: [session],
+      roundRobin: 0
+    }
+    this.registrations.set(procedure, policy, registration)
+    this.byId.set(registration.id, registration)
+    session.registrations.set(registration.id, registration)
+    session.send([MessageType.REGISTERED, request, registration.id], false)
+    this.meta?.registered(session, registration, true)
+  }
+
+  unregister(session: Session, m: Message): void {
+    const request = m[1]
+    const registration = session.registrations.get(m[2] as number)
+    if (registration === undefined) {
+      return session.send(errorMessage(MessageType.UNREGISTER, request, Uri.noSuchRegistration), false)
+    }
+    this.removeCallee(session, registration)
+    session.send([MessageType.UNREGISTERED, request], false)
+  }
+
+  private removeCallee(session: Session, registration: Registration): void {
+    session.registrations.delete(registration.id)
+    const at = registration.callees.indexOf(session)
+    if (at >= 0) registration.callees.splice(at, 1)
+    const deleted = registration.callees.length === 0
+    if (deleted) {
+      this.registrations.delete(registration.uri, registration.match)
+      this.byId.delete(registration.id)
+    }
+    this.meta?.unregistered(session, registration, deleted)
+  }
+
+  call(caller: Session, m: Message, binary: boolean): void {
+    const request = m[1] as number
+    const options = m[2] as Record<string, unknown>
+    const procedure = m[3] as string
+    // Crossbar's order: a bad URI, then authorization, then lookup (so no one learns what exists)
+    if (!isValidUri(procedure, "exact")) {
+      return caller.send(errorMessage(MessageType.CALL, request, Uri.invalidUri, `invalid procedure URI "${procedure}"`), false)
+    }
+    const decision = this.authorizer.authorize(caller.authrole, procedure, "call")
+    if (!decision.allow) {
+      return caller.send(
+        errorMessage(MessageType.CALL, request, Uri.notAuthorized, `session is not authorized to call procedure "${procedure}"`),
+        false
+      )
+    }
+    if (caller.calls.has(request)) {
+      return caller.protocolViolation(`CALL request id ${request} is already in use`)
+    }
+    if (this.meta !== undefined && procedure.startsWith("wamp.") && this.meta.call(caller, request, procedure, m)) return
+    const found = this.registrations.best(procedure)
+    if (found === undefined) {
+      return caller.send(
+        errorMessage(MessageType.CALL, request, Uri.noSuchProcedure, `no callee registered for procedure "${procedure}"`),
+        false
+      )
+    }
+    const registration = found.value
+    const callees = registration.callees
+    let callee: Session
+    switch (registration.invoke) {
+      case "single":
+      case "first":
+        callee = callees[0]!
+        break
+      case "last":
+        callee = callees[callees.length - 1]!
+        break
+      case "roundrobin":
+        callee = callees[registration.roundRobin++ % callees.length]!
+        break
+      case "random":
+        callee = callees[Math.floor(Math.random() * callees.length)]!
+        break
+    }
+    const id = callee.nextInvocationId++
+    const receiveProgress = options["receive_progress"] === true
+    const details: Record<string, unknown> = {}
+    if (registration.match !== "exact") details["procedure"] = procedure
+    if (receiveProgress) details["receive_progress"] = true
+    if (decision.disclose || options["disclose_me"] === true) {
+      details["caller"] = caller.id
+      details["caller_authid"] = caller.authid
+      details["caller_authrole"] = caller.authrole
+    }
+    const invocation: Invocation = { id, callee, caller, request, receiveProgress, timer: undefined }
+    const timeout = options["timeout"]
+    if (typeof timeout === "number" && timeout > 0) {
+      details["timeout"] = timeout
+      invocation.timer = setTimeout(() => this.timedOut(invocation), timeout)
+    }
+    caller.calls.set(request, invocation)
+    callee.invocations.set(id, invocation)
+    callee.send(
+      m.length === 4
+        ? [MessageType.INVOCATION, id, registration.id, details]
+        : m.length === 5
+        ? [MessageType.INVOCATION, id, registration.id, details, m[4]]
+        : [MessageType.INVOCATION, id, registration.id, details, m[4], m[5]],
+      binary
+    )
+  }
+
+  yield(callee: Session, m: Message, binary: boolean): void {
+    const id = m[1] as number
+    const invocation = callee.invocations.get(id)
+    if (invocation === undefined) return this.unknownInvocation(callee, id, "YIELD")
+    const progress = (m[2] as Record<string, unknown>)["progress"] === true
+    const caller = invocation.caller
+    if (progress) {
+      if (caller !== undefined && invocation.receiveProgress) {
+        caller.send(resultMessage(invocation.request, PROGRESS, m, 3), binary)
+      }
+      return
+    }
+    this.finish(invocation)
+    if (caller !== undefined) caller.send(resultMessage(invocation.request, EMPTY, m, 3), binary)
+  }
+
+  /** ERROR from a callee for an INVOCATION: reaches the caller with its URI, args and kwargs. */
+  error(callee: Session, m: Message, binary: boolean): void {
+    if (m[1] !== MessageType.INVOCATION) {
+      return callee.protocolViolation(`ERROR for request type ${String(m[1])} is not valid from a client`)
+    }
+    const id = m[2] as number
+    const invocation = callee.invocations.get(id)
+    if (invocation === undefined) return this.unknownInvocation(callee, id, "ERROR")
+    const caller = invocation.caller
+    this.finish(invocation)
+    if (caller === undefined) return
+    caller.send(
+      m.length === 5
+        ? [MessageType.ERROR, MessageType.CALL, invocation.request, {}, m[4]]
+        : m.length === 6
+        ? [MessageType.ERROR, MessageType.CALL, invocation.request, {}, m[4], m[5]]
+        : [MessageType.ERROR, MessageType.CALL, invocation.request, {}, m[4], m[5], m[6]],
+      binary
+    )
+  }
+
+  cancel(caller: Session, m: Message): void {
+    const request = m[1] as number
+    const mode = (m[2] as Record<string, unknown>)["mode"] ?? "killnowait"
+    if (typeof mode !== "string" || !CANCEL_MODES.has(mode)) {
+      return caller.send(errorMessage(MessageType.CANCEL, request, Uri.invalidArgument, `unknown cancel mode ${String(mode)}`), false)
+    }
+    const invocation = caller.calls.get(request)
+    // the call may have completed already: nothing to do
+    if (invocation === undefined) return
+    const callee = invocation.callee
+    if (mode === "kill" && callee.calleeCancels) {
+      // the caller gets the callee's own answer (usually wamp.error.canceled) when it comes
+      callee.send([MessageType.INTERRUPT, invocation.id, { mode: "kill", reason: Uri.canceled }], false)
+      return
+    }
+    this.detachCaller(invocation)
+    if (mode !== "skip" && callee.calleeCancels) {
+      callee.invocations.delete(invocation.id)
+      callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
+    }
+    caller.send(errorMessage(MessageType.CALL, request, Uri.canceled, "call canceled by the caller"), false)
+  }
+
+  /** The router-side timeout (CALL.Options.timeout, ms): cancel both sides. */
+  private timedOut(invocation: Invocation): void {
+    invocation.timer = undefined
+    const caller = invocation.caller
+    if (caller === undefined) return
+    this.detachCaller(invocation)
+    const callee = invocation.callee
+    if (callee.invocations.delete(invocation.id) && callee.calleeCancels) {
+      callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.timeout }], false)
+    }
+    caller.send(errorMessage(MessageType.CALL, invocation.request, Uri.canceled, "call timed out"), false)
+  }
+
+  /** A late YIELD/ERROR for an invocation this router issued is dropped; any other id is a violation. */
+  private unknownInvocation(callee: Session, id: number, what: string): void {
+    if (isId(id) && id >= 1 && id < callee.nextInvocationId) return
+    callee.protocolViolation(`${what} for unknown INVOCATION request id ${id}`)
+  }
+
+  private finish(invocation: Invocation): void {
+    invocation.callee.invocations.delete(invocation.id)
+    this.detachCaller(invocation)
+  }
+
+  private detachCaller(invocation: Invocation): void {
+    if (invocation.timer !== undefined) {
+      clearTimeout(invocation.timer)
+      invocation.timer = undefined
+    }
+    const caller = invocation.caller
+    if (caller !== undefined) {
+      caller.calls.delete(invocation.request)
+      invocation.caller = undefined
+    }
+  }
+
+  /** A session left: its pending calls are canceled at the callees, its invocations fail at the callers. */
+  leave(session: Session): void {
+    for (const invocation of session.calls.values()) {
+      this.detachCaller(invocation)
+      const callee = invocation.callee
+      if (callee.invocations.delete(invocation.id) && callee.calleeCancels && callee !== session) {
+        callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
+      }
+    }
+    session.calls.clear()
+    for (const invocation of session.invocations.values()) {
+      const caller = invocation.caller
+      this.detachCaller(invocation)
+      if (caller !== undefined && caller !== session) {
+        caller.send(errorMessage(MessageType.CALL, invocation.request, Uri.canceled, "the callee left"), false)
+      }
+    }
+    session.invocations.clear()
+    for (const registration of [...session.registrations.values()]) this.removeCallee(session, registration)
+  }
+}
+
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({})
+const PROGRESS: Readonly<Record<string, unknown>> = Object.freeze({ progress: true })
+
+/** [RESULT, request, details, args?, kwargs?] from a YIELD's payload at `from`. */
+const resultMessage = (request: number, details: Readonly<Record<string, unknown>>, m: Message, from: number): Message =>
+  m.length === from
+    ? [MessageType.RESULT, request, details]
+    : m.length === from + 1
+    ? [MessageType.RESULT, request, details, m[from]]
+    : [MessageType.RESULT, request, details, m[from], m[from + 1]]

@@ -1,0 +1,45 @@
+/** A realm: its sessions, authorizer, dealer, broker and meta API. */
+import { RealmAuthorizer } from "./authorizer.js"
+import { Broker } from "./broker.js"
+import { Dealer } from "./dealer.js"
+import { Meta } from "./meta.js"
+import type { Session } from "./session.js"
+import type { Realm as RealmConfig } from "./types.js"
+
+export class Realm {
+  readonly name: string
+  readonly authorizer: RealmAuthorizer
+  readonly sessions = new Map<number, Session>()
+  readonly dealer: Dealer
+  readonly broker: Broker
+  readonly meta: Meta
+
+  constructor(config: RealmConfig) {
+    this.name = config.name
+    this.authorizer = new RealmAuthorizer(config)
+    this.dealer = new Dealer(this.authorizer)
+    this.broker = new Broker(this.authorizer)
+    this.meta = new Meta(this.sessions, this.dealer, this.broker)
+    this.dealer.meta = this.meta
+    this.broker.meta = this.meta
+  }
+
+  join(session: Session): void {
+    session.realm = this
+    this.sessions.set(session.id, session)
+    this.meta.joined(session)
+  }
+
+  /** Removes every trace of the session: pending calls, registrations, subscriptions. */
+  leave(session: Session): void {
+    if (!this.sessions.delete(session.id)) return
+    this.dealer.leave(session)
+    this.broker.leave(session)
+    this.meta.left(session)
+  }
+
+  /** Router shutdown: GOODBYE to every session. */
+  shutdown(): void {
+    for (const session of [...this.sessions.values()]) session.shutdown()
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * One WAMP session on one transport connection: decoding, the handshake (HELLO, WELCOME, ABORT),
+ * the GOODBYE exchange, protocol-violation handling, and dispatch of established-session messages
+ * to the realm's dealer and broker. Plain synchronous code: no Effect per message.
+ */
+import { authenticate } from "./auth.js"
+import type { Subscription } from "./broker.js"
+import type { Invocation, Registration } from "./dealer.js"
+import { randomId } from "./ids.js"
+import { checkShape, isDict, type Message, MessageType, Uri } from "./messages.js"
+import type { Realm } from "./realm.js"
+import type { Serializer } from "./serializers.js"
+import type { AuthMethod } from "./types.js"
+
+/** The connection below a session (a WebSocket today). */
+export interface Peer {
+  send(data: string | Uint8Array): void
+  /** Closes the connection; the transport then calls `Session.closed()`. */
+  close(code: number, reason: string): void
+}
+
+/** Where the router's few log lines go (the Effect layer routes them to Effect's logger). */
+export interface RouterLog {
+  debug(message: string): void
+  info(message: string): void
+  warn(message: string): void
+}
+
+/** What a session knows about its transport; `wamp.session.get` reports it. */
+export interface TransportInfo {
+  readonly type: "websocket"
+  readonly protocol: string
+  readonly peer: string
+  readonly http_headers_received: Readonly<Record<string, string>>
+}
+
+export interface SessionContext {
+  readonly realms: ReadonlyMap<string, Realm>
+  readonly auth: ReadonlyArray<AuthMethod>
+  readonly maxMessageSize: number
+  readonly log: RouterLog
+}
+
+/** The roles and features this router implements, announced in WELCOME. */
+export const ROUTER_ROLES = {
+  broker: {
+    features: {
+      publisher_identification: true,
+      publisher_exclusion: true,
+      subscriber_blackwhite_listing: true,
+      pattern_based_subscription: true,
+      session_meta_api: true,
+      subscription_meta_api: true
+    }
+  },
+  dealer: {
+    features: {
+      progressive_call_results: true,
+      call_canceling: true,
+      call_timeout: true,
+      caller_identification: true,
+      pattern_based_registration: true,
+      shared_registration: true,
+      session_meta_api: true,
+      registration_meta_api: true
+    }
+  }
+} as const
+
+const enum State {
+  /** Connected, no session yet (also after a GOODBYE exchange: a new HELLO may follow). */
+  Idle,
+  Established,
+  /** The router sent GOODBYE and awaits the reply. */
+  ShuttingDown,
+  Closed
+}
+
+const feature = (roles: Record<string, unknown>, role: string, name: string): boolean => {
+  const r = roles[role]
+  if (!isDict(r)) return false
+  const f = r["features"]
+  return isDict(f) && f[name] === true
+}
+
+export class Session {
+  /** 0 until WELCOME. */
+  id = 0
+  realm: Realm | undefined = undefined
+  authid = ""
+  authrole = ""
+  authmethod = ""
+  authprovider = ""
+  /** HELLO.Details.roles as the client sent them. */
+  roles: Record<string, unknown> = {}
+  /** The callee announced call_canceling: it understands INTERRUPT. */
+  calleeCancels = false
+
+  /** Registrations this session is a callee of, by registration id. */
+  readonly registrations = new Map<number, Registration>()
+  /** Subscriptions this session is on, by subscription id. */
+  readonly subscriptions = new Map<number, Subscription>()
+  /** Pending calls this session made, by its CALL request id. */
+  readonly calls = new Map<number, Invocation>()
+  /** Pending invocations sent to this session, by INVOCATION request id. */
+  readonly invocations = new Map<number, Invocation>()
+  /** The next INVOCATION request id; ids below it were issued by this router. */
+  nextInvocationId = 1
+
+  #state = State.Idle
+
+  constructor(
+    private readonly peer: Peer,
+    readonly serializer: Serializer,
+    readonly transport: TransportInfo,
+    private readonly context: SessionContext
+  ) {}
+
+  get established(): boolean {
+    return this.#state === State.Established
+  }
+
+  /** Sends a message; `mayHoldBinary` as in {@link Serializer.encode}. */
+  send(message: ReadonlyArray<unknown>, mayHoldBinary: boolean): void {
+    if (this.#state === State.Closed) return
+    let data: string | Uint8Array
+    try {
+      data = this.serializer.encode(message, mayHoldBinary)
+    } catch (error) {
+      this.context.log.warn(`session ${this.id}: cannot encode message ${String(message[0])}: ${String(error)}`)
+      return
+    }
+    this.peer.send(data)
+  }
+
+  /** Sends an already encoded message (the broker encodes an EVENT once per serializer). */
+  sendEncoded(data: string | Uint8Array): void {
+    if (this.#state !== State.Closed) this.peer.send(data)
+  }
+
+  /** One frame from the transport. */
+  receive(data: Buffer): void {
+    if (this.#state === State.Closed) return
+    if (data.length > this.context.maxMessageSize) {
+      return this.abort(
+        Uri.payloadSizeExceeded,
+        `message of ${data.length} bytes exceeds the maximum message size of ${this.context.maxMessageSize} bytes`,
+        1009
+      )
+    }
+    let decoded: unknown
+    try {
+      decoded = this.serializer.decode(data)
+    } catch (error) {
+      return this.protocolViolation(`undecodable ${this.serializer.name} message: ${String(error)}`)
+    }
+    if (!Array.isArray(decoded) || decoded.length === 0) {
+      return this.protocolViolation("a WAMP message must be a non-empty array")
+    }
+    const problem = checkShape(decoded)
+    if (problem !== undefined) return this.protocolViolation(problem)
+    this.dispatch(decoded)
+  }
+
+  private dispatch(m: Message): void {
+    const type = m[0] as number
+    if (this.#state !== State.Established) {
+      if (type === MessageType.HELLO && this.#state === State.Idle) return this.hello(m)
+      if (type === MessageType.ABORT) return this.peer.close(1000, "aborted by peer")
+      if (type === MessageType.GOODBYE && this.#state === State.ShuttingDown) return this.peer.close(1000, "goodbye")
+      if (this.#state === State.ShuttingDown) return
+      return this.protocolViolation(`message type ${type} before the session was established`)
+    }
+    const realm = this.realm!
+    const binary = this.serializer.lastHoldsBinary
+    switch (type) {
+      case MessageType.CALL:
+        return realm.dealer.call(this, m, binary)
+      case MessageType.YIELD:
+        return realm.dealer.yield(this, m, binary)
+      case MessageType.ERROR:
+        return realm.dealer.error(this, m, binary)
+      case MessageType.PUBLISH:
+        return realm.broker.publish(this, m, binary)
+      case MessageType.REGISTER:
+        return realm.dealer.register(this, m)
+      case MessageType.UNREGISTER:
+        return realm.dealer.unregister(this, m)
+      case MessageType.CANCEL:
+        return realm.dealer.cancel(this, m)
+      case MessageType.SUBSCRIBE:
+        return realm.broker.subscribe(this, m)
+      case MessageType.UNSUBSCRIBE:
+        return realm.broker.unsubscribe(this, m)
+      case MessageType.GOODBYE:
+        this.send([MessageType.GOODBYE, {}, Uri.goodbyeAndOut], false)
+        this.leave()
+        this.#state = State.Idle
+        return
+      case MessageType.HELLO:
+        return this.protocolViolation("HELLO received on an established session")
+      case MessageType.ABORT:
+        this.leave()
+        return this.peer.close(1000, "aborted by peer")
+      default:
+        return this.protocolViolation(`message type ${type} is not valid on an established session`)
+    }
+  }
+
+  private hello(m: Message): void {
+    const realmName = m[1] as string
+    const details = m[2] as Record<string, unknown>
+    const roles = details["roles"]
+    if (!isDict(roles)) return this.protocolViolation("HELLO.Details.roles must be a dictionary")
+    const realm = this.context.realms.get(realmName)
+    if (realm === undefined) {
+      return this.abort(Uri.noSuchRealm, `no realm "${realmName}" exists on this router`)
+    }
+    const outcome = authenticate(details, this.context.auth)
+    if (outcome._tag === "abort") return this.abort(outcome.reason, outcome.message)
+    const identity = outcome.identity
+    if (!realm.authorizer.hasRole(identity.authrole)) {
+      return this.abort(Uri.noSuchRole, `no role "${identity.authrole}" on realm "${realmName}"`)
+    }
+    let id = randomId()
+    while (realm.sessions.has(id)) id = randomId()
+    this.id = id
+    this.authid = identity.authid
+    this.authrole = identity.authrole
+    this.authmethod = identity.authmethod
+    this.authprovider = identity.authprovider
+    this.roles = roles
+    this.calleeCancels = feature(roles, "callee", "call_canceling")
+    this.nextInvocationId = 1
+    this.#state = State.Established
+    this.send([
+      MessageType.WELCOME,
+      id,
+      {
+        realm: realmName,
+        authid: identity.authid,
+        authrole: identity.authrole,
+        authmethod: identity.authmethod,
+        authprovider: identity.authprovider,
+        roles: ROUTER_ROLES
+      }
+    ], false)
+    realm.join(this)
+  }
+
+  /** Ends the session with ABORT and closes the connection. */
+  abort(reason: string, message: string, closeCode = 1000): void {
+    if (this.#state === State.Closed) return
+    this.send([MessageType.ABORT, { message }, reason], false)
+    this.leave()
+    this.#state = State.Closed
+    this.peer.close(closeCode, reason)
+  }
+
+  /** A protocol violation aborts this session only (and removes its registrations and subscriptions). */
+  protocolViolation(message: string): void {
+    this.context.log.warn(`session ${this.id}: protocol violation: ${message}`)
+    this.abort(Uri.protocolViolation, message, 1002)
+  }
+
+  /** Router shutdown: GOODBYE to an established session, then close the connection. */
+  shutdown(): void {
+    if (this.#state === State.Established) {
+      this.send([MessageType.GOODBYE, { message: "the router is shutting down" }, Uri.systemShutdown], false)
+      this.leave()
+    }
+    this.#state = State.Closed
+    this.peer.close(1001, "router shutdown")
+  }
+
+  /** The transport closed: leave the realm (pending calls are canceled, registrations removed). */
+  closed(): void {
+    this.leave()
+    this.#state = State.Closed
+  }
+
+  private leave(): void {
+    const realm = this.realm
+    if (realm === undefined) return
+    this.realm = undefined
+    realm.leave(this)
+  }
+}

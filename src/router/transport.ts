@@ -1,0 +1,217 @@
+/**
+ * Listening transports: a Node HTTP server per endpoint, WebSocket paths (`ws`) with WAMP
+ * subprotocol negotiation, message-size limits and auto-ping, and static paths on `web`
+ * transports. Each accepted WebSocket becomes a {@link Session}.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import type { Duplex } from "node:stream"
+import { WebSocket, WebSocketServer } from "ws"
+import type { Realm } from "./realm.js"
+import { serializerForProtocol, serializers } from "./serializers.js"
+import { type Peer, type RouterLog, Session, type SessionContext, type TransportInfo } from "./session.js"
+import { StaticDirectory } from "./static.js"
+import type { SerializerName, Transport, WebSocketOptions } from "./types.js"
+
+export interface Listening {
+  readonly host: string
+  readonly port: number
+  readonly transport: Transport
+}
+
+export interface RunningTransport {
+  readonly listening: Listening
+  /** URL paths with a WebSocket service ("/" for a plain websocket transport). */
+  readonly websocketPaths: ReadonlyArray<string>
+  /** Stops accepting, closes every connection and the server. */
+  close(): Promise<void>
+}
+
+/** Grace for a close handshake before the socket is destroyed. */
+const CLOSE_GRACE_MS = 1000
+
+class WebSocketService {
+  readonly wss: WebSocketServer
+  readonly context: SessionContext
+  constructor(readonly options: WebSocketOptions, realms: ReadonlyMap<string, Realm>, log: RouterLog) {
+    this.context = { realms, auth: options.auth, maxMessageSize: options.maxMessageSize, log }
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // frames up to this size are read so that an oversized message gets a WAMP ABORT naming the
+      // limit; beyond it ws closes the connection itself (1009) without buffering more
+      maxPayload: Math.max(options.maxMessageSize * 4, options.maxMessageSize + 1024 * 1024),
+      perMessageDeflate: false,
+      handleProtocols: (offered) => this.choose(offered) ?? false
+    })
+  }
+
+  /** The first subprotocol in the client's order of preference that this service speaks. */
+  choose(offered: Iterable<string>): string | undefined {
+    for (const protocol of offered) {
+      const name = serializerForProtocol(protocol)
+      if (name !== undefined && this.options.serializers.includes(name)) return protocol
+    }
+    return undefined
+  }
+}
+
+const offeredProtocols = (req: IncomingMessage): Array<string> =>
+  (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim()).filter((p) => p.length > 0)
+
+const rejectUpgrade = (socket: Duplex, status: string, text: string): void => {
+  socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
+}
+
+const pathnameOf = (url: string | undefined): string => {
+  const raw = url ?? "/"
+  const q = raw.indexOf("?")
+  return q < 0 ? raw : raw.slice(0, q)
+}
+
+/** Starts one transport; resolves when it listens. */
+export const startTransport = async (
+  transport: Transport,
+  realms: ReadonlyMap<string, Realm>,
+  log: RouterLog
+): Promise<RunningTransport> => {
+  const websockets = new Map<string, WebSocketService>()
+  const statics: Array<{ readonly mount: string; readonly directory: StaticDirectory }> = []
+  if (transport.type === "websocket") {
+    websockets.set("/", new WebSocketService(transport.options, realms, log))
+  } else {
+    for (const [mount, service] of transport.paths) {
+      if (service.type === "websocket") websockets.set(mount, new WebSocketService(service.options, realms, log))
+      else statics.push({ mount, directory: new StaticDirectory(service.directory) })
+    }
+    // longest mount first, so "/autobahn" wins over "/"
+    statics.sort((a, b) => b.mount.length - a.mount.length)
+  }
+  const sockets = new Set<WebSocket>()
+
+  const findWebSocket = (pathname: string): WebSocketService | undefined =>
+    transport.type === "websocket" ? websockets.get("/") : websockets.get(pathname)
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const pathname = pathnameOf(req.url)
+    for (const { mount, directory } of statics) {
+      if (mount === "/" || pathname === mount || pathname.startsWith(mount + "/")) {
+        const sub = mount === "/" ? pathname : pathname.slice(mount.length)
+        directory.serve(req, res, sub, pathname).catch(() => {
+          if (!res.headersSent) res.writeHead(500)
+          res.end()
+        })
+        return
+      }
+    }
+    const text = findWebSocket(pathname) !== undefined ? "this is a WAMP WebSocket endpoint" : "not found"
+    res.writeHead(findWebSocket(pathname) !== undefined ? 426 : 404, { "content-type": "text/plain; charset=utf-8" })
+    res.end(text)
+  }
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const service = findWebSocket(pathnameOf(req.url))
+    if (service === undefined) return rejectUpgrade(socket, "404 Not Found", "no WebSocket service on this path")
+    if (service.choose(offeredProtocols(req)) === undefined) {
+      return rejectUpgrade(
+        socket,
+        "400 Bad Request",
+        `no supported WAMP subprotocol offered; this endpoint speaks ${service.options.serializers.map((s) => `wamp.2.${s}`).join(", ")}`
+      )
+    }
+    service.wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, service))
+  }
+
+  const accept = (ws: WebSocket, req: IncomingMessage, service: WebSocketService): void => {
+    sockets.add(ws)
+    const name = serializerForProtocol(ws.protocol) as SerializerName
+    const headers: Record<string, string> = {}
+    for (const [key, value] of Object.entries(req.headers)) if (typeof value === "string") headers[key] = value
+    const info: TransportInfo = {
+      type: "websocket",
+      protocol: ws.protocol,
+      peer: `tcp:${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`,
+      http_headers_received: headers
+    }
+    let closeTimer: ReturnType<typeof setTimeout> | undefined
+    const peer: Peer = {
+      send: (data) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(data)
+      },
+      close: (code, reason) => {
+        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120))
+        closeTimer ??= setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+        closeTimer.unref()
+      }
+    }
+    const session = new Session(peer, serializers[name], info, service.context)
+
+    // auto-ping: a peer that does not answer a ping within the timeout is dropped
+    let pingTimer: ReturnType<typeof setInterval> | undefined
+    let pongTimer: ReturnType<typeof setTimeout> | undefined
+    const { autoPingInterval, autoPingTimeout } = service.options
+    if (autoPingInterval > 0) {
+      pingTimer = setInterval(() => {
+        if (pongTimer !== undefined || ws.readyState !== WebSocket.OPEN) return
+        ws.ping()
+        pongTimer = setTimeout(() => {
+          log.info(`session ${session.id}: no pong within ${autoPingTimeout} ms, dropping the connection`)
+          ws.terminate()
+        }, autoPingTimeout > 0 ? autoPingTimeout : autoPingInterval)
+      }, autoPingInterval)
+      ws.on("pong", () => {
+        if (pongTimer !== undefined) clearTimeout(pongTimer)
+        pongTimer = undefined
+      })
+    }
+
+    ws.on("message", (data: Buffer) => session.receive(data))
+    ws.on("error", (error) => log.debug(`websocket error: ${error.message}`))
+    ws.on("close", () => {
+      sockets.delete(ws)
+      if (pingTimer !== undefined) clearInterval(pingTimer)
+      if (pongTimer !== undefined) clearTimeout(pongTimer)
+      if (closeTimer !== undefined) clearTimeout(closeTimer)
+      session.closed()
+    })
+  }
+
+  const server: Server = createServer(onRequest)
+  server.on("upgrade", onUpgrade)
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(transport.endpoint.port, transport.endpoint.interface, () => {
+      server.off("error", reject)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+
+  return {
+    listening: { host: address.address, port: address.port, transport },
+    websocketPaths: [...websockets.keys()],
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      // sessions already got GOODBYE from their realm; wait briefly for close handshakes
+      if (sockets.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, CLOSE_GRACE_MS)
+          const check = (): void => {
+            if (sockets.size === 0) {
+              clearTimeout(timer)
+              resolve()
+            }
+          }
+          for (const ws of sockets) {
+            ws.once("close", check)
+            if (ws.readyState === WebSocket.OPEN) ws.close(1001, "router shutdown")
+          }
+        })
+      }
+      for (const ws of sockets) ws.terminate()
+      for (const service of websockets.values()) service.wss.close()
+      server.closeAllConnections()
+      await closed
+    }
+  }
+}
