@@ -5,7 +5,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted, Schema, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EmbeddedPostgres } from "../../src/layers/EmbeddedPostgres.js"
@@ -18,6 +18,8 @@ export interface BenchDatabase {
   /** postgres://user:password@host:port/database */
   readonly url: string
   readonly embedded: boolean
+  /** The embedded postmaster's PID (its backends are its children), for CPU figures. */
+  readonly postmasterPid: number | undefined
   /** `SELECT version()` and the settings that shape the figures. */
   readonly server: { readonly version: string; readonly settings: Readonly<Record<string, string>> }
 }
@@ -34,7 +36,11 @@ const embedded = Effect.gen(function*() {
   const context = yield* Layer.build(EmbeddedPostgres.layer({ dataDir: join(dir, "postgres") })).pipe(
     Effect.mapError((e) => new DatabaseError({ message: e.message }))
   )
-  return Redacted.value(Context.get(context, EmbeddedPostgres).url("postgres"))
+  const pg = Context.get(context, EmbeddedPostgres)
+  const pid = yield* Effect.promise(() =>
+    readFile(join(pg.dataDir, "postmaster.pid"), "utf8").then((text) => Number.parseInt(text, 10), () => Number.NaN)
+  )
+  return { url: Redacted.value(pg.url("postgres")), pid: Number.isInteger(pid) ? pid : undefined }
 })
 
 const describeServer = (url: string) =>
@@ -59,7 +65,7 @@ export const redactUrl = (url: string): string => url.replace(/\/\/([^:/@]+):[^@
 /** The database for this run, kept for the scope's lifetime. */
 export const benchDatabase = (externalUrl: string | undefined): Effect.Effect<BenchDatabase, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
-    const url = externalUrl ?? (yield* embedded)
-    const server = yield* describeServer(url)
-    return { url, embedded: externalUrl === undefined, server }
+    const started = externalUrl === undefined ? yield* embedded : { url: externalUrl, pid: undefined }
+    const server = yield* describeServer(started.url)
+    return { url: started.url, embedded: externalUrl === undefined, postmasterPid: started.pid, server }
   })

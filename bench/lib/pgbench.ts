@@ -46,6 +46,8 @@ export interface PgbenchOptions {
   readonly warmupMs: number
   readonly durationMs: number
   readonly onProgress: (line: string) => void
+  /** Called at the measurement window's start and end, to sample other processes (the database). */
+  readonly onWindowEdge: (edge: "start" | "end") => void
 }
 
 export const runPgbench = (options: PgbenchOptions): Effect.Effect<PgbenchRun, PgbenchError> =>
@@ -98,8 +100,14 @@ const runIn = async (dir: string, options: PgbenchOptions, signal: AbortSignal):
   let cpuStart: number | undefined
   let cpuEnd: number | undefined
   const pid = child.pid
-  const t1 = setTimeout(() => (cpuStart = pid === undefined ? undefined : cpuSeconds(pid)), options.warmupMs)
-  const t2 = setTimeout(() => (cpuEnd = pid === undefined ? undefined : cpuSeconds(pid)), options.warmupMs + options.durationMs)
+  const t1 = setTimeout(() => {
+    cpuStart = pid === undefined ? undefined : cpuSeconds(pid)
+    options.onWindowEdge("start")
+  }, options.warmupMs)
+  const t2 = setTimeout(() => {
+    cpuEnd = pid === undefined ? undefined : cpuSeconds(pid)
+    options.onWindowEdge("end")
+  }, options.warmupMs + options.durationMs)
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on("error", reject)
     child.on("close", resolve)

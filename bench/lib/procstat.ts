@@ -3,7 +3,7 @@
  * role (router, components, load client) so that no child has to measure itself.
  */
 import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 
 let ticksPerSecond: number | undefined
 
@@ -47,4 +47,30 @@ export const memory = (pid: number): { readonly peakRss: number; readonly rss: n
     return match === null ? Number.NaN : Number(match[1]) * 1024
   }
   return { peakRss: kb("VmHWM"), rss: kb("VmRSS") }
+}
+
+const statFields = (pid: number | string): Array<string> | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * CPU seconds of a process tree one level deep, e.g. PostgreSQL's postmaster and its backends:
+ * the root's own time and that of children it has reaped (cutime + cstime), plus its live
+ * children's time.
+ */
+export const treeCpuSeconds = (rootPid: number): number | undefined => {
+  const root = statFields(rootPid)
+  if (root === undefined) return undefined
+  let ticks = Number(root[11]) + Number(root[12]) + Number(root[13]) + Number(root[14])
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    const fields = statFields(entry)
+    if (fields !== undefined && Number(fields[1]) === rootPid) ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks / clockTicks()
 }

@@ -29,6 +29,7 @@ const COLUMNS: ReadonlyArray<{ readonly title: string; readonly width: number; r
   { title: "router", width: 7, cell: (r) => cpu(r, "router") },
   { title: "comp", width: 7, cell: (r) => cpu(r, "component") },
   { title: "client", width: 7, cell: (r) => cpu(r, "client") },
+  { title: "db", width: 7, cell: (r) => cpu(r, "database") },
   { title: "router", width: 6, cell: (r) => rss(r, "router") },
   { title: "comp", width: 6, cell: (r) => rss(r, "component") }
 ]
@@ -38,7 +39,7 @@ export const renderTable = (rows: ReadonlyArray<RowResult>): string => {
   const labelWidth = Math.max(18, ...rows.map((r) => r.label.length))
   const pad = (s: string, w: number) => s.padStart(w)
   const header1 = " ".repeat(labelWidth) + "  " + " ".repeat(9 + 7 * 3 + 8 + 6 + 6) +
-    "   CPU s per 1k calls " + "   peak RSS MB"
+    "      CPU s per 1k calls      " + "  peak RSS MB"
   const header2 = "row".padEnd(labelWidth) + "  " + COLUMNS.map((c) => pad(c.title, c.width)).join(" ")
   const lines = [header1, header2, "-".repeat(header2.length)]
   for (const row of rows) {

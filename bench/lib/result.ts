@@ -1,7 +1,8 @@
 /** The shape of one report row and of the whole report (`bench/results/*.json`). */
 import type { LoadResult, Serializer } from "./protocol.js"
 
-export type Role = "router" | "component" | "client"
+/** `database`: the embedded PostgreSQL's postmaster and backends (CPU only). */
+export type Role = "router" | "component" | "client" | "database"
 
 export interface RoleFigures {
   /** CPU seconds (user + system) spent inside the measurement window, all instances together. */

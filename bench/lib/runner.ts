@@ -9,7 +9,7 @@ import { type Child, ChildError, spawnChild } from "./child.js"
 import type { BenchDatabase } from "./database.js"
 import type { BenchOptions } from "./options.js"
 import { findPgbench, runPgbench } from "./pgbench.js"
-import { cpuSeconds, memory } from "./procstat.js"
+import { cpuSeconds, memory, treeCpuSeconds } from "./procstat.js"
 import type { ChildMessage, LoadConfig, LoadResult, Serializer } from "./protocol.js"
 import type { Role, RoleFigures, RowResult } from "./result.js"
 import type { Row, WampScenario } from "./scenarios.js"
@@ -43,14 +43,18 @@ const serviceEnv = (ctx: RunContext, url: string, db: BenchDatabase, serializer:
   DB_POOL_MAX: String(ctx.options.poolMax)
 })
 
+/** The embedded PostgreSQL's postmaster, when this row uses the database and we started it. */
+const databasePids = (ctx: RunContext, used: boolean): Array<number> =>
+  used && ctx.database?.postmasterPid !== undefined ? [ctx.database.postmasterPid] : []
+
 interface Measured {
   readonly pids: Readonly<Record<Role, ReadonlyArray<number>>>
 }
 
-const sampleCpu = (pids: ReadonlyArray<number>): number | undefined => {
+const sampleCpu = (role: Role, pids: ReadonlyArray<number>): number | undefined => {
   let total = 0
   for (const pid of pids) {
-    const s = cpuSeconds(pid)
+    const s = role === "database" ? treeCpuSeconds(pid) : cpuSeconds(pid)
     if (s === undefined) return undefined
     total += s
   }
@@ -60,8 +64,8 @@ const sampleCpu = (pids: ReadonlyArray<number>): number | undefined => {
 /** Reads the load client's messages until its result, sampling CPU on the window's phases. */
 const driveLoad = (client: Child, measured: Measured, label: string, onProgress: (text: string) => void, timeoutMs: number) =>
   Effect.gen(function*() {
-    const roles: Array<Role> = ["router", "component", "client"]
-    const atStart: Record<Role, number | undefined> = { router: undefined, component: undefined, client: undefined }
+    const roles: Array<Role> = ["router", "component", "client", "database"]
+    const atStart: Record<Role, number | undefined> = { router: undefined, component: undefined, client: undefined, database: undefined }
     const atEnd: Record<Role, number | undefined> = { ...atStart }
     const peak: Record<Role, number | undefined> = { ...atStart }
     for (;;) {
@@ -69,10 +73,12 @@ const driveLoad = (client: Child, measured: Measured, label: string, onProgress:
       switch (message.type) {
         case "phase":
           if (message.phase === "measure") {
-            for (const role of roles) atStart[role] = sampleCpu(measured.pids[role])
+            for (const role of roles) atStart[role] = sampleCpu(role, measured.pids[role])
           } else if (message.phase === "drain") {
             for (const role of roles) {
-              atEnd[role] = sampleCpu(measured.pids[role])
+              atEnd[role] = sampleCpu(role, measured.pids[role])
+              // PostgreSQL's memory is mostly shared buffers: a peak RSS would mislead.
+              if (role === "database") continue
               const peaks = measured.pids[role].map((pid) => memory(pid)?.peakRss ?? Number.NaN)
               if (peaks.length > 0) peak[role] = Math.max(...peaks)
             }
@@ -195,7 +201,7 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
     yield* client.send({ type: "run-load", config })
     const measured = yield* driveLoad(
       client,
-      { pids: { router: routerPids, component: componentPids, client: [client.pid] } },
+      { pids: { router: routerPids, component: componentPids, client: [client.pid], database: databasePids(ctx, scenario.needsDatabase) } },
       row.label,
       ctx.onProgress,
       config.readyTimeoutMs + options.warmupMs + options.durationMs + 120_000
@@ -254,7 +260,7 @@ const runSqlDirect = (row: Row, ctx: RunContext) =>
     })
     return yield* driveLoad(
       client,
-      { pids: { router: [], component: [], client: [client.pid] } },
+      { pids: { router: [], component: [], client: [client.pid], database: databasePids(ctx, true) } },
       row.label,
       ctx.onProgress,
       ctx.options.warmupMs + ctx.options.durationMs + 60_000
@@ -267,26 +273,30 @@ const runPgbenchRow = (row: Row, ctx: RunContext) =>
   Effect.gen(function*() {
     const binary = findPgbench()
     if (ctx.database === undefined || binary === undefined) return yield* new RowFailed({ message: "no database or pgbench" })
+    const [postmaster] = databasePids(ctx, true)
+    const dbCpu: Record<"start" | "end", number | undefined> = { start: undefined, end: undefined }
     const run = yield* runPgbench({
       binary,
+      onWindowEdge: (edge) => {
+        if (postmaster !== undefined) dbCpu[edge] = treeCpuSeconds(postmaster)
+      },
       databaseUrl: ctx.database.url,
       clients: pgbenchClients(ctx),
       warmupMs: ctx.options.warmupMs,
       durationMs: ctx.options.durationMs,
       onProgress: (line) => ctx.onProgress(`${row.label}: ${line}`)
     }).pipe(Effect.mapError((e) => new RowFailed({ message: e.message })))
-    const cpu = run.clientCpuSeconds
     const load: LoadResult = run.result
+    const figures = (cpu: number | undefined): RoleFigures => ({
+      cpuSeconds: cpu,
+      cpuPer1k: cpu !== undefined && load.ok > 0 ? (cpu / load.ok) * 1000 : undefined,
+      peakRss: undefined,
+      instances: 1
+    })
+    const db = dbCpu.start !== undefined && dbCpu.end !== undefined ? dbCpu.end - dbCpu.start : undefined
     return {
       load,
-      roles: {
-        client: {
-          cpuSeconds: cpu,
-          cpuPer1k: cpu !== undefined && load.ok > 0 ? (cpu / load.ok) * 1000 : undefined,
-          peakRss: undefined,
-          instances: 1
-        }
-      },
+      roles: { client: figures(run.clientCpuSeconds), ...(postmaster !== undefined ? { database: figures(db) } : {}) },
       command: `${run.command} (${run.version})`
     }
   })
