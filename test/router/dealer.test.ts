@@ -1,0 +1,327 @@
+/**
+ * Dealer conformance: registration errors, progressive results, canceling (skip, kill,
+ * killnowait), sessions leaving with calls pending, router-side timeouts, caller identification,
+ * pattern-based and shared registrations. Raw clients where exact messages matter, autobahn where
+ * it can play the part.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import autobahn from "autobahn"
+import * as Effect from "effect/Effect"
+import { allowAll, callError, promise, raw, type RawClient, router, session, testConfig } from "./support.js"
+
+const REGISTER = 64, REGISTERED = 65, UNREGISTER = 66, UNREGISTERED = 67, CALL = 48, CANCEL = 49, RESULT = 50
+const INVOCATION = 68, INTERRUPT = 69, YIELD = 70, ERROR = 8
+
+/** A raw client joined to realm1. */
+const joined = (url: string) =>
+  Effect.tap(raw(url), (c) => promise(() => c.hello()))
+
+/** REGISTER and wait for REGISTERED; returns the registration id. */
+const register = (c: RawClient, procedure: string, options: Record<string, unknown> = {}, request = 1) =>
+  promise(async () => {
+    c.send([REGISTER, request, options, procedure])
+    const m = await c.next()
+    if (m[0] !== REGISTERED) throw new Error(`expected REGISTERED, got ${JSON.stringify(m)}`)
+    return m[2] as number
+  })
+
+describe("registration", () => {
+  it.live("REGISTER answers REGISTERED, UNREGISTER answers UNREGISTERED, then the procedure is gone", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      const id = yield* register(callee, "com.example.p")
+      callee.send([UNREGISTER, 2, id])
+      expect(yield* promise(() => callee.next())).toEqual([UNREGISTERED, 2])
+      caller.send([CALL, 1, {}, "com.example.p", []])
+      const error = yield* promise(() => caller.next())
+      expect(error.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.no_such_procedure"])
+    }))
+
+  it.live("UNREGISTER of an unknown registration fails with wamp.error.no_such_registration", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([UNREGISTER, 7, 123456])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, UNREGISTER, 7, {}, "wamp.error.no_such_registration"])
+    }))
+
+  it.live("registering an existing procedure fails with wamp.error.procedure_already_exists", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* session(r.url)
+      const b = yield* session(r.url)
+      yield* promise(() => a.session.register("com.example.once", () => 1))
+      const error = yield* callError(() => b.session.register("com.example.once", () => 2))
+      expect(error.error).toBe("wamp.error.procedure_already_exists")
+    }))
+
+  it.live("invalid procedure URIs fail with wamp.error.invalid_uri, for REGISTER and CALL", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([REGISTER, 1, {}, "com..bad"])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, REGISTER, 1, {}, "wamp.error.invalid_uri"])
+      c.send([REGISTER, 2, {}, "wamp.session.mine"])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, REGISTER, 2, {}, "wamp.error.invalid_uri"])
+      c.send([CALL, 3, {}, "com.has space"])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, CALL, 3, {}, "wamp.error.invalid_uri"])
+    }))
+})
+
+describe("progressive call results", () => {
+  it.live("progress results reach a caller that asked for them, then the final result", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* session(r.url)
+      const caller = yield* joined(r.url)
+      yield* promise(() =>
+        callee.session.register("com.example.count", (args, _kwargs, details) => {
+          const n = args[0] as number
+          for (let i = 1; i <= n; i++) details.progress!([i])
+          return new autobahn.Result(["done"], { n })
+        })
+      )
+      caller.send([CALL, 1, { receive_progress: true }, "com.example.count", [3]])
+      const got = yield* promise(() => Promise.all([caller.next(), caller.next(), caller.next(), caller.next()]))
+      expect(got).toEqual([
+        [RESULT, 1, { progress: true }, [1]],
+        [RESULT, 1, { progress: true }, [2]],
+        [RESULT, 1, { progress: true }, [3]],
+        [RESULT, 1, {}, ["done"], { n: 3 }]
+      ])
+    }))
+
+  it.live("the callee is told receive_progress only when the caller asked", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.p")
+      caller.send([CALL, 1, { receive_progress: true }, "com.example.p"])
+      const first = yield* promise(() => callee.next())
+      expect(first[3]).toEqual({ receive_progress: true })
+      caller.send([CALL, 2, {}, "com.example.p"])
+      const second = yield* promise(() => callee.next())
+      expect(second[3]).toEqual({})
+      // progress YIELDs for a caller that did not ask are dropped; the final one arrives
+      callee.send([YIELD, second[1], { progress: true }, ["p"]])
+      callee.send([YIELD, second[1], {}, ["final"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 2, {}, ["final"]])
+    }))
+})
+
+describe("call canceling", () => {
+  const setup = Effect.gen(function*() {
+    const r = yield* router()
+    const callee = yield* joined(r.url)
+    const caller = yield* joined(r.url)
+    yield* register(callee, "com.example.slow")
+    caller.send([CALL, 5, {}, "com.example.slow", ["x"]])
+    const invocation = yield* promise(() => callee.next())
+    expect(invocation[0]).toBe(INVOCATION)
+    return { callee, caller, invocationId: invocation[1] as number }
+  })
+
+  it.live("skip: the caller gets wamp.error.canceled, the callee no INTERRUPT, its late YIELD is dropped", () =>
+    Effect.gen(function*() {
+      const { callee, caller, invocationId } = yield* setup
+      caller.send([CANCEL, 5, { mode: "skip" }])
+      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 5, {}, "wamp.error.canceled"])
+      expect(yield* promise(() => callee.silentFor(100))).toBe(true)
+      callee.send([YIELD, invocationId, {}, ["late"]])
+      expect(yield* promise(() => caller.silentFor(100))).toBe(true)
+      // the callee's session is still fine
+      callee.send([REGISTER, 9, {}, "com.example.other"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(REGISTERED)
+    }))
+
+  it.live("kill: INTERRUPT to the callee, and the caller gets the callee's answer", () =>
+    Effect.gen(function*() {
+      const { callee, caller, invocationId } = yield* setup
+      caller.send([CANCEL, 5, { mode: "kill" }])
+      const interrupt = yield* promise(() => callee.next())
+      expect(interrupt[0]).toBe(INTERRUPT)
+      expect(interrupt[1]).toBe(invocationId)
+      expect((interrupt[2] as Record<string, unknown>)["mode"]).toBe("kill")
+      expect(yield* promise(() => caller.silentFor(100))).toBe(true)
+      callee.send([ERROR, INVOCATION, invocationId, {}, "wamp.error.canceled", ["stopped at 40%"]])
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 5, {}, "wamp.error.canceled", ["stopped at 40%"]])
+    }))
+
+  it.live("killnowait: INTERRUPT to the callee and wamp.error.canceled to the caller at once", () =>
+    Effect.gen(function*() {
+      const { callee, caller, invocationId } = yield* setup
+      caller.send([CANCEL, 5, { mode: "killnowait" }])
+      const interrupt = yield* promise(() => callee.next())
+      expect(interrupt.slice(0, 2)).toEqual([INTERRUPT, invocationId])
+      expect((interrupt[2] as Record<string, unknown>)["mode"]).toBe("killnowait")
+      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 5, {}, "wamp.error.canceled"])
+      callee.send([ERROR, INVOCATION, invocationId, {}, "wamp.error.canceled"])
+      expect(yield* promise(() => caller.silentFor(100))).toBe(true)
+    }))
+
+  it.live("autobahn's cancel() reaches the callee as INTERRUPT", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* session(r.url)
+      yield* register(callee, "com.example.slow")
+      const pending = caller.session.call("com.example.slow") as Promise<unknown> & { cancel(o?: object): void }
+      const outcome = pending.then(() => "resolved", () => "rejected")
+      const invocation = yield* promise(() => callee.next())
+      pending.cancel({ mode: "killnowait" })
+      expect((yield* promise(() => callee.next())).slice(0, 2)).toEqual([INTERRUPT, invocation[1]])
+      expect(yield* promise(() => outcome)).toBe("rejected")
+    }))
+
+  it.live("a caller that leaves cancels its pending calls at the callee", () =>
+    Effect.gen(function*() {
+      const { callee, caller, invocationId } = yield* setup
+      caller.close()
+      const interrupt = yield* promise(() => callee.next())
+      expect(interrupt.slice(0, 2)).toEqual([INTERRUPT, invocationId])
+    }))
+
+  it.live("a callee that leaves fails its pending invocations with wamp.error.canceled", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* setup
+      callee.close()
+      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 5, {}, "wamp.error.canceled"])
+    }))
+})
+
+describe("call timeout", () => {
+  it.live("a call not answered within options.timeout is canceled at both ends", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.slow")
+      caller.send([CALL, 1, { timeout: 150 }, "com.example.slow"])
+      const invocation = yield* promise(() => callee.next())
+      expect((invocation[3] as Record<string, unknown>)["timeout"]).toBe(150)
+      const started = Date.now()
+      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+      expect(Date.now() - started).toBeGreaterThanOrEqual(100)
+      expect((yield* promise(() => callee.next())).slice(0, 2)).toEqual([INTERRUPT, invocation[1]])
+    }))
+
+  it.live("a call answered in time is not disturbed by its timeout", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* session(r.url)
+      const caller = yield* session(r.url)
+      yield* promise(() => callee.session.register("com.example.fast", () => "ok"))
+      expect(yield* promise(() => caller.session.call("com.example.fast", [], {}, { timeout: 100 }))).toBe("ok")
+      yield* promise(() => new Promise((resolve) => setTimeout(resolve, 150)))
+      expect(caller.session.isOpen).toBe(true)
+    }))
+})
+
+describe("caller identification", () => {
+  it.live("disclose_me gives the callee the caller's session id, authid and authrole", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* session(r.url)
+      const caller = yield* session(r.url)
+      yield* promise(() =>
+        callee.session.register("com.example.who", (_a, _k, details) => [details.caller ?? null, details.caller_authrole ?? null])
+      )
+      expect(yield* promise(() => caller.session.call("com.example.who", [], {}, { disclose_me: true }))).toEqual([
+        caller.session.id,
+        "anonymous"
+      ])
+      expect(yield* promise(() => caller.session.call("com.example.who"))).toEqual([null, null])
+    }))
+
+  it.live("a permission with disclose.caller discloses without disclose_me", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({
+        realms: [{ name: "realm1", roles: [{ name: "anonymous", permissions: [allowAll("", "prefix", true)] }] }]
+      }))
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.who")
+      caller.send([CALL, 1, {}, "com.example.who"])
+      const details = (yield* promise(() => callee.next()))[3] as Record<string, unknown>
+      expect(details["caller"]).toBeGreaterThan(0)
+      expect(typeof details["caller_authid"]).toBe("string")
+      expect(details["caller_authrole"]).toBe("anonymous")
+    }))
+})
+
+describe("pattern-based registration", () => {
+  it.live("exact beats the longest prefix, which beats a wildcard; INVOCATION names the procedure", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* session(r.url)
+      const caller = yield* session(r.url)
+      const handler = (name: string): autobahn.Endpoint => (_a, _k, details) => [name, details.procedure]
+      yield* promise(() => callee.session.register("com.example.a.b", handler("exact")))
+      yield* promise(() => callee.session.register("com.example", handler("short prefix"), { match: "prefix" }))
+      yield* promise(() => callee.session.register("com.example.a", handler("long prefix"), { match: "prefix" }))
+      yield* promise(() => callee.session.register("com..a.b", handler("wildcard"), { match: "wildcard" }))
+      const call = (p: string) => promise(() => caller.session.call(p))
+      expect(yield* call("com.example.a.b")).toEqual(["exact", "com.example.a.b"])
+      expect(yield* call("com.example.a.c")).toEqual(["long prefix", "com.example.a.c"])
+      expect(yield* call("com.example.z")).toEqual(["short prefix", "com.example.z"])
+      expect(yield* call("com.other.a.b")).toEqual(["wildcard", "com.other.a.b"])
+      const error = yield* callError(() => caller.session.call("org.other.a.b.c"))
+      expect(error.error).toBe("wamp.error.no_such_procedure")
+    }))
+})
+
+describe("shared registration", () => {
+  const callees = (policy: string) =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const caller = yield* session(r.url)
+      for (const name of ["one", "two", "three"]) {
+        const callee = yield* session(r.url)
+        yield* promise(() => callee.session.register("com.example.shared", () => name, { invoke: policy }))
+      }
+      const results: Array<unknown> = []
+      for (let i = 0; i < 6; i++) results.push(yield* promise(() => caller.session.call("com.example.shared")))
+      return { r, results }
+    })
+
+  it.live("roundrobin takes the callees in turn", () =>
+    Effect.map(callees("roundrobin"), ({ results }) =>
+      expect(results).toEqual(["one", "two", "three", "one", "two", "three"])))
+
+  it.live("first always takes the first callee", () =>
+    Effect.map(callees("first"), ({ results }) => expect(new Set(results)).toEqual(new Set(["one"]))))
+
+  it.live("last always takes the last callee", () =>
+    Effect.map(callees("last"), ({ results }) => expect(new Set(results)).toEqual(new Set(["three"]))))
+
+  it.live("random only takes registered callees", () =>
+    Effect.map(callees("random"), ({ results }) => {
+      for (const x of results) expect(["one", "two", "three"]).toContain(x)
+    }))
+
+  it.live("a different policy for the same URI fails with wamp.error.procedure_already_exists", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* session(r.url)
+      const b = yield* session(r.url)
+      yield* promise(() => a.session.register("com.example.shared", () => 1, { invoke: "roundrobin" }))
+      const error = yield* callError(() => b.session.register("com.example.shared", () => 2, { invoke: "random" }))
+      expect(error.error).toBe("wamp.error.procedure_already_exists")
+    }))
+
+  it.live("when a callee leaves, calls go to the remaining ones", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const caller = yield* session(r.url)
+      const a = yield* joined(r.url)
+      const b = yield* session(r.url)
+      yield* register(a, "com.example.shared", { invoke: "first" })
+      yield* promise(() => b.session.register("com.example.shared", () => "b", { invoke: "first" }))
+      a.close()
+      yield* promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      expect(yield* promise(() => caller.session.call("com.example.shared"))).toBe("b")
+    }))
+})
