@@ -24,6 +24,8 @@ export interface Child {
   readonly messages: Queue.Dequeue<ChildMessage, ChildError>
   /** Last lines the child wrote to stdout/stderr. */
   readonly output: () => string
+  /** Completes when the child exits, with how ("code 1", "signal SIGKILL"). */
+  readonly exited: Effect.Effect<string>
 }
 
 export interface ChildOptions {
@@ -110,7 +112,8 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
         if (proc.connected) proc.send(message)
       }),
     messages,
-    output
+    output,
+    exited: Deferred.await(exited)
   }
   return child
 })

@@ -34,7 +34,15 @@ const childScript = (name: string) => join(benchDir, "children", `${name}.ts`)
  * Environment of one service instance (src/main.ts): external router and database, pool size, and
  * the row's serializer on the component's leg too.
  */
-const serviceEnv = (ctx: RunContext, url: string, db: BenchDatabase, serializer: Serializer): Record<string, string> => ({
+const serviceEnv = (
+  ctx: RunContext,
+  url: string,
+  db: BenchDatabase,
+  serializer: Serializer,
+  instances: number
+): Record<string, string> => ({
+  // Shared registrations for scale-out; the service must honour it (requested of service-core).
+  ...(instances > 1 ? { WAMP_INVOKE: "roundrobin" } : {}),
   WAMP_URL: url,
   WAMP_REALM: ctx.options.realm,
   WAMP_SERIALIZER: serializer,
@@ -134,6 +142,8 @@ const inflightFor = (ctx: RunContext, scenario: WampScenario): number =>
 const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: RunContext) =>
   Effect.gen(function*() {
     const { options } = ctx
+    /** Processes whose death ends the row. */
+    const watched: Array<Child> = []
     // Router: fox-wamp, ours, or an external one given by --wamp-url.
     let url: string
     const routerPids: Array<number> = []
@@ -142,7 +152,7 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
       url = options.wampUrl
       routerName = `external ${url}`
     } else {
-      const router = yield* spawnChild(
+      const router: Child = yield* spawnChild(
         scenario.router === "fox-wamp"
           ? { name: "fox-wamp router", script: childScript("router-fox"), speaksIpc: true }
           : { name: "wampgres router", script: childScript("router-wampgres"), args: [ctx.routerConfigFile], speaksIpc: true }
@@ -151,6 +161,7 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
       if (router.url === undefined) return yield* new RowFailed({ message: `${router.name} reported no URL` })
       url = router.url
       routerPids.push(router.pid)
+      watched.push(router)
       routerName = scenario.router
     }
 
@@ -169,17 +180,19 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
         yield* checkNode(echo)
         componentPids.push(echo.pid)
         echoes.push(echo)
+        watched.push(echo)
       } else {
         if (ctx.database === undefined) return yield* new RowFailed({ message: "no database" })
         // The real service; it says nothing over IPC: the load client's probe proves it ready.
         const service = yield* spawnChild({
           name: `service ${i + 1}`,
           script: join(process.cwd(), "src", "main.ts"),
-          env: serviceEnv(ctx, url, ctx.database, serializer),
+          env: serviceEnv(ctx, url, ctx.database, serializer, scenario.instances),
           speaksIpc: false,
           stopTimeoutMs: 10_000
         })
         componentPids.push(service.pid)
+        watched.push(service)
       }
     }
 
@@ -205,6 +218,15 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
       row.label,
       ctx.onProgress,
       config.readyTimeoutMs + options.warmupMs + options.durationMs + 120_000
+    ).pipe(
+      // A router or component that dies ends the row at once, with its own last words.
+      Effect.raceFirst(
+        Effect.raceAll(watched.map((child) => Effect.map(child.exited, (how) => ({ child, how })))).pipe(
+          Effect.flatMap(({ child, how }) =>
+            Effect.fail(new RowFailed({ message: `${child.name} exited with ${how}\n${child.output()}`.trim() }))
+          )
+        )
+      )
     )
     const load = echoes.length > 1
       ? { ...measured.load, finalChecks: [...measured.load.finalChecks, yield* spreadCheck(echoes)] }
