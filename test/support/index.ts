@@ -1,0 +1,204 @@
+/**
+ * The integration harness (used by test/integration and test/browser).
+ *
+ * Real parts only: the run's ONE embedded PostgreSQL (started by `globalSetup.ts`, connection info
+ * via vitest's `inject("wampgresPostgres")`), the embedded router on a free port, the component's
+ * procedure groups on a real `WampSession`, and autobahn clients.
+ *
+ * API (all Effect-scoped; use with `layer(...)` / `it.live` from `@effect/vitest`, NOT the TestClock:
+ * `layer(L, { excludeTestServices: true })`):
+ *
+ * - `TestDatabase.layer`: a fresh database (CREATE DATABASE with a unique name) for one test file,
+ *   dropped at the end; provides `TestDatabase` (name, url, target), `PgClient` and `SqlClient`
+ *   (the project's `Database.layer`, pool 1..4, multiplex on).
+ * - `TestRouter.layer(options?)`: the embedded router with `.crossbar/config.json` (or `configFile`)
+ *   on a free port; provides `Router` (`url` is the ws:// URL, `listening[0].port` the HTTP port).
+ * - `componentLayer(groups)`: a `WampSession` joined to the `Router` plus the given procedure group
+ *   layers (e.g. `NowGroup.layer`), i.e. the service's component; needs `Router` and the groups'
+ *   services (`SqlClient`...). Provides `WampSession`.
+ * - `clientSession(url, options?)`: an autobahn client session joined to realm1, closed with the scope.
+ * - `callRaw(session, uri, payload?, options?)`: `session.call` as an Effect giving `{ args, kwargs }`
+ *   or failing with `WampError` (uri, args, kwargs).
+ * - `clientWamp(url)`: a `WampSession` layer used as a client (typed `Client.call(procedure, input)`).
+ * - `postgresInfo()`: the shared PostgreSQL's host, port, user, password, dataDir.
+ * - `superuserUrl(database?)`: a postgres:// URL for the shared PostgreSQL as its superuser.
+ */
+import autobahn from "autobahn"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Crypto from "node:crypto"
+import * as Path from "node:path"
+import { inject } from "vitest"
+import * as Database from "../../src/layers/Database.js"
+import type { DatabaseTarget } from "../../src/layers/DatabaseConfig.js"
+import * as EmbeddedRouter from "../../src/layers/EmbeddedRouter.js"
+import { defaults, type Payload, WampError, wampError, WampSession, type WampSessionConfig } from "../../src/layers/WampSession.js"
+import { Router } from "../../src/router/index.js"
+import type { PostgresInfo } from "./postgres.js"
+
+export type { PostgresInfo } from "./postgres.js"
+
+/** The repository root (for `.crossbar/config.json`, `src/main.ts`). */
+export const repoRoot = Path.resolve(import.meta.dirname, "..", "..")
+
+/** The shared PostgreSQL of this test run. */
+export const postgresInfo = (): PostgresInfo => inject("wampgresPostgres")
+
+export const superuserUrl = (database = "postgres"): string => {
+  const pg = postgresInfo()
+  return `postgres://${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${database}`
+}
+
+/** Runs statements as the superuser on the `postgres` database (CREATE/DROP DATABASE, pg_terminate_backend...). */
+export const asSuperuser = <A>(
+  f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>
+): Effect.Effect<A, unknown> =>
+  Effect.scoped(
+    Effect.flatMap(PgClient.make({ url: Redacted.make(superuserUrl()), maxConnections: 1 }), f)
+  ).pipe(Effect.provide(Reactivity.layer))
+
+export class TestDatabase extends Context.Service<TestDatabase, {
+  readonly name: string
+  readonly url: string
+  readonly target: DatabaseTarget
+}>()("wampgres/test/TestDatabase") {
+  /** A fresh database for this test file, with the project's pool on it; dropped at the end. */
+  static readonly layer: Layer.Layer<TestDatabase | PgClient.PgClient | SqlClient.SqlClient, unknown> = Layer.unwrap(
+    Effect.sync(() => {
+      const pg = postgresInfo()
+      const name = `test_${Crypto.randomBytes(6).toString("hex")}`
+      const target: DatabaseTarget = {
+        _tag: "Fields",
+        host: pg.host,
+        port: pg.port,
+        database: name,
+        username: pg.user,
+        password: Redacted.make(pg.password)
+      }
+      const Created = Layer.effect(
+        TestDatabase,
+        Effect.acquireRelease(
+          Effect.as(asSuperuser((sql) => sql.unsafe(`CREATE DATABASE "${name}"`)), TestDatabase.of({ name, url: superuserUrl(name), target })),
+          () => Effect.ignore(asSuperuser((sql) => sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)))
+        )
+      )
+      return Database.layer(target, {
+        min: 1,
+        max: 4,
+        connectTimeout: Duration.seconds(5),
+        startupTimeout: Duration.seconds(10),
+        healthQuery: "SELECT 1",
+        multiplex: true,
+        applicationName: `wampgres-${name}`
+      }).pipe(Layer.provideMerge(Created))
+    })
+  )
+}
+
+export interface TestRouterOptions {
+  readonly configFile?: string
+  readonly port?: number
+}
+
+export const TestRouter = {
+  /** The embedded router with the project's configuration on a free port. */
+  layer: (options: TestRouterOptions = {}) =>
+    EmbeddedRouter.layer({
+      configFile: options.configFile ?? Path.join(repoRoot, ".crossbar", "config.json"),
+      port: options.port ?? 0
+    })
+}
+
+/** Session settings for tests: quick reconnects, short drain. */
+export const testSessionSettings = (url: string, overrides: Partial<WampSessionConfig> = {}): WampSessionConfig =>
+  defaults({
+    url,
+    joinTimeout: Duration.seconds(10),
+    requestTimeout: Duration.seconds(5),
+    drainTimeout: Duration.seconds(2),
+    maxRetryDelay: Duration.millis(500),
+    ...overrides
+  })
+
+/** The component: a WampSession joined to the Router, with the given procedure groups registered. */
+export const componentLayer = <E, R>(
+  groups: Layer.Layer<never, E, R>,
+  overrides: Partial<WampSessionConfig> = {}
+): Layer.Layer<WampSession, E | WampError, Router | Exclude<R, WampSession>> =>
+  groups.pipe(
+    Layer.provideMerge(
+      Layer.unwrap(Effect.map(Router, (router) => WampSession.layer(testSessionSettings(router.url, overrides))))
+    )
+  )
+
+/** A WampSession used as a client (for `Client.call`), against `url`. */
+export const clientWamp = (url: string, overrides: Partial<WampSessionConfig> = {}) =>
+  WampSession.layer(testSessionSettings(url, overrides))
+
+/** An autobahn client session joined to `realm` at `url`; leaves when the scope closes. */
+export const clientSession = (
+  url: string,
+  options: { readonly realm?: string; readonly serializer?: "json" | "msgpack" } = {}
+): Effect.Effect<autobahn.Session, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<{ connection: autobahn.Connection; session: autobahn.Session }, Error>((resume) => {
+      const Msgpack = autobahn.serializer.MsgpackSerializer
+      const connection = new autobahn.Connection({
+        url,
+        realm: options.realm ?? "realm1",
+        use_es6_promises: true,
+        max_retries: 0,
+        retry_if_unreachable: false,
+        ...(options.serializer === "msgpack" && Msgpack !== undefined ? { serializers: [new Msgpack()] } : {})
+      })
+      connection.onopen = (session) => resume(Effect.succeed({ connection, session }))
+      connection.onclose = (reason) => {
+        resume(Effect.fail(new Error(`autobahn client could not join: ${reason}`)))
+        return true
+      }
+      connection.open()
+    }).pipe(Effect.timeout(Duration.seconds(10))),
+    ({ connection }) =>
+      Effect.sync(() => {
+        try {
+          connection.close()
+        } catch {
+          // already closed
+        }
+      })
+  ).pipe(Effect.map(({ session }) => session), Effect.mapError((e) => (e instanceof Error ? e : new Error(String(e)))))
+
+/** `session.call` as an Effect, with autobahn's result shapes normalised to `{ args, kwargs }`. */
+export const callRaw = (
+  session: autobahn.Session,
+  uri: string,
+  payload: Partial<Payload> = {},
+  options?: Record<string, unknown>
+): Effect.Effect<Payload, WampError> =>
+  Effect.tryPromise({
+    try: () => session.call(uri, [...(payload.args ?? [])], { ...payload.kwargs }, options),
+    catch: (error) =>
+      error instanceof autobahn.Error
+        ? new WampError({
+          error: error.error,
+          args: error.args,
+          kwargs: error.kwargs,
+          message: typeof error.args[0] === "string" ? error.args[0] : error.error
+        })
+        : wampError("test.error.client", String(error))
+  }).pipe(
+    Effect.map((value): Payload =>
+      value instanceof autobahn.Result
+        ? { args: value.args, kwargs: value.kwargs }
+        : value === null || value === undefined
+        ? { args: [], kwargs: {} }
+        : { args: [value], kwargs: {} }
+    )
+  )

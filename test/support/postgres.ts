@@ -1,0 +1,14 @@
+/** The shared test PostgreSQL started by globalSetup.ts, as provided to test files. */
+export interface PostgresInfo {
+  readonly host: string
+  readonly port: number
+  readonly user: string
+  readonly password: string
+  readonly dataDir: string
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    wampgresPostgres: PostgresInfo
+  }
+}
