@@ -1,0 +1,244 @@
+/**
+ * Broker conformance: subscribe/unsubscribe errors, acknowledge, publisher exclusion and
+ * identification, black- and whitelisting by session, authid and authrole, and pattern-based
+ * subscriptions with the matched topic in EVENT details.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { allowAll, callError, promise, raw, type RawClient, router, session, testConfig } from "./support.js"
+
+const PUBLISH = 16, PUBLISHED = 17, SUBSCRIBE = 32, SUBSCRIBED = 33, UNSUBSCRIBE = 34, UNSUBSCRIBED = 35, EVENT = 36
+const ERROR = 8
+
+interface Joined {
+  readonly client: RawClient
+  readonly id: number
+  readonly authid: string
+}
+
+const joined = (url: string) =>
+  Effect.gen(function*() {
+    const client = yield* raw(url)
+    const welcome = yield* promise(() => client.hello())
+    return { client, id: welcome[1] as number, authid: (welcome[2] as Record<string, string>)["authid"]! } satisfies Joined
+  })
+
+const subscribe = (c: RawClient, topic: string, options: Record<string, unknown> = {}, request = 1) =>
+  promise(async () => {
+    c.send([SUBSCRIBE, request, options, topic])
+    const m = await c.next()
+    if (m[0] !== SUBSCRIBED) throw new Error(`expected SUBSCRIBED, got ${JSON.stringify(m)}`)
+    return m[2] as number
+  })
+
+describe("subscriptions", () => {
+  it.live("SUBSCRIBE answers SUBSCRIBED with the same id for the same topic; UNSUBSCRIBE stops events", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* joined(r.url)
+      const b = yield* joined(r.url)
+      const p = yield* joined(r.url)
+      const idA = yield* subscribe(a.client, "com.example.t")
+      const idB = yield* subscribe(b.client, "com.example.t")
+      expect(idA).toBe(idB)
+      a.client.send([UNSUBSCRIBE, 2, idA])
+      expect(yield* promise(() => a.client.next())).toEqual([UNSUBSCRIBED, 2])
+      p.client.send([PUBLISH, 1, {}, "com.example.t", ["x"]])
+      const event = yield* promise(() => b.client.next())
+      expect(event[0]).toBe(EVENT)
+      expect(event[1]).toBe(idB)
+      expect(event.slice(3)).toEqual([{}, ["x"]])
+      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
+    }))
+
+  it.live("UNSUBSCRIBE of an unknown subscription fails with wamp.error.no_such_subscription", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* joined(r.url)
+      a.client.send([UNSUBSCRIBE, 3, 987654])
+      expect((yield* promise(() => a.client.next())).slice(0, 5)).toEqual([
+        ERROR,
+        UNSUBSCRIBE,
+        3,
+        {},
+        "wamp.error.no_such_subscription"
+      ])
+    }))
+
+  it.live("an invalid topic fails with wamp.error.invalid_uri for SUBSCRIBE and an acknowledged PUBLISH", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* joined(r.url)
+      a.client.send([SUBSCRIBE, 1, {}, "com.#bad"])
+      expect((yield* promise(() => a.client.next())).slice(0, 5)).toEqual([ERROR, SUBSCRIBE, 1, {}, "wamp.error.invalid_uri"])
+      a.client.send([PUBLISH, 2, { acknowledge: true }, "com..bad"])
+      expect((yield* promise(() => a.client.next())).slice(0, 5)).toEqual([ERROR, PUBLISH, 2, {}, "wamp.error.invalid_uri"])
+      // without acknowledge nothing comes back
+      a.client.send([PUBLISH, 3, {}, "com..bad"])
+      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
+    }))
+
+  it.live("PUBLISHED comes only with acknowledge", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* joined(r.url)
+      a.client.send([PUBLISH, 1, {}, "com.example.t", []])
+      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
+      a.client.send([PUBLISH, 2, { acknowledge: true }, "com.example.t", []])
+      const published = yield* promise(() => a.client.next())
+      expect(published[0]).toBe(PUBLISHED)
+      expect(published[1]).toBe(2)
+      expect(published[2]).toBeGreaterThan(0)
+    }))
+})
+
+describe("publisher exclusion and identification", () => {
+  it.live("the publisher gets its own event only with exclude_me: false", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* joined(r.url)
+      yield* subscribe(a.client, "com.example.t")
+      a.client.send([PUBLISH, 1, {}, "com.example.t", [1]])
+      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
+      a.client.send([PUBLISH, 2, { exclude_me: false }, "com.example.t", [2]])
+      expect((yield* promise(() => a.client.next())).slice(4)).toEqual([[2]])
+    }))
+
+  it.live("disclose_me gives subscribers the publisher's session id, authid and authrole (autobahn)", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const sub = yield* session(r.url)
+      const pub = yield* session(r.url)
+      let resolveDetails: (d: Record<string, unknown>) => void = () => {}
+      const got = new Promise<Record<string, unknown>>((resolve) => (resolveDetails = resolve))
+      yield* promise(() =>
+        sub.session.subscribe("com.example.t", (_a, _k, details) =>
+          resolveDetails({ publisher: details.publisher, authrole: details.publisher_authrole }))
+      )
+      yield* promise(async () => pub.session.publish("com.example.t", [], {}, { disclose_me: true, acknowledge: true }))
+      expect(yield* promise(() => got)).toEqual({ publisher: pub.session.id, authrole: "anonymous" })
+    }))
+
+  it.live("without disclosure EVENT details carry no publisher", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* joined(r.url)
+      const b = yield* joined(r.url)
+      yield* subscribe(a.client, "com.example.t")
+      b.client.send([PUBLISH, 1, {}, "com.example.t"])
+      expect((yield* promise(() => a.client.next()))[3]).toEqual({})
+    }))
+
+  it.live("a permission with disclose.publisher discloses without disclose_me", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({
+        realms: [{ name: "realm1", roles: [{ name: "anonymous", permissions: [allowAll("", "prefix", true)] }] }]
+      }))
+      const a = yield* joined(r.url)
+      const b = yield* joined(r.url)
+      yield* subscribe(a.client, "com.example.t")
+      b.client.send([PUBLISH, 1, {}, "com.example.t"])
+      const details = (yield* promise(() => a.client.next()))[3] as Record<string, unknown>
+      expect(details).toEqual({ publisher: b.id, publisher_authid: b.authid, publisher_authrole: "anonymous" })
+    }))
+})
+
+describe("subscriber black- and whitelisting", () => {
+  const three = Effect.gen(function*() {
+    const r = yield* router()
+    const subs = [yield* joined(r.url), yield* joined(r.url), yield* joined(r.url)]
+    for (const s of subs) yield* subscribe(s.client, "com.example.t")
+    const publisher = yield* joined(r.url)
+    /** Publishes with `options`; returns which of the three subscribers received the event. */
+    const receivers = (options: Record<string, unknown>) =>
+      Effect.gen(function*() {
+        publisher.client.send([PUBLISH, 1, { ...options, acknowledge: true }, "com.example.t", ["e"]])
+        expect((yield* promise(() => publisher.client.next()))[0]).toBe(PUBLISHED)
+        const got: Array<number> = []
+        for (let i = 0; i < subs.length; i++) {
+          if (!(yield* promise(() => subs[i]!.client.silentFor(80)))) got.push(i)
+        }
+        return got
+      })
+    return { subs, receivers }
+  })
+
+  it.live("exclude and eligible select by session id", () =>
+    Effect.gen(function*() {
+      const { subs, receivers } = yield* three
+      expect(yield* receivers({ exclude: [subs[0]!.id] })).toEqual([1, 2])
+      expect(yield* receivers({ eligible: [subs[0]!.id, subs[2]!.id] })).toEqual([0, 2])
+      expect(yield* receivers({ eligible: [subs[0]!.id, subs[2]!.id], exclude: [subs[2]!.id] })).toEqual([0])
+    }))
+
+  it.live("exclude_authid and eligible_authid select by authid", () =>
+    Effect.gen(function*() {
+      const { subs, receivers } = yield* three
+      expect(yield* receivers({ exclude_authid: [subs[1]!.authid] })).toEqual([0, 2])
+      expect(yield* receivers({ eligible_authid: [subs[1]!.authid] })).toEqual([1])
+    }))
+
+  it.live("exclude_authrole and eligible_authrole select by authrole", () =>
+    Effect.gen(function*() {
+      const { receivers } = yield* three
+      expect(yield* receivers({ exclude_authrole: ["anonymous"] })).toEqual([])
+      expect(yield* receivers({ eligible_authrole: ["anonymous"] })).toEqual([0, 1, 2])
+      expect(yield* receivers({ eligible_authrole: ["admin"] })).toEqual([])
+    }))
+})
+
+describe("pattern-based subscriptions", () => {
+  it.live("prefix and wildcard subscriptions receive matching events with the topic in details", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const exact = yield* joined(r.url)
+      const prefix = yield* joined(r.url)
+      const wildcard = yield* joined(r.url)
+      const p = yield* joined(r.url)
+      const exactId = yield* subscribe(exact.client, "com.example.a.b")
+      const prefixId = yield* subscribe(prefix.client, "com.example", { match: "prefix" })
+      const wildcardId = yield* subscribe(wildcard.client, "com..a.b", { match: "wildcard" })
+      p.client.send([PUBLISH, 1, {}, "com.example.a.b", [1], { k: 1 }])
+      expect(yield* promise(() => exact.client.next())).toEqual([EVENT, exactId, expect.any(Number), {}, [1], { k: 1 }])
+      expect(yield* promise(() => prefix.client.next())).toEqual([
+        EVENT,
+        prefixId,
+        expect.any(Number),
+        { topic: "com.example.a.b" },
+        [1],
+        { k: 1 }
+      ])
+      expect(yield* promise(() => wildcard.client.next())).toEqual([
+        EVENT,
+        wildcardId,
+        expect.any(Number),
+        { topic: "com.example.a.b" },
+        [1],
+        { k: 1 }
+      ])
+      p.client.send([PUBLISH, 2, {}, "com.example.zzz"])
+      expect((yield* promise(() => prefix.client.next()))[3]).toEqual({ topic: "com.example.zzz" })
+      expect(yield* promise(() => exact.client.silentFor(80))).toBe(true)
+      expect(yield* promise(() => wildcard.client.silentFor(10))).toBe(true)
+    }))
+
+  it.live("autobahn receives pattern events with details.topic", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const sub = yield* session(r.url, { serializer: "msgpack" })
+      const pub = yield* session(r.url, { serializer: "cbor" })
+      let resolveTopic: (t: string) => void = () => {}
+      const topic = new Promise<string>((resolve) => (resolveTopic = resolve))
+      yield* promise(() => sub.session.subscribe("com.example", (_a, _k, d) => resolveTopic(d.topic), { match: "prefix" }))
+      yield* promise(async () => pub.session.publish("com.example.deep.topic", [1], {}, { acknowledge: true }))
+      expect(yield* promise(() => topic)).toBe("com.example.deep.topic")
+    }))
+
+  it.live("subscribing with an unknown match policy fails with wamp.error.invalid_argument", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const s = yield* session(r.url)
+      const error = yield* callError(() => s.session.subscribe("com.example", () => {}, { match: "fuzzy" }))
+      expect(error.error).toBe("wamp.error.invalid_argument")
+    }))
+})
