@@ -3,9 +3,14 @@
  * the same pool settings as the service. The database ceiling for this client; a child process of
  * `bench/run.ts` so its CPU is measured like the others.
  */
-import { NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
-import { Cause, Effect, Fiber, Layer, Redacted } from "effect"
+// Deep imports, as in every measured process (the barrels load every module).
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { performance } from "node:perf_hooks"
 import { finish, onParentMessage, sendToParent } from "../lib/ipc.js"
 import type { ChildMessage, Phase, SqlDirectConfig } from "../lib/protocol.js"
