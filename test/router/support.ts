@@ -118,9 +118,14 @@ export class RawClient {
     })
   }
 
-  static open(url: string, serializer: SerializerName = "json", protocols?: Array<string>): Promise<RawClient> {
+  static open(
+    url: string,
+    serializer: SerializerName = "json",
+    protocols?: Array<string>,
+    options?: { readonly autoPong?: boolean }
+  ): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, protocols ?? [`wamp.2.${serializer}`])
+      const ws = new WebSocket(url, protocols ?? [`wamp.2.${serializer}`], { autoPong: options?.autoPong ?? true })
       ws.once("open", () => resolve(new RawClient(ws, serializer)))
       ws.once("error", reject)
     })
