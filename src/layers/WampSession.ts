@@ -367,6 +367,8 @@ const make = (settings: WampSessionConfig) =>
       on_internal_error: (error, message) => runFork(Effect.logWarning(`autobahn: ${message ?? ""}`, error))
     })
     let joins = 0
+    let reopenAttempts = 0
+    let reopenTimer: ReturnType<typeof setTimeout> | undefined
     const closed = yield* Latch.make(false)
     connection.onopen = (on) => {
       if (closing) {
@@ -378,6 +380,7 @@ const make = (settings: WampSessionConfig) =>
         }
         return
       }
+      reopenAttempts = 0
       runFork(onJoin(on, joins++ > 0))
     }
     connection.onclose = (reason, details) => {
@@ -390,9 +393,24 @@ const make = (settings: WampSessionConfig) =>
         closed.openUnsafe()
         return true
       }
-      runFork(Effect.logWarning(
-        `WAMP connection ${reason}${details.will_retry ? `, reconnecting in ${details.retry_delay?.toFixed(1)}s` : ""}`
-      ))
+      if (details.will_retry) {
+        runFork(Effect.logWarning(`WAMP connection ${reason}, reconnecting in ${details.retry_delay?.toFixed(1)}s`))
+      } else {
+        // autobahn gives up after a GOODBYE from the router (e.g. its shutdown): reopen ourselves.
+        const delay = Math.min(Duration.toMillis(settings.maxRetryDelay), 200 * 1.5 ** reopenAttempts++)
+        runFork(Effect.logWarning(
+          `WAMP connection ${reason}${details.reason ? ` (${details.reason})` : ""}, reconnecting in ${(delay / 1000).toFixed(1)}s`
+        ))
+        reopenTimer = setTimeout(() => {
+          reopenTimer = undefined
+          if (closing) return
+          try {
+            connection.open()
+          } catch (error) {
+            runFork(Effect.logWarning("WAMP reconnect failed", error))
+          }
+        }, delay)
+      }
       return false
     }
 
@@ -401,6 +419,7 @@ const make = (settings: WampSessionConfig) =>
       () =>
         Effect.gen(function*() {
           closing = true
+          if (reopenTimer !== undefined) clearTimeout(reopenTimer)
           connection._autoreconnect_reset_timer()
           const wasOpen = current !== undefined && current.isOpen
           try {
