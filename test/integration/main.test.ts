@@ -1,0 +1,102 @@
+/**
+ * `npm start` as a newcomer runs it: src/main.ts as a child process with no database or router
+ * configured (so: embedded PostgreSQL in a temporary WAMPGRES_DATA_DIR, the embedded router on a free
+ * port), the four procedures called from an autobahn client, then SIGTERM: exit code 0 and no
+ * PostgreSQL left running.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { callRaw, clientSession, repoRoot } from "../support/index.js"
+
+interface Running {
+  readonly child: ChildProcess.ChildProcess
+  readonly output: () => string
+  readonly exited: Promise<number | null>
+}
+
+/** Runs src/main.ts on this Node (the project's Node 24) through tsx. */
+const runMain = (env: Record<string, string>, args: ReadonlyArray<string> = []): Running => {
+  const child = ChildProcess.spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env, LOG_LEVEL: "Info" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return { child, output: () => output, exited }
+}
+
+const waitFor = async (running: Running, pattern: RegExp, ms: number): Promise<RegExpMatchArray> => {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    const match = running.output().match(pattern)
+    if (match !== null) return match
+    if (running.child.exitCode !== null) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`no ${pattern} in the output of src/main.ts:\n${running.output()}`)
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe("src/main.ts", () => {
+  it.live("--help lists every option and environment variable", () =>
+    Effect.promise(async () => {
+      const running = runMain({}, ["--help"])
+      assert.strictEqual(await running.exited, 0)
+      for (
+        const name of [
+          "DATABASE_URL", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "DB_POOL_MIN", "DB_POOL_MAX",
+          "DB_CONNECT_TIMEOUT", "DB_HEALTH_QUERY", "DB_MULTIPLEX", "WAMPGRES_DATA_DIR", "WAMP_URL", "WAMP_REALM",
+          "WAMP_DRAIN_TIMEOUT", "ROUTER_CONFIG", "ROUTER_PORT", "LOG_LEVEL"
+        ]
+      ) assert.include(running.output(), name)
+    }))
+
+  it.live("runs with no configuration, serves the four procedures, and stops cleanly on SIGTERM", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* Effect.acquireRelease(
+        Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "wampgres-main-"))),
+        (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+      )
+      const env: Record<string, string> = { ROUTER_PORT: "0", WAMPGRES_DATA_DIR: dataDir }
+      for (const name of ["DATABASE_URL", "PGHOST", "WAMP_URL"]) env[name] = ""
+      const running = runMain(env)
+      yield* Effect.addFinalizer(() => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL")))
+      const [, port] = yield* Effect.promise(() => waitFor(running, /Web page at http:\/\/127\.0\.0\.1:(\d+)\//, 30_000))
+      yield* Effect.promise(() => waitFor(running, /registered 4 procedures/, 30_000))
+      assert.match(running.output(), /New DB connection created \(backend PID \d+\)/)
+
+      const postmaster = yield* Effect.promise(() => Fs.readFile(Path.join(dataDir, "postgres", "postmaster.pid"), "utf8"))
+      const postgresPid = Number.parseInt(postmaster, 10)
+      assert.isTrue(isAlive(postgresPid))
+
+      const results = yield* Effect.scoped(Effect.gen(function*() {
+        const session = yield* clientSession(`ws://127.0.0.1:${port}/ws`)
+        return yield* Effect.forEach([1, 2, 3, 4], (v) => callRaw(session, `com.example.now.v${v}`))
+      }))
+      for (const result of results) assert.match(String(result.args[0]), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/)
+
+      const stopped = Date.now()
+      running.child.kill("SIGTERM")
+      const code = yield* Effect.promise(() => running.exited)
+      assert.strictEqual(code, 0, running.output())
+      assert.isBelow(Date.now() - stopped, 10_000)
+      assert.isFalse(isAlive(postgresPid), "PostgreSQL is still running")
+      const leftovers = yield* Effect.promise(() => Fs.access(Path.join(dataDir, "postgres", "postmaster.pid")).then(() => true, () => false))
+      assert.isFalse(leftovers, "postmaster.pid left behind")
+    }), 90_000)
+})
