@@ -41,7 +41,7 @@ describe("session meta API", () => {
       const call = (p: string, args: Array<unknown> = []) => promise(() => a.session.call(p, args))
       expect(yield* call("wamp.session.count")).toBe(2)
       expect(yield* call("wamp.session.count", [["admin"]])).toBe(0)
-      expect(new Set(yield* call("wamp.session.list") as Array<number>)).toEqual(new Set([a.session.id, b.session.id]))
+      expect(new Set((yield* call("wamp.session.list")) as Array<number>)).toEqual(new Set([a.session.id, b.session.id]))
       const details = (yield* call("wamp.session.get", [b.session.id])) as Record<string, unknown>
       expect(details).toMatchObject({ session: b.session.id, authid: b.welcome["authid"], authrole: "anonymous" })
       expect((details["transport"] as Record<string, unknown>)["protocol"]).toBe("wamp.2.json")
@@ -72,7 +72,7 @@ describe("registration meta API", () => {
         match: "exact",
         invoke: "roundrobin"
       })
-      expect(new Set(yield* call("wamp.registration.list_callees", [exact.id]) as Array<number>)).toEqual(
+      expect(new Set((yield* call("wamp.registration.list_callees", [exact.id])) as Array<number>)).toEqual(
         new Set([a.session.id, b.session.id])
       )
       const error = yield* callError(() => a.session.call("wamp.registration.get", [999999]))
@@ -93,12 +93,12 @@ describe("subscription meta API", () => {
       expect(yield* call("wamp.subscription.list")).toEqual({ exact: [exact.id], prefix: [], wildcard: [wildcard.id] })
       expect(yield* call("wamp.subscription.lookup", ["com.example.t"])).toBe(exact.id)
       expect(yield* call("wamp.subscription.lookup", ["com..t", { match: "wildcard" }])).toBe(wildcard.id)
-      expect(new Set(yield* call("wamp.subscription.match", ["com.example.t"]) as Array<number>)).toEqual(
+      expect(new Set((yield* call("wamp.subscription.match", ["com.example.t"])) as Array<number>)).toEqual(
         new Set([exact.id, wildcard.id])
       )
       expect(yield* call("wamp.subscription.match", ["org.none"])).toBe(null)
       expect(yield* call("wamp.subscription.get", [wildcard.id])).toMatchObject({ id: wildcard.id, uri: "com..t", match: "wildcard" })
-      expect(new Set(yield* call("wamp.subscription.list_subscribers", [exact.id]) as Array<number>)).toEqual(
+      expect(new Set((yield* call("wamp.subscription.list_subscribers", [exact.id])) as Array<number>)).toEqual(
         new Set([a.session.id, b.session.id])
       )
       const error = yield* callError(() => a.session.call("wamp.subscription.get", [999999]))
