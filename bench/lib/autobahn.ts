@@ -48,7 +48,7 @@ export interface AutobahnModule {
     readonly JSONSerializer: new () => AutobahnSerializer
     readonly MsgpackSerializer?: new () => AutobahnSerializer
   }
-  readonly log: { warn: (...args: ReadonlyArray<unknown>) => void }
+  log: { warn: (...args: ReadonlyArray<unknown>) => void }
 }
 
 const require = createRequire(import.meta.url)
