@@ -93,6 +93,10 @@ export const startTransport = async (
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const pathname = pathnameOf(req.url)
+    if (findWebSocket(pathname) !== undefined) {
+      res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket" })
+      return void res.end("this is a WAMP WebSocket endpoint: connect with a WebSocket client")
+    }
     for (const { mount, directory } of statics) {
       if (mount === "/" || pathname === mount || pathname.startsWith(mount + "/")) {
         const sub = mount === "/" ? pathname : pathname.slice(mount.length)
@@ -103,9 +107,8 @@ export const startTransport = async (
         return
       }
     }
-    const text = findWebSocket(pathname) !== undefined ? "this is a WAMP WebSocket endpoint" : "not found"
-    res.writeHead(findWebSocket(pathname) !== undefined ? 426 : 404, { "content-type": "text/plain; charset=utf-8" })
-    res.end(text)
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8" })
+    res.end("not found")
   }
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
