@@ -12,6 +12,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import * as Tracer from "effect/Tracer"
 import { WampSession } from "../../src/layers/WampSession.js"
 import * as Client from "../../src/procedures/Client.js"
+import * as Events from "../../src/procedures/Events.js"
 import * as Group from "../../src/procedures/Group.js"
 import { NowGroup, nowV1, nowV3 } from "../../src/procedures/now.js"
 import * as Procedure from "../../src/procedures/Procedure.js"
@@ -78,7 +79,24 @@ const defect = Procedure.make("com.example.test.defect", {
   handler: () => Effect.die(new Error("stack trace must not leak"))
 })
 
-const TestGroup = Group.make("test", [lookup, brokenSql, defect])
+class Refused extends Schema.TaggedError<Refused>()("Refused", {}) {
+  static readonly uri = "com.example.test.error.refused"
+}
+
+/** Publishes after commit, then commits or fails (rolls back) as asked. */
+const announce = Procedure.make("com.example.test.announce", {
+  args: { text: Schema.String, commit: Schema.Boolean },
+  result: Schema.String,
+  errors: [Refused],
+  transactional: true,
+  handler: Effect.fnUntraced(function*({ commit, text }) {
+    yield* Events.publishAfterCommit("com.example.test.on_announce", { args: [text] })
+    if (!commit) return yield* new Refused()
+    return text
+  })
+})
+
+const TestGroup = Group.make("test", [lookup, brokenSql, defect, announce])
 
 const Env = componentLayer(Layer.mergeAll(NowGroup.layer, TestGroup.layer)).pipe(
   Layer.provideMerge(TestRouter.layer()),
@@ -182,6 +200,21 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.no
       const error = yield* Effect.flip(callRaw(session, defect.uri))
       assert.strictEqual(error.error, "wamp.error.runtime_error")
       assert.notInclude(JSON.stringify([error.args, error.kwargs]), "stack trace must not leak")
+    }))
+
+  it.effect("events published in a transaction are sent after COMMIT, never after ROLLBACK", () =>
+    Effect.gen(function*() {
+      const router = yield* Router
+      const subscriber = yield* clientSession(router.url)
+      const caller = yield* clientSession(router.url)
+      const seen: Array<unknown> = []
+      yield* Effect.promise(() => subscriber.subscribe("com.example.test.on_announce", (args) => void seen.push(args[0])))
+      const refused = yield* Effect.flip(callRaw(caller, announce.uri, { kwargs: { text: "rolled back", commit: false } }))
+      assert.strictEqual(refused.error, Refused.uri)
+      yield* callRaw(caller, announce.uri, { kwargs: { text: "committed", commit: true } })
+      // The committed event arrives; the rolled-back one, sent before it if at all, never did.
+      for (let i = 0; i < 50 && seen.length === 0; i++) yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(seen, ["committed"])
     }))
 
   it.effect("the typed client decodes results and declared errors from the same declaration", () =>
