@@ -86,7 +86,8 @@ const make = Effect.fnUntraced(function*(config: RouterConfig) {
     (router) => Effect.promise(() => router.close())
   )
   for (const l of router.listening) {
-    yield* Effect.logInfo(`router listening on ${l.host}:${l.port} (${l.transport.type})`).pipe(Effect.annotateLogs("module", "router"))
+    const host = l.host.includes(":") ? `[${l.host}]` : l.host
+    yield* Effect.logInfo(`router listening on ${host}:${l.port} (${l.transport.type})`).pipe(Effect.annotateLogs("module", "router"))
   }
   return Router.of({ listening: router.listening, url: router.url })
 })
