@@ -122,7 +122,8 @@ const progressPrinter = () => {
     show: (text: string) => {
       if (tty) {
         process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns ?? 120) - 1)}`)
-      } else if (Date.now() - lastPlain >= 2_000 || !text.includes(" calls ")) {
+      } else if (text.includes(" calls ") && Date.now() - lastPlain >= 5_000) {
+        // Logs and pipes: a measured-progress line now and then, no phase chatter.
         lastPlain = Date.now()
         process.stderr.write(`${text}\n`)
       }

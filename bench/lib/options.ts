@@ -22,7 +22,7 @@ export interface BenchOptions {
 }
 
 export const defaults = {
-  durationMs: 5_000,
+  durationMs: 6_000,
   warmupMs: 2_000,
   sessions: 4,
   inflight: 50,
