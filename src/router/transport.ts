@@ -136,9 +136,23 @@ export const startTransport = async (
       http_headers_received: headers
     }
     let closeTimer: ReturnType<typeof setTimeout> | undefined
+    // Messages sent in one tick leave in one write: the socket is corked on the first send and
+    // uncorked after the current batch of work (one syscall instead of one per message).
+    const socket = req.socket
+    let corked = false
+    const uncork = (): void => {
+      corked = false
+      socket.uncork()
+    }
     const peer: Peer = {
       send: (data) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(data)
+        if (ws.readyState !== WebSocket.OPEN) return
+        if (!corked) {
+          corked = true
+          socket.cork()
+          process.nextTick(uncork)
+        }
+        ws.send(data)
       },
       close: (code, reason) => {
         if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120))
