@@ -121,7 +121,7 @@ const progressPrinter = () => {
   return {
     show: (text: string) => {
       if (tty) {
-        process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns ?? 120) - 1)}`)
+        process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns || 120) - 1)}`)
       } else if (text.includes(" calls ") && Date.now() - lastPlain >= 5_000) {
         // Logs and pipes: a measured-progress line now and then, no phase chatter.
         lastPlain = Date.now()
