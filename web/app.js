@@ -36,8 +36,11 @@
     rows.set(uri, tr);
   });
 
-  function setState(state, detail) {
+  // retryDelay (seconds) is exposed as data-retry-delay while reconnecting.
+  function setState(state, detail, retryDelay) {
     stateEl.dataset.state = state;
+    if (retryDelay === undefined) delete stateEl.dataset.retryDelay;
+    else stateEl.dataset.retryDelay = String(retryDelay);
     stateEl.textContent = state;
     detailEl.textContent = detail || "";
     button.disabled = state !== "connected";
@@ -87,10 +90,11 @@
   }
 
   var session = null;
+  var reopenAttempts = 0;
   var connection = new autobahn.Connection({
     url: url,
     realm: realm,
-    max_retries: -1,
+    max_retries: 30,
     initial_retry_delay: 0.5,
     max_retry_delay: 5,
     retry_if_unreachable: true
@@ -98,6 +102,7 @@
 
   connection.onopen = function (newSession) {
     session = newSession;
+    reopenAttempts = 0;
     setState("connected", "session " + newSession.id);
     console.log("connected to " + url + " (realm " + realm + ")");
     callAll(newSession);
@@ -105,12 +110,19 @@
 
   connection.onclose = function (reason, details) {
     session = null;
+    var why = reason + (details && details.reason ? " (" + details.reason + ")" : "");
+    console.log("connection " + why, details);
     if (details && details.will_retry) {
-      setState("reconnecting", reason + ", retry " + details.retry_count + " in " + details.retry_delay.toFixed(1) + " s");
+      setState("reconnecting", why + ", retry " + details.retry_count + " in " + details.retry_delay.toFixed(1) + " s",
+        details.retry_delay);
+    } else if (details && details.reason === "wamp.close.system_shutdown" && reopenAttempts < 30) {
+      // autobahn stops retrying after the router's GOODBYE (its shutdown): reopen ourselves.
+      var delay = Math.min(5, 0.5 * Math.pow(1.5, reopenAttempts++));
+      setState("reconnecting", why + ", retry " + reopenAttempts + " in " + delay.toFixed(1) + " s", delay);
+      setTimeout(function () { connection.open(); }, delay * 1000);
     } else {
-      setState("closed", reason);
+      setState("closed", why);
     }
-    console.log("connection " + reason, details);
     return false;
   };
 

@@ -2,8 +2,10 @@
  * Headless Debian Chromium driven by playwright-core, as scoped resources, and a page that
  * collects every console error and uncaught page error.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { existsSync, mkdirSync } from "node:fs"
 import * as Path from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
@@ -36,6 +38,11 @@ export const launch: Effect.Effect<Browser, Error, Scope.Scope> = Effect.acquire
   }),
   (browser) => Effect.promise(() => browser.close())
 )
+
+/** One browser shared by the tests of a file. */
+export class Chromium extends Context.Service<Chromium, Browser>()("wampgres/test/browser/Chromium") {
+  static readonly layer = Layer.effect(Chromium, launch)
+}
 
 /** A page with what it reported: console messages at level error, and uncaught exceptions. */
 export interface WatchedPage {
