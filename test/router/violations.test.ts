@@ -24,8 +24,8 @@ const violations: ReadonlyArray<Violation> = [
   { name: "an unknown message type", commit: (c) => c.send([99, 1, {}]) },
   { name: "a router-only message type (EVENT)", commit: (c) => c.send([36, 1, 2, {}]) },
   { name: "undecodable JSON", commit: (c) => c.sendRaw("[48, 1, {}, \"com.example.p\"") },
-  { name: "undecodable msgpack", serializer: "msgpack", commit: (c) => c.sendRaw(Buffer.from([0xc1, 0xc1, 0xc1])) },
-  { name: "undecodable cbor", serializer: "cbor", commit: (c) => c.sendRaw(Buffer.from([0x1f, 0xff, 0xff])) },
+  { name: "undecodable msgpack", serializer: "msgpack", commit: (c) => c.sendRaw(Buffer.from([0x93, 0x01])) },
+  { name: "undecodable cbor", serializer: "cbor", commit: (c) => c.sendRaw(Buffer.from([0x83, 0x01])) },
   { name: "a CALL before HELLO", joined: false, commit: (c) => c.send([48, 1, {}, "com.example.p"]) }
 ]
 
