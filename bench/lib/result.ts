@@ -43,6 +43,8 @@ export interface TargetVerdict {
   readonly value: number | undefined
   readonly met: boolean | undefined
   readonly detail: string
+  /** A ratio worth reading that the issue sets no target for (scale-out, baselines). */
+  readonly informational?: boolean
 }
 
 export interface Report {

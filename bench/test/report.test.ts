@@ -48,6 +48,12 @@ describe("targets", () => {
     expect(byName["component < 150 MB"]).toMatchObject({ value: 160, met: false })
   })
 
+  it("adds scale-out and baseline ratios for reading, without a verdict", () => {
+    const targets = evaluateTargets([row("echo", 20_000), row("echo x2", 30_000), row("now.v1", 10_000), row("now.v1 x2", 12_000)])
+    const scaleOut = targets.filter((t) => t.name.startsWith("scale-out"))
+    expect(scaleOut.map((t) => [t.value, t.met, t.informational])).toEqual([[1.5, undefined, true], [1.2, undefined, true]])
+  })
+
   it("gives no verdict when a row is missing or had errors", () => {
     const targets = evaluateTargets([
       row("echo", 30_000, { routerCpuPer1k: 0.01, errors: 3 }),
