@@ -17,6 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
 import * as Database from "./layers/Database.js"
 import { externalTarget, poolSettings } from "./layers/DatabaseConfig.js"
 import { dataDirFor, EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
@@ -110,9 +111,49 @@ export const App = Procedures.pipe(
 
 const logLevel = Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const))
 
+/**
+ * npm does not pass a SIGTERM sent to it on to the script: `kill <npm pid>` would orphan the service
+ * (and its PostgreSQL). Under `npm start` we find npm among our ancestors (Linux /proc) and end the
+ * service, as a signal does, when that process is gone.
+ */
+const npmAncestor = (): number | undefined => {
+  let pid = process.ppid
+  for (let depth = 0; depth < 5 && pid > 1; depth++) {
+    try {
+      // npm sets its title to "npm start"; else it is node running npm-cli.js.
+      const command = Fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\u0000").slice(0, 2)
+      if (command.some((part) => /(^|\/)npm(-cli\.js)?(\s|$)/.test(part))) return pid
+      const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      pid = Number.parseInt(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? "0", 10)
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const exitWithNpm = Effect.gen(function*() {
+  const npm = process.env["npm_lifecycle_event"] === undefined ? undefined : npmAncestor()
+  if (npm === undefined) return yield* Effect.never
+  yield* Effect.sleep("1 second").pipe(Effect.repeat({ until: () => !alive(npm) }))
+  yield* Effect.logWarning("npm exited: shutting down")
+})
+
 const main = Effect.gen(function*() {
   const level = yield* logLevel
-  return yield* Layer.launch(App).pipe(Effect.provideService(References.MinimumLogLevel, level))
+  return yield* Layer.launch(App).pipe(
+    Effect.raceFirst(exitWithNpm),
+    Effect.provideService(References.MinimumLogLevel, level)
+  )
 })
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
