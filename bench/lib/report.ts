@@ -141,8 +141,8 @@ export const evaluateTargets = (rows: ReadonlyArray<RowResult>): Array<TargetVer
   const sqlpg = find(rows, "sql-pg", undefined)
   return [
     ...goals,
-    info(`scale-out: echo x2 vs echo (${ser})`, find(rows, "echo x2", ser), `echo x2 ${ser}`, echoSame, `echo ${ser}`),
-    info(`scale-out: now.v1 x2 vs now.v1 (${ser})`, find(rows, "now.v1 x2", ser), `now.v1 x2 ${ser}`, v1, `now.v1 ${ser}`),
+    info(`scale-out: echo-x2 vs echo (${ser})`, find(rows, "echo-x2", ser), `echo-x2 ${ser}`, echoSame, `echo ${ser}`),
+    info(`scale-out: now.v1-x2 vs now.v1 (${ser})`, find(rows, "now.v1-x2", ser), `now.v1-x2 ${ser}`, v1, `now.v1 ${ser}`),
     info(`now.v1 vs the sql-pg ceiling (${ser})`, v1, `now.v1 ${ser}`, sqlpg, "sql-pg"),
     info("sql-pg vs pgbench", sqlpg, "sql-pg", find(rows, "pgbench", undefined), "pgbench")
   ]

@@ -125,7 +125,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
     needsDatabase: true
   }, ledgerMissing),
   wamp({
-    id: "echo x2",
+    id: "echo-x2",
     description: "scale-out: two echo components, invoke roundrobin",
     workload: "echo",
     router: "wampgres",
@@ -134,7 +134,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
     needsDatabase: false
   }),
   wamp({
-    id: "now.v1 x2",
+    id: "now.v1-x2",
     description: "scale-out: two service instances, invoke roundrobin",
     workload: "now.v1",
     router: "wampgres",

@@ -49,7 +49,7 @@ describe("targets", () => {
   })
 
   it("adds scale-out and baseline ratios for reading, without a verdict", () => {
-    const targets = evaluateTargets([row("echo", 20_000), row("echo x2", 30_000), row("now.v1", 10_000), row("now.v1 x2", 12_000)])
+    const targets = evaluateTargets([row("echo", 20_000), row("echo-x2", 30_000), row("now.v1", 10_000), row("now.v1-x2", 12_000)])
     const scaleOut = targets.filter((t) => t.name.startsWith("scale-out"))
     expect(scaleOut.map((t) => [t.value, t.met, t.informational])).toEqual([[1.5, undefined, true], [1.2, undefined, true]])
   })
