@@ -105,3 +105,55 @@ describe("subscription meta API", () => {
       expect(error.error).toBe("wamp.error.no_such_subscription")
     }))
 })
+
+describe("registration and subscription meta events", () => {
+  it.live("on_create, on_register, on_unregister and on_delete follow a registration's life", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const watcher = yield* session(r.url)
+      const callee = yield* session(r.url)
+      const events: Array<[string, Array<unknown>]> = []
+      let deleted: () => void = () => {}
+      const gone = new Promise<void>((resolve) => (deleted = resolve))
+      for (const name of ["on_create", "on_register", "on_unregister", "on_delete"]) {
+        yield* promise(() =>
+          watcher.session.subscribe(`wamp.registration.${name}`, (args) => {
+            events.push([name, args])
+            if (name === "on_delete") deleted()
+          })
+        )
+      }
+      const registration = yield* promise(() => callee.session.register("com.example.watched", () => 1))
+      yield* promise(() => callee.session.unregister(registration))
+      yield* promise(() => gone)
+      expect(events.map(([name]) => name)).toEqual(["on_create", "on_register", "on_unregister", "on_delete"])
+      expect(events[0]![1]).toEqual([callee.session.id, expect.objectContaining({ id: registration.id, uri: "com.example.watched", match: "exact" })])
+      expect(events[1]![1]).toEqual([callee.session.id, registration.id])
+      expect(events[3]![1]).toEqual([callee.session.id, registration.id])
+    }))
+
+  it.live("on_subscribe and on_unsubscribe follow subscribers", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const watcher = yield* session(r.url)
+      const other = yield* session(r.url)
+      const events: Array<[string, Array<unknown>]> = []
+      let unsubscribed: () => void = () => {}
+      const done = new Promise<void>((resolve) => (unsubscribed = resolve))
+      yield* promise(() => watcher.session.subscribe("wamp.subscription.on_subscribe", (args) => void events.push(["on_subscribe", args])))
+      yield* promise(() =>
+        watcher.session.subscribe("wamp.subscription.on_unsubscribe", (args) => {
+          events.push(["on_unsubscribe", args])
+          unsubscribed()
+        })
+      )
+      const subscription = yield* promise(() => other.session.subscribe("com.example.t", () => {}))
+      yield* promise(() => other.session.unsubscribe(subscription))
+      yield* promise(() => done)
+      // the watcher's own subscriptions to meta topics are announced too; look at the other session
+      expect(events.filter(([, args]) => args[0] === other.session.id)).toEqual([
+        ["on_subscribe", [other.session.id, subscription.id]],
+        ["on_unsubscribe", [other.session.id, subscription.id]]
+      ])
+    }))
+})
