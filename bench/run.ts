@@ -6,7 +6,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, Option } from "effect"
-import { Command, Flag } from "effect/cli"
+import { CliError, Command, Flag } from "effect/cli"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -60,27 +60,34 @@ type Parsed = {
 
 const list = (s: string): Array<string> => s.split(",").map((x) => x.trim()).filter((x) => x !== "")
 
-const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, Error> =>
+/** A flag error the CLI prints as such, without a stack trace. */
+const usage = (message: string) => Effect.fail(new CliError.UserError({ cause: message, userMessage: message }))
+
+const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, CliError.UserError> =>
   Effect.gen(function*() {
     const serializers = p.quick && p.serializers === "json,msgpack" ? ["json"] : list(p.serializers)
     for (const s of serializers) {
-      if (s !== "json" && s !== "msgpack") return yield* Effect.fail(new Error(`--serializers: unknown serializer "${s}" (json, msgpack)`))
+      if (s !== "json" && s !== "msgpack") return yield* usage(`--serializers: unknown serializer "${s}" (json, msgpack)`)
     }
     const wanted = list(p.scenarios)
     for (const id of wanted) {
       if (!scenarios.some((s) => s.id === id)) {
-        return yield* Effect.fail(new Error(`--scenarios: unknown scenario "${id}"; known: ${scenarios.map((s) => s.id).join(", ")}`))
+        return yield* usage(`--scenarios: unknown scenario "${id}"; known: ${scenarios.map((s) => s.id).join(", ")}`)
       }
     }
     const seconds = (o: Option.Option<number>, normal: number, quick: number) =>
       Option.match(o, { onNone: () => (p.quick ? quick : normal), onSome: (s) => Math.round(s * 1000) })
     const positive = { sessions: p.sessions, inflight: p.inflight, "pool-max": p.poolMax }
     for (const [name, value] of Object.entries(positive)) {
-      if (value < 1) return yield* Effect.fail(new Error(`--${name} must be at least 1`))
+      if (value < 1) return yield* usage(`--${name} must be at least 1`)
     }
+    const durationMs = seconds(p.duration, defaults.durationMs, defaults.quickDurationMs)
+    const warmupMs = seconds(p.warmup, defaults.warmupMs, defaults.quickWarmupMs)
+    if (durationMs < 100) return yield* usage("--duration must be at least 0.1 seconds")
+    if (warmupMs < 0) return yield* usage("--warmup cannot be negative")
     return {
-      durationMs: seconds(p.duration, defaults.durationMs, defaults.quickDurationMs),
-      warmupMs: seconds(p.warmup, defaults.warmupMs, defaults.quickWarmupMs),
+      durationMs,
+      warmupMs,
       sessions: p.sessions,
       inflight: p.inflight,
       scenarios: wanted,
