@@ -22,8 +22,25 @@ describe.each(all)("basic profile over %s", (serializer) => {
       expect(typeof welcome["authid"]).toBe("string")
       const roles = welcome["roles"] as Record<string, { features: Record<string, boolean> }>
       expect(Object.keys(roles).sort()).toEqual(["broker", "dealer"])
-      expect(roles["dealer"]!.features["progressive_call_results"]).toBe(true)
-      expect(roles["broker"]!.features["pattern_based_subscription"]).toBe(true)
+      // exactly the features this router implements (each has its conformance test)
+      expect(Object.keys(roles["broker"]!.features).sort()).toEqual([
+        "pattern_based_subscription",
+        "publisher_exclusion",
+        "publisher_identification",
+        "session_meta_api",
+        "subscriber_blackwhite_listing",
+        "subscription_meta_api"
+      ])
+      expect(Object.keys(roles["dealer"]!.features).sort()).toEqual([
+        "call_canceling",
+        "call_timeout",
+        "caller_identification",
+        "pattern_based_registration",
+        "progressive_call_results",
+        "registration_meta_api",
+        "session_meta_api",
+        "shared_registration"
+      ])
     }))
 
   it.live("a call reaches the callee with args and kwargs and the result comes back", () =>
