@@ -27,6 +27,9 @@ export interface RunningTransport {
   close(): Promise<void>
 }
 
+/** A peer with more than this many maximum-size messages waiting to be sent is dropped. */
+const SEND_BUFFER_MESSAGES = 16
+
 /** Grace for a close handshake before the socket is destroyed. */
 const CLOSE_GRACE_MS = 1000
 
@@ -136,6 +139,7 @@ export const startTransport = async (
       http_headers_received: headers
     }
     let closeTimer: ReturnType<typeof setTimeout> | undefined
+    const sendBufferLimit = SEND_BUFFER_MESSAGES * service.options.maxMessageSize
     // Messages sent in one tick leave in one write: the socket is corked on the first send and
     // uncorked after the current batch of work (one syscall instead of one per message).
     const socket = req.socket
@@ -153,6 +157,11 @@ export const startTransport = async (
           process.nextTick(uncork)
         }
         ws.send(data)
+        // a peer that stops reading must not grow the router's memory without bound
+        if (ws.bufferedAmount > sendBufferLimit) {
+          log.warn(`session ${session.id}: ${ws.bufferedAmount} bytes waiting to be sent, dropping the slow peer`)
+          ws.terminate()
+        }
       },
       close: (code, reason) => {
         if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120))

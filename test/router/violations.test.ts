@@ -97,3 +97,29 @@ describe("auto-ping", () => {
       expect(live.session.isOpen).toBe(true)
     }))
 })
+
+describe("slow consumers", () => {
+  it.live("a peer that stops reading is dropped once 16 maximum-size messages wait for it", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({ websocket: { maxMessageSize: 4096 } }))
+      const bystander = yield* session(r.url)
+      const stuck = yield* raw(r.url)
+      yield* promise(() => stuck.hello())
+      stuck.send([32, 1, {}, "com.example.flood"])
+      expect((yield* promise(() => stuck.next()))[0]).toBe(33)
+      // stop reading: the kernel buffers fill up, then the router's send buffer
+      ;(stuck.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+      const publisher = yield* raw(r.url)
+      yield* promise(() => publisher.hello())
+      const payload = "x".repeat(3500)
+      let count = 3
+      for (let round = 0; round < 40 && count === 3; round++) {
+        for (let i = 0; i < 500; i++) publisher.send([16, i + 1, {}, "com.example.flood", [payload]])
+        publisher.send([16, 9999, { acknowledge: true }, "com.example.flood", []])
+        expect((yield* promise(() => publisher.next(5000)))[0]).toBe(17)
+        count = (yield* promise(() => bystander.session.call("wamp.session.count"))) as number
+      }
+      expect(count).toBe(2)
+      expect(yield* promise(() => bystander.session.call("wamp.session.count"))).toBe(2)
+    }), 60_000)
+})
