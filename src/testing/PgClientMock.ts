@@ -440,8 +440,8 @@ export interface PgClientMockService {
   readonly statements: Effect.Effect<ReadonlyArray<ExecutedStatement>>
   /** The SQL of every statement sent so far, in order. */
   readonly sqlLog: Effect.Effect<ReadonlyArray<string>>
-  /** Statements that no rule answered. */
-  readonly unscripted: Effect.Effect<ReadonlyArray<ExecutedStatement>>
+  /** The statements no rule answered, as the defects they raised. */
+  readonly unscripted: Effect.Effect<ReadonlyArray<UnscriptedStatementError>>
   /** Forgets recorded and unscripted statements (the script stays). */
   readonly clear: Effect.Effect<void>
   /** Delivers a notification to every `listen` queue on `channel`. */
@@ -511,7 +511,7 @@ export const make = Effect.fnUntraced(function*(
   const config = options.config ?? {}
   const rules: Array<{ rule: Rule; used: number }> = (options.rules ?? []).map((rule) => ({ rule, used: 0 }))
   const recorded: Array<ExecutedStatement> = []
-  const unscripted: Array<ExecutedStatement> = []
+  const unscripted: Array<UnscriptedStatementError> = []
   const idle: Array<FakeConnection> = []
   const channels = new Map<string, Set<Queue.Queue<PgConnection.Notification, SqlError>>>()
   let nextConnection = 1
@@ -633,10 +633,13 @@ export const make = Effect.fnUntraced(function*(
         return result instanceof SqlError ? Effect.fail(onError(conn, statement, result)) : Effect.succeed(result)
       }
       if (builtin !== undefined) return Effect.succeed(toResult(statement, builtin))
-      unscripted.push(statement)
-      return Effect.die(
-        new UnscriptedStatementError({ sql, params, rules: rules.map((entry) => describeMatch(entry.rule.match)) })
-      )
+      const miss = new UnscriptedStatementError({
+        sql,
+        params,
+        rules: rules.map((entry) => describeMatch(entry.rule.match))
+      })
+      unscripted.push(miss)
+      return Effect.die(miss)
     })
 
   const connectionOf = (conn: FakeConnection): Connection => {
@@ -762,12 +765,7 @@ export const layer = (
       const mock = yield* make(options)
       if (options.failOnUnscripted ?? true) {
         yield* Effect.addFinalizer(() =>
-          Effect.flatMap(mock.unscripted, (missed) => {
-            const first = missed[0]
-            return first === undefined
-              ? Effect.void
-              : Effect.die(new UnscriptedStatementError({ sql: first.sql, params: first.params, rules: [] }))
-          })
+          Effect.flatMap(mock.unscripted, (missed) => missed[0] === undefined ? Effect.void : Effect.die(missed[0]))
         )
       }
       return Context.make(PgClientMock, mock).pipe(
