@@ -235,7 +235,7 @@ const history: Workload = {
     })
     const checkRow = (row: unknown, previous: bigint | undefined): bigint => {
       const r = record("history row", row)
-      if (r.from !== from || r.to !== to || asInteger("history amount", r.amount) !== 1n || typeof r.at !== "string") {
+      if (r.from !== from || r.to !== to || asInteger("history amount", r.amount) !== 1n || !(typeof r.at === "string" || r.at instanceof Date)) {
         fail("history: wrong transfer row", r)
       }
       const id = asInteger("history id", r.id)
