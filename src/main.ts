@@ -23,12 +23,14 @@ import { externalTarget, poolSettings } from "./layers/DatabaseConfig.js"
 import { dataDirFor, EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
 import { config as wampConfig, WampSession } from "./layers/WampSession.js"
+import * as Ledger from "./procedures/ledger/index.js"
 import { NowGroup } from "./procedures/now.js"
 import { Router } from "./router/index.js"
 
 /** The procedure groups of this service: one line per group. */
 const Procedures = Layer.mergeAll(
-  NowGroup.layer
+  NowGroup.layer,
+  Ledger.layer
 )
 
 export const help = `wampgres: WAMP procedures doing PostgreSQL database programming, Effect-native.

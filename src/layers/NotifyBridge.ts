@@ -1,0 +1,144 @@
+/**
+ * The LISTEN/NOTIFY bridge: PostgreSQL notifications published as WAMP events, one configured
+ * mapping channel → topic each. Whatever changes the database (a procedure, `psql`, a cron job)
+ * and sends `NOTIFY channel, '<json>'` reaches WAMP subscribers of the topic.
+ *
+ * - payload: JSON is parsed and published as args [value]; anything else as args [text];
+ * - one LISTEN connection per mapping, held from the pool for the layer's lifetime;
+ * - recovery: `@effect/sql-pg` does not LISTEN again when its connection drops (PostgreSQL
+ *   restart, `pg_terminate_backend`), so the bridge does: it logs the loss, retries with back-off
+ *   (capped at `maxRetryDelay`) and, once listening again, logs the gap. Notifications sent during
+ *   the gap are lost (PostgreSQL queues them only for listening sessions): consumers that must not
+ *   miss a change re-read the state after the gap.
+ *
+ * ```ts
+ * NotifyBridge.layer([{ channel: "ledger_accounts", topic: "com.example.ledger.on_account_change" }])
+ * ```
+ * or from the environment: `NOTIFY_BRIDGE="ledger_accounts=com.example.ledger.on_account_change,..."`.
+ */
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { type Payload, WampSession } from "./WampSession.js"
+
+export interface Mapping {
+  /** The PostgreSQL channel to LISTEN on. */
+  readonly channel: string
+  /** The WAMP topic each notification is published to. */
+  readonly topic: string
+  /** Turns a notification's payload into the event payload. Default: `payloadOf`. */
+  readonly toPayload?: (payload: string) => Partial<Payload>
+}
+
+export interface Options {
+  /** The longest pause between attempts to LISTEN again. Default 5 seconds. */
+  readonly maxRetryDelay?: Duration.Input
+  /** Called once LISTEN is (again) confirmed: tests and health checks wait on it. */
+  readonly onListening?: (mapping: Mapping) => Effect.Effect<void>
+}
+
+/** The default payload mapping: JSON → args [value], other text → args [text]. */
+export const payloadOf = (payload: string): Partial<Payload> => {
+  try {
+    return { args: [JSON.parse(payload)] }
+  } catch {
+    return { args: [payload] }
+  }
+}
+
+/** Listens on one channel until its connection fails; publishes every notification. */
+const listenOnce = (pg: PgClient.PgClient, session: WampSession["Service"], mapping: Mapping, options: Options) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const queue = yield* pg.listen(mapping.channel)
+      if (options.onListening !== undefined) yield* options.onListening(mapping)
+      const toPayload = mapping.toPayload ?? payloadOf
+      // Forever, until the queue fails with the connection's error.
+      return yield* Effect.forever(
+        Effect.flatMap(Queue.take(queue), (notification) =>
+          Effect.ignore(session.publish(mapping.topic, toPayload(notification.payload)), { log: "Warn" }))
+      )
+    })
+  )
+
+/** Runs one mapping for the lifetime of the scope, listening again after every loss. */
+const bridge = (pg: PgClient.PgClient, session: WampSession["Service"], mapping: Mapping, options: Options) => {
+  let lostAt: number | undefined
+  let failures = 0
+  const maxDelay = Duration.toMillis(Duration.fromInputUnsafe(options.maxRetryDelay ?? Duration.seconds(5)))
+  const announce: Options = {
+    ...options,
+    onListening: (m) =>
+      Effect.andThen(
+        Effect.suspend(() => {
+          failures = 0
+          if (lostAt === undefined) return Effect.logInfo(`LISTEN ${m.channel} → ${m.topic}`)
+          const gap = Date.now() - lostAt
+          lostAt = undefined
+          return Effect.logWarning(
+            `LISTEN ${m.channel} again after a gap of ${gap} ms: notifications sent in the gap were not delivered`
+          )
+        }),
+        options.onListening?.(m) ?? Effect.void
+      )
+  }
+  const lost = (cause: Cause.Cause<unknown>) =>
+    Effect.suspend(() => {
+      const delay = Math.min(maxDelay, 100 * 2 ** failures++)
+      const log = lostAt === undefined
+        ? Effect.logWarning(`LISTEN ${mapping.channel} lost, listening again in ${delay} ms`, cause)
+        : Effect.logDebug(`LISTEN ${mapping.channel} still failing, next attempt in ${delay} ms`, cause)
+      lostAt ??= Date.now()
+      return Effect.andThen(log, Effect.sleep(delay))
+    })
+  return listenOnce(pg, session, mapping, announce).pipe(
+    Effect.catchCause(lost),
+    Effect.forever,
+    Effect.annotateLogs({ bridge: mapping.channel })
+  )
+}
+
+/** Bridges every mapping for the lifetime of the layer. */
+export const layer = (
+  mappings: ReadonlyArray<Mapping>,
+  options: Options = {}
+): Layer.Layer<never, never, PgClient.PgClient | WampSession> =>
+  Layer.effectDiscard(
+    Effect.gen(function*() {
+      const pg = yield* PgClient.PgClient
+      const session = yield* WampSession
+      for (const mapping of mappings) yield* Effect.forkScoped(bridge(pg, session, mapping, options))
+    })
+  )
+
+/** Parses `channel=topic,channel=topic`. */
+export const parseMappings = (text: string): ReadonlyArray<Mapping> =>
+  text.split(",").map((part) => part.trim()).filter((part) => part.length > 0).map((part) => {
+    const [channel, topic, ...rest] = part.split("=").map((s) => s.trim())
+    if (channel === undefined || channel.length === 0 || topic === undefined || topic.length === 0 || rest.length > 0) {
+      throw new Error(`expected channel=topic, got "${part}"`)
+    }
+    return { channel, topic }
+  })
+
+/** The mappings in `NOTIFY_BRIDGE` (`channel=topic,...`; empty or unset: none). */
+export const config: Config.Config<ReadonlyArray<Mapping>> = Config.String("NOTIFY_BRIDGE").pipe(
+  Config.withDefault(""),
+  Config.mapEffect((text) =>
+    Effect.try({
+      try: () => parseMappings(text),
+      catch: (error) =>
+        new Config.ConfigError(new ConfigProvider.SourceError({ message: `NOTIFY_BRIDGE: ${String(error)}` }))
+    })
+  )
+)
+
+/** The bridge configured by `NOTIFY_BRIDGE`. */
+export const layerConfig: Layer.Layer<never, Config.ConfigError, PgClient.PgClient | WampSession> = Layer.unwrap(
+  Effect.map(config, (mappings) => layer(mappings))
+)

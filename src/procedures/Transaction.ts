@@ -1,0 +1,50 @@
+/**
+ * Transactions that PostgreSQL may abort for concurrency reasons (serialization failure 40001,
+ * deadlock 40P01) are safe to run again from the start: `retrying` does that a bounded number of
+ * times, with a short jittered back-off, so such errors never reach a caller unless they persist.
+ *
+ * The whole transaction is retried, never a statement inside it: after 40001 the transaction is
+ * aborted. Events queued with `publishAfterCommit` by a failed attempt are dropped with its
+ * rollback; only the attempt that commits publishes.
+ *
+ * Use it for procedures declared without `transactional` (the retry must wrap BEGIN ... COMMIT):
+ *
+ * ```ts
+ * handler: (input) => Transaction.retrying(transferBody(input))
+ * ```
+ */
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import { isRetryable, sqlState } from "./SqlState.js"
+import { SqlError as SqlErrorClass } from "effect/sql/SqlError"
+
+export interface RetryOptions {
+  /** Attempts after the first one. Default 5. */
+  readonly retries?: number
+  /** First back-off; doubled per attempt, jittered. Default 5 ms. */
+  readonly baseDelay?: number
+}
+
+/**
+ * Runs `body` in one transaction; on a serialization failure or deadlock rolls back and runs it
+ * again, at most `retries` more times. Other failures are not retried.
+ */
+export const retrying = <A, E, R>(
+  body: Effect.Effect<A, E, R>,
+  options: RetryOptions = {}
+): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(body).pipe(
+      Effect.tapError((error) =>
+        isRetryable(error)
+          ? Effect.logDebug(`transaction aborted (${sqlState(error as SqlErrorClass)}), retrying`)
+          : Effect.void
+      ),
+      Effect.retry({
+        while: isRetryable,
+        schedule: Schedule.exponential(`${options.baseDelay ?? 5} millis`).pipe(Schedule.jittered),
+        times: options.retries ?? 5
+      })
+    ))
