@@ -25,6 +25,8 @@ import type { PlainSchema } from "./Procedure.js"
 export interface SendOptions {
   /** Unsent bytes on the WebSocket above which sending waits. Default 64 KiB. */
   readonly highWaterMark?: number
+  /** Rows sent between two looks at the socket. Default 64. */
+  readonly burst?: number
   /** How often to look at the socket again while above the mark. Default 2 ms. */
   readonly pollMillis?: number
 }
@@ -32,6 +34,15 @@ export interface SendOptions {
 /** Progressive results handed to the session, by procedure URI (for monitoring and tests). */
 export const sent = Metric.counter("wampgres_progressive_results_sent", {
   description: "progressive results handed to the WAMP session"
+})
+
+/**
+ * Bytes queued on the WebSocket (not yet taken by the kernel) each time a row is ready to send,
+ * before waiting: with pacing its max stays near `highWaterMark`.
+ */
+export const socketBacklog = Metric.histogram("wampgres_progressive_socket_backlog_bytes", {
+  description: "unsent WebSocket bytes when a progressive result was ready",
+  boundaries: Metric.exponentialBoundaries({ start: 1024, factor: 4, count: 8 })
 })
 
 /** Waits until the socket's unsent bytes fall below the mark. */
@@ -59,16 +70,29 @@ export const send = <A, E, R>(
   const mark = options.highWaterMark ?? 64 * 1024
   const pollMillis = options.pollMillis ?? 2
   const encode = Schema.encodeUnknownEffect(schema)
-  const counter = Metric.withAttributes(sent, { procedure: request.procedure })
-  return Stream.runFoldEffect(
-    stream,
-    () => 0,
-    (count, element) =>
-      belowMark(request, mark, pollMillis).pipe(
-        Effect.andThen(Effect.orDie(encode(element))),
-        Effect.flatMap((encoded) => progress({ args: [encoded], kwargs: {} })),
-        Effect.andThen(Metric.update(counter, 1)),
-        Effect.as(count + 1)
-      )
-  )
+  const burst = Math.max(1, options.burst ?? 64)
+  const attributes = { procedure: request.procedure }
+  const counter = Metric.withAttributes(sent, attributes)
+  const backlog = Metric.withAttributes(socketBacklog, attributes)
+  let count = 0
+  // autobahn serializes and writes a message a microtask after it is handed over: yield first, so
+  // the socket's backlog counts every row sent so far, then wait below the mark, then send a burst.
+  const sendBurst = (rows: ReadonlyArray<A>) =>
+    Effect.yieldNow.pipe(
+      Effect.andThen(Effect.suspend(() => Metric.update(backlog, request.bufferedAmount()))),
+      Effect.andThen(belowMark(request, mark, pollMillis)),
+      Effect.andThen(Effect.forEach(rows, (row) => Effect.flatMap(Effect.orDie(encode(row)), (encoded) => progress({ args: [encoded], kwargs: {} })), {
+        discard: true
+      })),
+      Effect.andThen(Effect.suspend(() => {
+        count += rows.length
+        return Metric.update(counter, rows.length)
+      }))
+    )
+  return Stream.runForEachArray(stream, (rows) =>
+    Effect.forEach(
+      Array.from({ length: Math.ceil(rows.length / burst) }, (_, i) => rows.slice(i * burst, (i + 1) * burst)),
+      sendBurst,
+      { discard: true }
+    )).pipe(Effect.map(() => count))
 }

@@ -207,4 +207,47 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       const again = yield* Migrations.run("ledger", Migrations.fromDirectory(new URL("../../../src/procedures/ledger/migrations/", import.meta.url)))
       assert.deepStrictEqual(again, [])
     }))
+
+  it.effect("a transfer rolled back at COMMIT publishes nothing; one aborted by 40001 is retried and published once", () =>
+    Effect.gen(function*() {
+      const router = yield* Router
+      const sql = yield* SqlClient.SqlClient
+      const session = yield* clientSession(router.url)
+      const listener = yield* clientSession(router.url)
+      const events = yield* collect(listener, `${L}.on_transfer`)
+      // Test-only triggers: amount 13 fails at COMMIT (a deferred constraint trigger), amount 17
+      // fails with serialization_failure the first two times (a sequence survives rollbacks).
+      yield* sql.unsafe(`CREATE SEQUENCE test_serialization_failures`)
+      yield* sql.unsafe(`CREATE FUNCTION test_transfer_faults() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.amount = 13 THEN RAISE EXCEPTION 'refused at commit' USING ERRCODE = '23514'; END IF;
+          IF NEW.amount = 17 AND nextval('test_serialization_failures') <= 2 THEN
+            RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001';
+          END IF;
+          RETURN NULL;
+        END $$`)
+      yield* sql.unsafe(`CREATE CONSTRAINT TRIGGER test_transfer_faults AFTER INSERT ON ledger_transfers
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_transfer_faults()`)
+      yield* Effect.addFinalizer(() =>
+        Effect.ignore(sql.unsafe(`DROP TRIGGER test_transfer_faults ON ledger_transfers`))
+      )
+      const a = yield* open(session, owner("fault-a"), 100)
+      const b = yield* open(session, owner("fault-b"), 100)
+
+      const atCommit = yield* Effect.flip(callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 13 } }))
+      // The check violation at COMMIT is mapped like the balance CHECK: nothing was transferred.
+      assert.strictEqual(atCommit.error, `${L}.error.insufficient_funds`)
+      assert.strictEqual(yield* balanceOf(session, a.id), 100)
+
+      const retried = yield* callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 17 } })
+      assert.deepStrictEqual({ ...(retried.args[0] as object), id: 0 }, { id: 0, from_balance: 83, to_balance: 117 })
+      const [failures] = yield* sql<{ n: bigint }>`SELECT last_value AS n FROM test_serialization_failures`
+      assert.strictEqual(failures!.n, 3n, "two aborted attempts, the third committed")
+      const [stored] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account = ${a.id}`
+      assert.strictEqual(stored!.n, 1n)
+
+      yield* eventually(() => events.length >= 1)
+      yield* Effect.sleep("300 millis")
+      assert.deepStrictEqual(events.map((e) => e["amount"]), [17])
+    }))
 })

@@ -1,0 +1,222 @@
+/**
+ * com.example.ledger.history: one result at once, or progressive results streamed from a PostgreSQL
+ * portal, paced by the component's WebSocket, and stopped in PostgreSQL when the caller cancels or
+ * disappears. 100k transfers are inserted directly with SQL (the procedure only reads them).
+ */
+import { assert, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as SqlClient from "effect/sql/SqlClient"
+import * as Ledger from "../../../src/procedures/ledger/index.js"
+import * as Progressive from "../../../src/procedures/Progressive.js"
+import { Router } from "../../../src/router/index.js"
+import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+import { type CallFailure, rawCaller } from "./rawCaller.js"
+
+const Env = componentLayer(Ledger.layer).pipe(
+  Layer.provideMerge(TestRouter.layer()),
+  Layer.provideMerge(TestDatabase.layer)
+)
+
+const L = "com.example.ledger"
+const BIG = 100_000
+
+interface Row {
+  readonly id: number
+  readonly from: number
+  readonly to: number
+  readonly amount: number
+  readonly at: string
+}
+
+/** Accounts: `big` sends BIG transfers of 1 to `sink`; `small` has 5 transfers both ways. */
+const setup = Effect.gen(function*() {
+  const router = yield* Router
+  const sql = yield* SqlClient.SqlClient
+  const session = yield* clientSession(router.url)
+  const open = (owner: string, balance: number) =>
+    Effect.map(callRaw(session, `${L}.open_account`, { kwargs: { owner, balance } }), (r) => (r.args[0] as { id: number }).id)
+  const big = yield* open("big", BIG)
+  const sink = yield* open("sink", 0)
+  const small = yield* open("small", 100)
+  const other = yield* open("other", 100)
+  for (const [from, to, amount] of [[small, other, 1], [other, small, 2], [small, other, 3], [other, small, 4], [small, other, 5]]) {
+    yield* callRaw(session, `${L}.transfer`, { kwargs: { from, to, amount } })
+  }
+  yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount)
+             SELECT ${big}, ${sink}, 1 FROM generate_series(1, ${BIG})`
+  yield* sql`ANALYZE ledger_transfers`
+  return { big, sink, small, other }
+})
+
+let accounts: Effect.Success<typeof setup> | undefined
+const ensureSetup = Effect.suspend(() =>
+  accounts !== undefined ? Effect.succeed(accounts) : Effect.tap(setup, (a) => Effect.sync(() => (accounts = a)))
+)
+
+/** Backends of this database running the history query right now. */
+const activeHistoryQueries = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ pid: number; state: string }>`
+    SELECT pid, state FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+      AND query LIKE '%UNION ALL%' AND query LIKE '%ledger_transfers%' AND state = 'active'`)
+
+const waitUntil = <R>(check: Effect.Effect<boolean, unknown, R>, millis: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (Date.now() < deadline) {
+      if (yield* check) return true
+      yield* Effect.sleep("20 millis")
+    }
+    return false
+  })
+
+layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("com.example.ledger.history", (it) => {
+  it.effect("without receive_progress: {count, transfers} oldest first, bounded by limit", () =>
+    Effect.gen(function*() {
+      const { other, small } = yield* ensureSetup
+      const session = yield* clientSession((yield* Router).url)
+      const all = (yield* callRaw(session, `${L}.history`, { kwargs: { account: small } })).args[0] as {
+        count: number
+        transfers: Array<Row>
+      }
+      assert.strictEqual(all.count, 5)
+      assert.deepStrictEqual(all.transfers.map((t) => [t.from, t.to, t.amount]), [
+        [small, other, 1],
+        [other, small, 2],
+        [small, other, 3],
+        [other, small, 4],
+        [small, other, 5]
+      ])
+      for (let i = 1; i < all.transfers.length; i++) assert.isAbove(all.transfers[i]!.id, all.transfers[i - 1]!.id)
+      for (const t of all.transfers) assert.isFalse(Number.isNaN(Date.parse(t.at)))
+      const limited = (yield* callRaw(session, `${L}.history`, { kwargs: { account: small, limit: 2 } })).args[0]
+      assert.deepStrictEqual(limited, { count: 2, transfers: all.transfers.slice(0, 2) })
+      // Without a limit the one-shot form stops at its default (1000), never the whole history.
+      const capped = (yield* callRaw(session, `${L}.history`, { kwargs: { account: (yield* ensureSetup).big } })).args[0] as {
+        count: number
+      }
+      assert.strictEqual(capped.count, 1000)
+    }))
+
+  it.effect("unknown account is no_such_account; a limit too big for one result is invalid_argument", () =>
+    Effect.gen(function*() {
+      const { big } = yield* ensureSetup
+      const session = yield* clientSession((yield* Router).url)
+      const unknown = yield* Effect.flip(callRaw(session, `${L}.history`, { kwargs: { account: 424242 } }))
+      assert.strictEqual(unknown.error, `${L}.error.no_such_account`)
+      const tooMany = yield* Effect.flip(callRaw(session, `${L}.history`, { kwargs: { account: big, limit: 10_001 } }))
+      assert.strictEqual(tooMany.error, "wamp.error.invalid_argument")
+      const zero = yield* Effect.flip(callRaw(session, `${L}.history`, { kwargs: { account: big, limit: 0 } }))
+      assert.strictEqual(zero.error, "wamp.error.invalid_argument")
+    }))
+
+  it.effect("with receive_progress: one progressive result per transfer, then {count}", () =>
+    Effect.gen(function*() {
+      const { small } = yield* ensureSetup
+      const caller = yield* rawCaller((yield* Router).url)
+      const session = yield* clientSession((yield* Router).url)
+      const expected = ((yield* callRaw(session, `${L}.history`, { kwargs: { account: small } })).args[0] as { transfers: Array<Row> })
+        .transfers
+      const rows: Array<unknown> = []
+      const final = yield* Effect.promise(() =>
+        caller.call(`${L}.history`, { account: small }, { receive_progress: true }, { onProgress: (row) => rows.push(row) }).result
+      )
+      assert.deepStrictEqual(final, { count: 5 })
+      assert.deepStrictEqual(rows, expected)
+      const limited: Array<unknown> = []
+      const two = yield* Effect.promise(() =>
+        caller.call(`${L}.history`, { account: small, limit: 2 }, { receive_progress: true }, { onProgress: (row) => limited.push(row) })
+          .result
+      )
+      assert.deepStrictEqual(two, { count: 2 })
+      assert.deepStrictEqual(limited, expected.slice(0, 2))
+    }))
+
+  it.effect("100k transfers stream oldest first with a bounded socket backlog and heap", () =>
+    Effect.gen(function*() {
+      const { big, sink } = yield* ensureSetup
+      const caller = yield* rawCaller((yield* Router).url)
+      const heapBefore = process.memoryUsage().heapUsed
+      let received = 0
+      let lastId = 0
+      let ordered = true
+      let maxHeap = heapBefore
+      const final = yield* Effect.promise(() =>
+        caller.call(`${L}.history`, { account: big }, { receive_progress: true }, {
+          onProgress: (value) => {
+            const row = value as Row
+            received++
+            if (row.id <= lastId || row.from !== big || row.to !== sink) ordered = false
+            lastId = row.id
+            if (received % 500 === 0) maxHeap = Math.max(maxHeap, process.memoryUsage().heapUsed)
+          }
+        }).result
+      )
+      assert.deepStrictEqual(final, { count: BIG })
+      assert.strictEqual(received, BIG)
+      assert.isTrue(ordered, "rows oldest first, all of the account")
+      const growthMb = (maxHeap - heapBefore) / 1024 / 1024
+      const backlog = yield* Metric.value(Metric.withAttributes(Progressive.socketBacklog, { procedure: `${L}.history` }))
+      yield* Effect.logInfo(`history ${BIG}: socket backlog at most ${backlog.max} bytes, heap growth ${growthMb.toFixed(1)} MB`)
+      assert.isBelow(backlog.max, 256 * 1024)
+      // Router, caller and component share this heap and garbage is collected lazily, so this is
+      // only a guard against gross regressions; the discriminating check is backpressure.test.ts.
+      assert.isBelow(growthMb, 100)
+    }))
+
+  it.effect("the whole history is read by merging two index scans (first row at once, no sort)", () =>
+    Effect.gen(function*() {
+      const { big } = yield* ensureSetup
+      const sql = yield* SqlClient.SqlClient
+      const plan = yield* sql<{ "QUERY PLAN": string }>`EXPLAIN SELECT id FROM (
+        (SELECT * FROM ledger_transfers WHERE from_account = ${big} ORDER BY id)
+        UNION ALL
+        (SELECT * FROM ledger_transfers WHERE to_account = ${big} ORDER BY id)) AS t ORDER BY id`
+      const text = plan.map((row) => row["QUERY PLAN"]).join("\n")
+      assert.include(text, "Merge Append", text)
+      assert.notMatch(text, /Sort {2}\(/, text)
+    }))
+
+  it.effect("CANCEL stops the query in PostgreSQL", () =>
+    Effect.gen(function*() {
+      const { big } = yield* ensureSetup
+      const caller = yield* rawCaller((yield* Router).url)
+      let received = 0
+      let activeWhileStreaming = 0
+      const call = caller.call(`${L}.history`, { account: big }, { receive_progress: true }, { onProgress: () => void received++ })
+      const outcome = call.result.then(() => undefined, (failure: CallFailure) => failure)
+      assert.isTrue(yield* waitUntil(Effect.sync(() => received >= 2000), 10_000), "rows arrive")
+      activeWhileStreaming = (yield* activeHistoryQueries).length
+      caller.cancel(call.requestId, "kill")
+      const failure = yield* Effect.promise(() => outcome)
+      assert.strictEqual(failure?.error, "wamp.error.canceled")
+      assert.isBelow(received, BIG)
+      assert.strictEqual(activeWhileStreaming, 1, "the query was running when the call was canceled")
+      assert.isTrue(
+        yield* waitUntil(Effect.map(activeHistoryQueries, (rows) => rows.length === 0), 5000),
+        "the query is gone from pg_stat_activity"
+      )
+    }))
+
+  it.effect("a caller that vanishes mid-stream stops the query in PostgreSQL", () =>
+    Effect.gen(function*() {
+      const { big } = yield* ensureSetup
+      const caller = yield* rawCaller((yield* Router).url)
+      let received = 0
+      const call = caller.call(`${L}.history`, { account: big }, { receive_progress: true }, { onProgress: () => void received++ })
+      call.result.catch(() => undefined)
+      assert.isTrue(yield* waitUntil(Effect.sync(() => received >= 2000), 10_000), "rows arrive")
+      assert.strictEqual((yield* activeHistoryQueries).length, 1, "the query runs while streaming")
+      caller.drop()
+      assert.isTrue(
+        yield* waitUntil(Effect.map(activeHistoryQueries, (rows) => rows.length === 0), 5000),
+        "the query is gone from pg_stat_activity"
+      )
+      // The component still answers.
+      const session = yield* clientSession((yield* Router).url)
+      const account = yield* callRaw(session, `${L}.get_account`, { args: [big] })
+      assert.strictEqual((account.args[0] as { id: number }).id, big)
+    }))
+})
