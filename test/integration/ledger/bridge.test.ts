@@ -1,0 +1,140 @@
+/**
+ * com.example.ledger.on_account_change through the LISTEN/NOTIFY bridge: a trigger on
+ * ledger_accounts sends NOTIFY, the bridge publishes. Changes made outside the component (a second
+ * connection, as psql would) reach WAMP subscribers; after its LISTEN backend is killed
+ * (`pg_terminate_backend`, standing in for a PostgreSQL restart on the shared test instance) the
+ * bridge listens again and logs the gap.
+ */
+import { assert, layer } from "@effect/vitest"
+import type autobahn from "autobahn"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as NotifyBridge from "../../../src/layers/NotifyBridge.js"
+import * as Ledger from "../../../src/procedures/ledger/index.js"
+import { Router } from "../../../src/router/index.js"
+import { asSuperuser, callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+
+const L = "com.example.ledger"
+
+/** Every log line of the component, to check what the bridge reports. */
+const logs: Array<string> = []
+const Capture = Logger.layer([
+  Logger.make((options) => {
+    const message = Array.isArray(options.message) ? options.message.map(String).join(" ") : String(options.message)
+    logs.push(`${options.logLevel} ${message}`)
+  })
+])
+
+const Env = componentLayer(Ledger.layer).pipe(
+  Layer.provideMerge(TestRouter.layer()),
+  Layer.provideMerge(TestDatabase.layer),
+  Layer.provide(Capture)
+)
+
+/** A second, separate connection to the test database (what psql would be). */
+const psql = Effect.gen(function*() {
+  const db = yield* TestDatabase
+  return yield* PgClient.make({ url: Redacted.make(db.url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
+})
+
+const collect = (session: autobahn.Session, topic: string) =>
+  Effect.gen(function*() {
+    const events: Array<unknown> = []
+    yield* Effect.promise(() => session.subscribe(topic, (args) => void events.push(args?.[0])))
+    return events
+  })
+
+const waitUntil = <R>(check: Effect.Effect<boolean, unknown, R>, millis: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (Date.now() < deadline) {
+      if (yield* check) return true
+      yield* Effect.sleep("20 millis")
+    }
+    return false
+  })
+
+/** Backend PIDs of this database that last ran LISTEN (the bridge's connection). */
+const listenBackends = Effect.gen(function*() {
+  const db = yield* TestDatabase
+  return yield* asSuperuser((sql) =>
+    sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = ${db.name} AND query LIKE 'LISTEN %'`
+  ).pipe(Effect.map((rows) => (rows as ReadonlyArray<{ pid: number }>).map((row) => row.pid)), Effect.orDie)
+})
+
+layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_change (LISTEN/NOTIFY bridge)", (it) => {
+  it.effect("balance changes made with a second connection reach subscribers; rolled-back ones do not", () =>
+    Effect.gen(function*() {
+      const router = yield* Router
+      const session = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(router.url)
+      const events = yield* collect(subscriber, `${L}.on_account_change`)
+      const account = (yield* callRaw(session, `${L}.open_account`, { kwargs: { owner: "notify-a", balance: 10 } }))
+        .args[0] as { id: number }
+      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000), "opening an account notifies")
+      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }])
+
+      const sql = yield* psql
+      yield* sql.withTransaction(
+        Effect.andThen(sql`UPDATE ledger_accounts SET balance = 999 WHERE id = ${account.id}`, Effect.fail("roll back"))
+      ).pipe(Effect.ignore)
+      yield* sql`UPDATE ledger_accounts SET owner = 'renamed' WHERE id = ${account.id}`
+      yield* sql`UPDATE ledger_accounts SET balance = 42 WHERE id = ${account.id}`
+      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 2), 5000), "the update notifies")
+      yield* Effect.sleep("200 millis")
+      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }, { id: account.id, balance: 42 }])
+    }))
+
+  it.effect("a NOTIFY sent by hand on ledger_accounts is published as is", () =>
+    Effect.gen(function*() {
+      const router = yield* Router
+      const subscriber = yield* clientSession(router.url)
+      const events = yield* collect(subscriber, `${L}.on_account_change`)
+      const sql = yield* psql
+      yield* sql`SELECT pg_notify('ledger_accounts', '{"id": 7, "balance": 70}')`
+      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000))
+      assert.deepStrictEqual(events, [{ id: 7, balance: 70 }])
+    }))
+
+  it.effect("after its backend is terminated the bridge listens again, logs the gap, and delivers new changes", () =>
+    Effect.gen(function*() {
+      const router = yield* Router
+      const subscriber = yield* clientSession(router.url)
+      const events = yield* collect(subscriber, `${L}.on_account_change`)
+      const before = yield* listenBackends
+      assert.strictEqual(before.length, 1, "one LISTEN connection")
+      const killed = yield* asSuperuser((sql) => sql`SELECT pg_terminate_backend(${before[0]!}) AS ok`).pipe(Effect.orDie)
+      assert.deepStrictEqual(killed, [{ ok: true }])
+      assert.isTrue(
+        yield* waitUntil(
+          Effect.map(listenBackends, (pids) => pids.length === 1 && pids[0] !== before[0]),
+          10_000
+        ),
+        "a new backend LISTENs"
+      )
+      assert.isTrue(logs.some((line) => /LISTEN ledger_accounts lost/.test(line)), logs.join("\n"))
+      assert.isTrue(
+        yield* waitUntil(Effect.sync(() => logs.some((line) => /LISTEN ledger_accounts again after a gap of \d+ ms/.test(line))), 2000),
+        logs.join("\n")
+      )
+      const sql = yield* psql
+      yield* sql`SELECT pg_notify('ledger_accounts', '{"id": 8, "balance": 80}')`
+      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000), "delivered after recovery")
+      assert.deepStrictEqual(events, [{ id: 8, balance: 80 }])
+    }))
+
+  it("NOTIFY_BRIDGE mappings parse; malformed ones are refused", () => {
+    assert.deepStrictEqual(NotifyBridge.parseMappings(" a=com.x.a , b = com.x.b,"), [
+      { channel: "a", topic: "com.x.a" },
+      { channel: "b", topic: "com.x.b" }
+    ])
+    assert.deepStrictEqual(NotifyBridge.parseMappings(""), [])
+    assert.throws(() => NotifyBridge.parseMappings("a"))
+    assert.throws(() => NotifyBridge.parseMappings("a=b=c"))
+    assert.deepStrictEqual(NotifyBridge.payloadOf("not json"), { args: ["not json"] })
+  })
+})
