@@ -25,7 +25,6 @@ import * as Migrator from "effect/sql/Migrator"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Fs from "node:fs/promises"
-import * as Url from "node:url"
 
 export { fromRecord, MigrationError } from "effect/sql/Migrator"
 
@@ -52,7 +51,7 @@ export const fromDirectory = (directory: URL): Migrator.Loader =>
         const match = migrationFile.exec(file)
         if (match === null || file.endsWith(".d.ts")) return []
         const url = new URL(file, directory)
-        return [[Number(match[1]), match[2]!, Effect.promise(() => import(Url.fileURLToPath(url)))]]
+        return [[Number(match[1]), match[2]!, Effect.promise(() => import(url.href))]]
       }).sort(([a], [b]) => a - b)
     )
   )
