@@ -16,9 +16,8 @@
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { SqlError } from "effect/sql/SqlError"
 import { isRetryable, sqlState } from "./SqlState.js"
-import { SqlError as SqlErrorClass } from "effect/sql/SqlError"
 
 export interface RetryOptions {
   /** Attempts after the first one. Default 5. */
@@ -38,8 +37,8 @@ export const retrying = <A, E, R>(
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql.withTransaction(body).pipe(
       Effect.tapError((error) =>
-        isRetryable(error)
-          ? Effect.logDebug(`transaction aborted (${sqlState(error as SqlErrorClass)}), retrying`)
+        error instanceof SqlError && isRetryable(error)
+          ? Effect.logDebug(`transaction aborted (${sqlState(error)}), retrying`)
           : Effect.void
       ),
       Effect.retry({
