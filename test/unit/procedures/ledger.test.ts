@@ -1,0 +1,238 @@
+/**
+ * The ledger procedures through `invoke` and PgClientMock, beside test/unit/ledger (SQLSTATE
+ * mapping, retries, events): argument validation before any statement, the statements sent and
+ * their parameters, results decoded from driver rows, `history` both as one result and as
+ * progressive results, and the failures that are not retried.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import { type Payload, type WampError, WampSession } from "../../../src/layers/WampSession.js"
+import { ErrorUris, invoke, request } from "../../../src/procedures/invoke.js"
+import * as Ledger from "../../../src/procedures/ledger/index.js"
+import type * as Procedure from "../../../src/procedures/Procedure.js"
+import * as PgClientMock from "../../../src/testing/PgClientMock.js"
+
+const at = new Date("2026-11-25T19:40:00.123Z")
+
+/** What the component published, in order (the session is not under test here). */
+const published: Array<string> = []
+const FakeSession = Layer.succeed(
+  WampSession,
+  WampSession.of({
+    url: "ws://unused",
+    realm: "realm1",
+    sessionId: Effect.die("unused"),
+    register: () => Effect.die("unused"),
+    call: () => Effect.die("unused"),
+    subscribe: () => Effect.die("unused"),
+    publish: (topic) => Effect.sync(() => void published.push(topic))
+  })
+)
+
+type Call = { readonly args?: Array<unknown>; readonly kwargs?: Record<string, unknown> }
+
+const call = (procedure: Procedure.Any, payload: Call, progress?: (payload: Payload) => Effect.Effect<void>) =>
+  invoke(procedure, { ...request(procedure.uri, payload), progress }) as unknown as Effect.Effect<
+    Payload,
+    WampError,
+    never
+  >
+
+const mocked = (...rules: ReadonlyArray<PgClientMock.Rule>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    published.length = 0
+    return self
+  }).pipe(
+    Effect.provide(Layer.mergeAll(PgClientMock.layer({ rules }), FakeSession)),
+    Effect.provide(Logger.layer([]))
+  )
+
+/** Fails with the WAMP error, asserting its URI and that no statement was sent. */
+const rejected = (procedure: Procedure.Any, payload: Call) =>
+  Effect.gen(function*() {
+    const mock = yield* PgClientMock.PgClientMock
+    const error = yield* Effect.flip(call(procedure, payload))
+    assert.deepStrictEqual(yield* mock.statements, [], "no statement before the arguments are valid")
+    return error
+  })
+
+const accountRow = { id: 7n, owner: "ada", balance: 100n }
+const findAccount = PgClientMock.when(/FROM ledger_accounts WHERE id = \$1$/, [accountRow])
+const transferRows = [
+  { id: 1n, from: 7n, to: 8n, amount: 5n, at },
+  { id: 2n, from: 8n, to: 7n, amount: 2n, at }
+]
+const wireTransfers = [
+  { id: 1, from: 7, to: 8, amount: 5, at: at.toISOString() },
+  { id: 2, from: 8, to: 7, amount: 2, at: at.toISOString() }
+]
+
+describe("open_account", () => {
+  it.effect("inserts the owner and balance and returns the new account, outside a transaction", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      const result = yield* call(Ledger.openAccount, { kwargs: { owner: "ada", balance: 100 } })
+      assert.deepStrictEqual(result, { args: [{ id: 7, owner: "ada", balance: 100 }], kwargs: {} })
+      const statements = yield* mock.statements
+      assert.deepStrictEqual(statements.map((s) => [s.kind, s.sql, s.params]), [[
+        "query",
+        `INSERT INTO ledger_accounts ("owner","balance") VALUES ($1,$2) RETURNING id, owner, balance`,
+        ["ada", 100]
+      ]])
+    }).pipe(mocked(PgClientMock.when(/^INSERT INTO ledger_accounts/, [accountRow]))))
+
+  it.effect.each([
+    { kwargs: { balance: 1 }, field: "owner" },
+    { kwargs: { owner: "", balance: 1 }, field: "owner" },
+    { kwargs: { owner: "x".repeat(101), balance: 1 }, field: "owner" },
+    { kwargs: { owner: "ada", balance: -1 }, field: "balance" },
+    { kwargs: { owner: "ada", balance: 1.5 }, field: "balance" },
+    { kwargs: { owner: "ada", balance: "1" }, field: "balance" }
+  ])("rejects $kwargs naming $field", ({ field, kwargs }) =>
+    Effect.gen(function*() {
+      const error = yield* rejected(Ledger.openAccount, { kwargs })
+      assert.strictEqual(error.error, ErrorUris.invalidArgument)
+      assert.match(String(error.args[0]), new RegExp(`^${field}: `))
+    }).pipe(mocked()))
+
+  it.effect("a database failure other than 23505 is wampgres.error.database", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(call(Ledger.openAccount, { kwargs: { owner: "ada", balance: 1 } }))
+      assert.strictEqual(error.error, ErrorUris.database)
+      assert.deepStrictEqual(error.kwargs, { sqlstate: "42P01" })
+    }).pipe(mocked(PgClientMock.when(/^INSERT/, PgClientMock.pgError({
+      code: "42P01",
+      message: `relation "ledger_accounts" does not exist`
+    })))))
+})
+
+describe("get_account", () => {
+  it.effect("returns the account by positional or keyword id", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      const byPosition = yield* call(Ledger.getAccount, { args: [7] })
+      const byKeyword = yield* call(Ledger.getAccount, { kwargs: { id: 7 } })
+      assert.deepStrictEqual(byPosition.args, [{ id: 7, owner: "ada", balance: 100 }])
+      assert.deepStrictEqual(byKeyword, byPosition)
+      assert.deepStrictEqual((yield* mock.statements).map((s) => s.params), [[7], [7]])
+    }).pipe(mocked(findAccount)))
+
+  it.effect.each([
+    { payload: { args: ["7"] }, message: /^id: / },
+    { payload: { args: [7, 8] }, message: /at most 1 positional/ },
+    { payload: { args: [7], kwargs: { id: 7 } }, message: /^id: given both/ },
+    { payload: {}, message: /^id: / }
+  ])("rejects $payload", ({ message, payload }) =>
+    Effect.gen(function*() {
+      const error = yield* rejected(Ledger.getAccount, payload)
+      assert.strictEqual(error.error, ErrorUris.invalidArgument)
+      assert.match(String(error.args[0]), message)
+    }).pipe(mocked()))
+})
+
+describe("transfer", () => {
+  it.effect.each([
+    { kwargs: { from: 1, to: 2, amount: 0 }, message: /^amount: / },
+    { kwargs: { from: 1, to: 2 }, message: /^amount: / },
+    { kwargs: { from: 1, to: 2, amount: 1, note: "x" }, message: /^note: unexpected argument/ }
+  ])("rejects $kwargs", ({ kwargs, message }) =>
+    Effect.gen(function*() {
+      const error = yield* rejected(Ledger.transfer, { kwargs })
+      assert.strictEqual(error.error, ErrorUris.invalidArgument)
+      assert.match(String(error.args[0]), message)
+    }).pipe(mocked()))
+
+  it.effect("locks both accounts in id order, with the ids as parameters", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      yield* call(Ledger.transfer, { kwargs: { from: 2, to: 1, amount: 30 } })
+      const lock = (yield* mock.statements).find((s) => s.sql.includes("FOR UPDATE"))
+      assert.strictEqual(
+        lock?.sql,
+        "SELECT id, owner, balance FROM ledger_accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE"
+      )
+      assert.deepStrictEqual(lock?.params, [2, 1])
+    }).pipe(mocked(
+      PgClientMock.when(/FOR UPDATE/, [{ id: 1n, owner: "a", balance: 0n }, { id: 2n, owner: "b", balance: 100n }]),
+      PgClientMock.when(/^UPDATE ledger_accounts/, [{ id: 1n, owner: "a", balance: 30n }, { id: 2n, owner: "b", balance: 70n }]),
+      PgClientMock.when(/^INSERT INTO ledger_transfers/, [{ id: 3n, from: 2n, to: 1n, amount: 30n, at }])
+    )))
+
+  it.effect("a failure that is not retryable rolls back once and publishes nothing", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 1, to: 2, amount: 30 } }))
+      assert.strictEqual(error.error, ErrorUris.database)
+      assert.deepStrictEqual(error.kwargs, { sqlstate: "57014" })
+      assert.deepStrictEqual((yield* mock.statements).map((s) => s.kind), ["begin", "query", "query", "rollback"])
+      assert.deepStrictEqual(published, [])
+    }).pipe(mocked(
+      PgClientMock.when(/FOR UPDATE/, [{ id: 1n, owner: "a", balance: 100n }, { id: 2n, owner: "b", balance: 5n }]),
+      PgClientMock.when(/^UPDATE/, PgClientMock.pgError({ code: "57014", message: "canceling statement due to statement timeout" }))
+    )))
+
+  it.effect("a foreign key violation on the transfer row is no_such_account", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 1, to: 2, amount: 30 } }))
+      assert.strictEqual(error.error, Ledger.NoSuchAccount.uri)
+      assert.deepStrictEqual(error.kwargs, { id: 1 })
+      assert.deepStrictEqual(published, [])
+    }).pipe(mocked(
+      PgClientMock.when(/FOR UPDATE/, [{ id: 1n, owner: "a", balance: 100n }, { id: 2n, owner: "b", balance: 5n }]),
+      PgClientMock.when(/^UPDATE/, [{ id: 1n, owner: "a", balance: 70n }, { id: 2n, owner: "b", balance: 35n }]),
+      PgClientMock.when(/^INSERT INTO ledger_transfers/, PgClientMock.pgError({
+        code: "23503",
+        message: "insert or update on table \"ledger_transfers\" violates foreign key constraint",
+        constraint: "ledger_transfers_from_account_fkey"
+      }))
+    )))
+})
+
+describe("history", () => {
+  const historyRule = PgClientMock.when(/FROM ledger_transfers WHERE from_account/, transferRows)
+
+  it.effect("returns the account's transfers, at most 1000 by default", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      const result = yield* call(Ledger.history, { kwargs: { account: 7 } })
+      assert.deepStrictEqual(result.args, [{ count: 2, transfers: wireTransfers }])
+      const [find, history] = yield* mock.statements
+      assert.deepStrictEqual(find?.params, [7])
+      assert.deepStrictEqual(history?.params, [7, 7, 1000])
+    }).pipe(mocked(findAccount, historyRule)))
+
+  it.effect("an unknown account is no_such_account, without the history query", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      const error = yield* Effect.flip(call(Ledger.history, { kwargs: { account: 9 } }))
+      assert.strictEqual(error.error, Ledger.NoSuchAccount.uri)
+      assert.deepStrictEqual(error.kwargs, { id: 9 })
+      assert.lengthOf(yield* mock.statements, 1)
+    }).pipe(mocked(PgClientMock.when(/FROM ledger_accounts WHERE id/, []))))
+
+  it.effect("limit must be positive, and at most 10000 without progressive results", () =>
+    Effect.gen(function*() {
+      const zero = yield* rejected(Ledger.history, { kwargs: { account: 7, limit: 0 } })
+      assert.strictEqual(zero.error, ErrorUris.invalidArgument)
+      assert.match(String(zero.args[0]), /^limit: /)
+      const mock = yield* PgClientMock.PgClientMock
+      const tooMany = yield* Effect.flip(call(Ledger.history, { kwargs: { account: 7, limit: 10_001 } }))
+      assert.strictEqual(tooMany.error, ErrorUris.invalidArgument)
+      assert.match(String(tooMany.args[0]), /^limit: at most 10000/)
+      assert.lengthOf(yield* mock.statements, 1, "only the account lookup ran")
+    }).pipe(mocked(findAccount)))
+
+  it.effect("with progressive results: one per transfer, then the count", () =>
+    Effect.gen(function*() {
+      const sent: Array<Payload> = []
+      const result = yield* call(
+        Ledger.history,
+        { kwargs: { account: 7, limit: 50_000 } },
+        (payload) => Effect.sync(() => void sent.push(payload))
+      )
+      assert.deepStrictEqual(sent, wireTransfers.map((transfer) => ({ args: [transfer], kwargs: {} })))
+      assert.deepStrictEqual(result.args, [{ count: 2 }])
+    }).pipe(mocked(findAccount, historyRule)))
+})
