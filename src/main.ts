@@ -57,6 +57,9 @@ Environment variables:
     WAMP_URL              router WebSocket URL                            default: the embedded router
     WAMP_REALM            realm to join                                   default realm1
     WAMP_SERIALIZER       json | msgpack                                  default json
+    WAMP_INVOKE           single | roundrobin | random | first | last     default single
+                          invocation policy of procedures without their own; anything but
+                          single lets several instances share the same procedures (scale-out)
     WAMP_JOIN_TIMEOUT     time to join at start-up                        default "15 seconds"
     WAMP_REQUEST_TIMEOUT  bound on register/call/publish requests         default "10 seconds"
     WAMP_DRAIN_TIMEOUT    time in-flight calls get at shutdown            default "3 seconds"

@@ -11,6 +11,9 @@
  *   registrations), in-flight calls get `WAMP_DRAIN_TIMEOUT` to finish, stragglers are interrupted
  *   (their transactions roll back), then the procedures are unregistered. Closing the session's own
  *   scope leaves the realm with GOODBYE and cancels any pending reconnect;
+ * - scale-out: `WAMP_INVOKE` (single | roundrobin | random | first | last) is the invocation policy
+ *   of every registration without its own `options.invoke`, so several instances of the component
+ *   can register the same procedures and the router shares the calls among them;
  * - call canceling: an INTERRUPT from the router interrupts the handler's fiber (see
  *   `wamp/callCanceling.ts`), so a canceled call rolls back its transaction / cancels its query;
  * - Effect-typed `call`, `publish` and `subscribe`; every autobahn promise is bounded by
@@ -64,10 +67,16 @@ export interface InvocationRequest extends Payload {
   readonly bufferedAmount: () => number
 }
 
+/** A shared-registration invocation policy (WAMP advanced profile): who among several callees gets a call. */
+export type InvokePolicy = "single" | "roundrobin" | "random" | "first" | "last"
+
+/** The policies, in the order `--help` lists them. */
+export const invokePolicies: ReadonlyArray<InvokePolicy> = ["single", "roundrobin", "random", "first", "last"]
+
 /** Registration options as WAMP defines them (`match`, `invoke`, `disclose_caller`, ...). */
 export interface RegisterOptions {
   readonly match?: "exact" | "prefix" | "wildcard"
-  readonly invoke?: "single" | "roundrobin" | "random" | "first" | "last"
+  readonly invoke?: InvokePolicy
   readonly disclose_caller?: boolean
   readonly [option: string]: unknown
 }
@@ -94,6 +103,11 @@ export interface WampSessionConfig {
   readonly drainTimeout: Duration.Duration
   readonly maxRetryDelay: Duration.Duration
   readonly serializer: "json" | "msgpack"
+  /**
+   * The invocation policy of every registration that sets no `options.invoke` of its own. Anything
+   * but "single" lets several instances of the component register the same procedures (scale-out).
+   */
+  readonly invoke: InvokePolicy
 }
 
 /** The session settings from the environment (`WAMP_*`). */
@@ -104,7 +118,8 @@ export const config: Config.Config<WampSessionConfig> = Config.all({
   requestTimeout: Config.Duration("WAMP_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   drainTimeout: Config.Duration("WAMP_DRAIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(3))),
   maxRetryDelay: Config.Duration("WAMP_MAX_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(5))),
-  serializer: Config.Literals(["json", "msgpack"], "WAMP_SERIALIZER").pipe(Config.withDefault("json" as const))
+  serializer: Config.Literals(["json", "msgpack"], "WAMP_SERIALIZER").pipe(Config.withDefault("json" as const)),
+  invoke: Config.Literals(invokePolicies, "WAMP_INVOKE").pipe(Config.withDefault("single" as const))
 }) as Config.Config<WampSessionConfig>
 
 /** The settings used when a test or embedding passes only some of them. */
@@ -115,6 +130,7 @@ export const defaults = (overrides: Partial<WampSessionConfig> & Pick<WampSessio
   drainTimeout: Duration.seconds(3),
   maxRetryDelay: Duration.seconds(5),
   serializer: "json",
+  invoke: "single",
   ...overrides
 })
 
@@ -293,13 +309,21 @@ const make = (settings: WampSessionConfig) =>
         const { options, uri } = entry.registration
         return request(
           `register ${uri}`,
-          () => on.register(uri, endpoint(entry, on), options === undefined ? undefined : { ...options })
+          () => on.register(uri, endpoint(entry, on), registerOptions(options))
         ).pipe(
           Effect.tap((handle) => Effect.sync(() => (entry.handle = handle))),
           Effect.tapError(() => Effect.sync(() => (entry.session = undefined))),
           Effect.asVoid
         )
       })
+
+    /** The procedure's own options; its `invoke` defaults to the session's (WAMP_INVOKE). */
+    const registerOptions = (options: RegisterOptions | undefined): Record<string, unknown> | undefined =>
+      options?.invoke === undefined && settings.invoke !== "single"
+        ? { ...options, invoke: settings.invoke }
+        : options === undefined
+        ? undefined
+        : { ...options }
 
     const subscribeOn = (on: autobahn.Session, entry: SubscriptionEntry) =>
       Effect.suspend(() => {
