@@ -61,10 +61,19 @@ describe("src/main.ts", () => {
         const name of [
           "DATABASE_URL", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "DB_POOL_MIN", "DB_POOL_MAX",
           "DB_CONNECT_TIMEOUT", "DB_HEALTH_QUERY", "DB_MULTIPLEX", "WAMPGRES_DATA_DIR", "WAMP_URL", "WAMP_REALM",
-          "WAMP_DRAIN_TIMEOUT", "ROUTER_CONFIG", "ROUTER_PORT", "LOG_LEVEL"
+          "WAMP_INVOKE", "WAMP_DRAIN_TIMEOUT", "ROUTER_CONFIG", "ROUTER_PORT", "LOG_LEVEL"
         ]
       ) assert.include(running.output(), name)
     }))
+
+  it.live("a bad WAMP_INVOKE fails start-up with a message naming the key", () =>
+    Effect.promise(async () => {
+      // External router and database on closed ports: the configuration is read before either is used.
+      const running = runMain({ WAMP_INVOKE: "everyone", WAMP_URL: "ws://127.0.0.1:9/ws", DATABASE_URL: "postgres://x@127.0.0.1:9/x" })
+      assert.strictEqual(await running.exited, 1)
+      assert.match(running.output(), /WAMP_INVOKE/)
+      assert.match(running.output(), /"roundrobin"/)
+    }), 30_000)
 
   it.live("runs with no configuration, serves the four procedures, and stops cleanly on SIGTERM", () =>
     Effect.gen(function*() {
