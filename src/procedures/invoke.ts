@@ -8,7 +8,8 @@
  *    rolled back on any failure, defect or interruption; nested `withTransaction` = savepoints).
  * 3. its result is encoded with the result Schema → YIELD args [result].
  * Failures: a declared typed error → its URI, args [message], kwargs = its fields; an `SqlError` →
- * `wampgres.error.database` (no SQL text or parameters; the SQLSTATE in kwargs); anything else
+ * `wampgres.error.database` (no SQL text or parameters; the SQLSTATE in kwargs), also when it
+ * arrives as a defect (a ROLLBACK that failed because the connection dropped); anything else
  * (defects, undeclared errors, a result that does not encode) → `wamp.error.runtime_error`, logged
  * with its cause, no stack trace to the caller. Interruption (a canceled call) stays interruption.
  */
@@ -17,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SqlClient from "effect/sql/SqlClient"
-import { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { type InvocationRequest, type Payload, WampError, wampError } from "../layers/WampSession.js"
 import type { ErrorSchema, Procedure } from "./Procedure.js"
 import { sqlState } from "./SqlState.js"
@@ -107,19 +108,33 @@ const toWampError = (errors: ReadonlyArray<ErrorSchema>, uri: string) => (failur
       Effect.orDie
     )
   }
-  if (failure instanceof SqlError) {
-    const code = sqlState(failure)
-    const cause: unknown = failure.reason.cause
-    return Effect.as(
-      Effect.logWarning(
-        `Procedure ${uri} failed in the database: ${failure.reason._tag}${code === undefined ? "" : ` ${code}`} ${
-          cause instanceof Error ? cause.message : failure.reason.message
-        }`
-      ),
-      wampError(ErrorUris.database, "database error", code === undefined ? {} : { sqlstate: code })
-    )
-  }
+  if (isSqlError(failure)) return databaseError(uri, failure)
   return Effect.die(failure)
+}
+
+/** `wampgres.error.database` for an `SqlError`: the SQLSTATE when there is one, never the SQL text. */
+const databaseError = (uri: string, failure: SqlError): Effect.Effect<WampError> => {
+  const code = sqlState(failure)
+  const cause: unknown = failure.reason.cause
+  return Effect.as(
+    Effect.logWarning(
+      `Procedure ${uri} failed in the database: ${failure.reason._tag}${code === undefined ? "" : ` ${code}`} ${
+        cause instanceof Error ? cause.message : failure.reason.message
+      }`
+    ),
+    wampError(ErrorUris.database, "database error", code === undefined ? {} : { sqlstate: code })
+  )
+}
+
+/**
+ * An `SqlError` that died: `withTransaction` turns a failed ROLLBACK (e.g. the connection dropped
+ * inside the transaction) into a defect. For the caller it is still a database failure.
+ */
+const sqlDefect = <E>(cause: Cause.Cause<E>): SqlError | undefined => {
+  for (const reason of cause.reasons) {
+    if (Cause.isDieReason(reason) && isSqlError(reason.defect)) return reason.defect
+  }
+  return undefined
 }
 
 /**
@@ -154,6 +169,8 @@ export const invoke = <I, O, E, R>(
       const failure = Cause.findErrorOption(cause)
       if (failure._tag === "Some") return Effect.fail(failure.value)
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+      const sqlFailure = sqlDefect(cause)
+      if (sqlFailure !== undefined) return Effect.flip(databaseError(procedure.uri, sqlFailure))
       return Effect.as(
         Effect.logError(`Procedure ${procedure.uri} died`, cause),
         wampError(ErrorUris.runtimeError, "internal error")

@@ -133,14 +133,13 @@ describe("now group", () => {
         assert.deepStrictEqual(yield* mock.sqlLog, ["BEGIN", selectNow, "COMMIT"])
       }).pipe(mocked(answersNow, PgClientMock.when("COMMIT", PgClientMock.serializationFailure()))))
 
-    // Known gap (the real driver behaves the same, checked against PostgreSQL): when the connection
-    // dies inside a transaction, the failed ROLLBACK turns the error into a defect in
-    // SqlClient.withTransaction, and invoke answers wamp.error.runtime_error. A caller should see
-    // wampgres.error.database. `fails` flips to a failure once invoke maps it, then drop `.fails`.
-    it.effect.fails("a connection lost inside the transaction is wampgres.error.database", () =>
+    // The real driver behaves the same (checked against PostgreSQL): the failed ROLLBACK becomes a
+    // defect in SqlClient.withTransaction; invoke still answers with the database error.
+    it.effect("a connection lost inside the transaction is wampgres.error.database", () =>
       Effect.gen(function*() {
         const error = yield* failure(procedure)
         assert.strictEqual(error.error, ErrorUris.database)
+        assert.deepStrictEqual(error.args, ["database error"])
       }).pipe(mocked(PgClientMock.when(selectNow, PgClientMock.connectionLost()))))
 
     it.effect("a BEGIN that fails never runs the query", () =>
