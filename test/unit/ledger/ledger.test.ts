@@ -6,48 +6,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import type { WampError } from "../../../src/layers/WampSession.js"
-import { WampSession } from "../../../src/layers/WampSession.js"
-import { invoke, request } from "../../../src/procedures/invoke.js"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
-import type * as Procedure from "../../../src/procedures/Procedure.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
+import { at, call, events, mocked } from "./support.js"
 
 const L = "com.example.ledger"
-const at = new Date("2026-11-25T19:40:00.123Z")
-
-/** What the component published, in order. */
-const published: Array<{ topic: string; args: ReadonlyArray<unknown> }> = []
-const FakeSession = Layer.succeed(
-  WampSession,
-  WampSession.of({
-    url: "ws://unused",
-    realm: "realm1",
-    sessionId: Effect.die("unused"),
-    register: () => Effect.die("unused"),
-    call: () => Effect.die("unused"),
-    subscribe: () => Effect.die("unused"),
-    publish: (topic, payload) => Effect.sync(() => void published.push({ topic, args: payload?.args ?? [] }))
-  })
-)
-
-const call = (procedure: Procedure.Any, kwargs: Record<string, unknown>, args: Array<unknown> = []) =>
-  invoke(procedure, request(procedure.uri, { args, kwargs })) as unknown as Effect.Effect<
-    { readonly args: ReadonlyArray<unknown> },
-    WampError,
-    never
-  >
-
-const mocked = (...rules: ReadonlyArray<PgClientMock.Rule>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    published.length = 0
-    return self
-  }).pipe(
-    Effect.provide(Layer.mergeAll(PgClientMock.layer({ rules }), FakeSession)),
-    Effect.provide(Logger.layer([]))
-  )
 
 const lockBoth = PgClientMock.when(/FOR UPDATE/, [{ id: 1n, owner: "a", balance: 100n }, { id: 2n, owner: "b", balance: 5n }])
 const update = PgClientMock.when(/^UPDATE ledger_accounts/, [{ id: 1n, owner: "a", balance: 70n }, { id: 2n, owner: "b", balance: 35n }])
@@ -59,7 +22,7 @@ const kinds = (statements: ReadonlyArray<PgClientMock.ExecutedStatement>) =>
 describe("ledger procedures (mocked PgClient)", () => {
   it.effect("open_account: 23505 on the owner's unique key is duplicate_owner", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(call(Ledger.openAccount, { owner: "ada", balance: 1 }))
+      const error = yield* Effect.flip(call(Ledger.openAccount, { kwargs: { owner: "ada", balance: 1 } }))
       assert.strictEqual(error.error, `${L}.error.duplicate_owner`)
       assert.deepStrictEqual(error.kwargs, { owner: "ada" })
       assert.deepStrictEqual(error.args, ["an account of ada exists"])
@@ -67,13 +30,13 @@ describe("ledger procedures (mocked PgClient)", () => {
 
   it.effect("open_account decodes the driver's bigint columns into the account", () =>
     Effect.gen(function*() {
-      const result = yield* call(Ledger.openAccount, { owner: "ada", balance: 10 })
+      const result = yield* call(Ledger.openAccount, { kwargs: { owner: "ada", balance: 10 } })
       assert.deepStrictEqual(result.args, [{ id: 3, owner: "ada", balance: 10 }])
     }).pipe(mocked(PgClientMock.when(/^INSERT INTO ledger_accounts/, [{ id: 3n, owner: "ada", balance: 10n }]))))
 
   it.effect("get_account: no row is no_such_account", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(call(Ledger.getAccount, {}, [4]))
+      const error = yield* Effect.flip(call(Ledger.getAccount, { args: [4] }))
       assert.strictEqual(error.error, `${L}.error.no_such_account`)
       assert.deepStrictEqual(error.kwargs, { id: 4 })
     }).pipe(mocked(PgClientMock.when(/FROM ledger_accounts WHERE id/, []))))
@@ -81,10 +44,10 @@ describe("ledger procedures (mocked PgClient)", () => {
   it.effect("transfer: commits, then publishes on_transfer once", () =>
     Effect.gen(function*() {
       const mock = yield* PgClientMock.PgClientMock
-      const result = yield* call(Ledger.transfer, { from: 1, to: 2, amount: 30 })
+      const result = yield* call(Ledger.transfer, { kwargs: { from: 1, to: 2, amount: 30 } })
       assert.deepStrictEqual(result.args, [{ id: 9, from_balance: 70, to_balance: 35 }])
       assert.deepStrictEqual(kinds(yield* mock.statements), ["begin", "SELECT", "UPDATE", "INSERT", "commit"])
-      assert.deepStrictEqual(published, [{
+      assert.deepStrictEqual(yield* events, [{
         topic: `${L}.on_transfer`,
         args: [{ id: 9, from: 1, to: 2, amount: 30, at: at.toISOString() }]
       }])
@@ -94,14 +57,14 @@ describe("ledger procedures (mocked PgClient)", () => {
   it.live("transfer: 40001 and 40P01 roll back and run the whole transaction again; one event", () =>
     Effect.gen(function*() {
       const mock = yield* PgClientMock.PgClientMock
-      const result = yield* call(Ledger.transfer, { from: 1, to: 2, amount: 30 })
+      const result = yield* call(Ledger.transfer, { kwargs: { from: 1, to: 2, amount: 30 } })
       assert.deepStrictEqual(result.args, [{ id: 9, from_balance: 70, to_balance: 35 }])
       assert.deepStrictEqual(kinds(yield* mock.statements), [
         "begin", "SELECT", "UPDATE", "rollback",
         "begin", "SELECT", "UPDATE", "INSERT", "rollback",
         "begin", "SELECT", "UPDATE", "INSERT", "commit"
       ])
-      assert.strictEqual(published.length, 1)
+      assert.strictEqual((yield* events).length, 1)
     }).pipe(mocked(
       lockBoth,
       PgClientMock.when(/^UPDATE ledger_accounts/, PgClientMock.serializationFailure(), { times: 1 }),
@@ -113,28 +76,28 @@ describe("ledger procedures (mocked PgClient)", () => {
   it.live("transfer: a serialization failure that persists ends after 5 retries, publishing nothing", () =>
     Effect.gen(function*() {
       const mock = yield* PgClientMock.PgClientMock
-      const error = yield* Effect.flip(call(Ledger.transfer, { from: 1, to: 2, amount: 30 }))
+      const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 1, to: 2, amount: 30 } }))
       assert.strictEqual(error.error, "wampgres.error.database")
       assert.deepStrictEqual(error.kwargs, { sqlstate: "40001" })
       assert.strictEqual(kinds(yield* mock.statements).filter((k) => k === "begin").length, 6)
-      assert.deepStrictEqual(published, [])
+      assert.deepStrictEqual(yield* events, [])
     }).pipe(mocked(lockBoth, PgClientMock.when(/^UPDATE ledger_accounts/, PgClientMock.serializationFailure()))))
 
   it.effect("transfer: not enough money is insufficient_funds before any write, rolled back", () =>
     Effect.gen(function*() {
       const mock = yield* PgClientMock.PgClientMock
-      const error = yield* Effect.flip(call(Ledger.transfer, { from: 2, to: 1, amount: 6 }))
+      const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 2, to: 1, amount: 6 } }))
       assert.strictEqual(error.error, `${L}.error.insufficient_funds`)
       assert.deepStrictEqual(error.kwargs, { account: 2, amount: 6 })
       assert.deepStrictEqual(kinds(yield* mock.statements), ["begin", "SELECT", "rollback"])
-      assert.deepStrictEqual(published, [])
+      assert.deepStrictEqual(yield* events, [])
     }).pipe(mocked(lockBoth)))
 
   it.effect("transfer: the balance CHECK (23514) is insufficient_funds too", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(call(Ledger.transfer, { from: 1, to: 2, amount: 30 }))
+      const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 1, to: 2, amount: 30 } }))
       assert.strictEqual(error.error, `${L}.error.insufficient_funds`)
-      assert.deepStrictEqual(published, [])
+      assert.deepStrictEqual(yield* events, [])
     }).pipe(mocked(
       lockBoth,
       PgClientMock.when(
@@ -145,7 +108,7 @@ describe("ledger procedures (mocked PgClient)", () => {
 
   it.effect("transfer: an account missing from the lock is no_such_account", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(call(Ledger.transfer, { from: 1, to: 3, amount: 1 }))
+      const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 1, to: 3, amount: 1 } }))
       assert.strictEqual(error.error, `${L}.error.no_such_account`)
       assert.deepStrictEqual(error.kwargs, { id: 3 })
     }).pipe(mocked(PgClientMock.when(/FOR UPDATE/, [{ id: 1n, owner: "a", balance: 100n }]))))
@@ -153,7 +116,7 @@ describe("ledger procedures (mocked PgClient)", () => {
   it.effect("transfer: from == to is invalid_argument, before any statement", () =>
     Effect.gen(function*() {
       const mock = yield* PgClientMock.PgClientMock
-      const error = yield* Effect.flip(call(Ledger.transfer, { from: 1, to: 1, amount: 1 }))
+      const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 1, to: 1, amount: 1 } }))
       assert.strictEqual(error.error, "wamp.error.invalid_argument")
       assert.deepStrictEqual(yield* mock.statements, [])
     }).pipe(mocked()))

@@ -1,53 +1,17 @@
 /**
- * The ledger procedures through `invoke` and PgClientMock, beside test/unit/ledger (SQLSTATE
+ * The ledger procedures through `invoke` and PgClientMock, beside ledger.test.ts (SQLSTATE
  * mapping, retries, events): argument validation before any statement, the statements sent and
  * their parameters, results decoded from driver rows, `history` both as one result and as
  * progressive results, and the failures that are not retried.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import { type Payload, type WampError, WampSession } from "../../../src/layers/WampSession.js"
-import { ErrorUris, invoke, request } from "../../../src/procedures/invoke.js"
+import type { Payload } from "../../../src/layers/WampSession.js"
+import { ErrorUris } from "../../../src/procedures/invoke.js"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import type * as Procedure from "../../../src/procedures/Procedure.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
-
-const at = new Date("2026-11-25T19:40:00.123Z")
-
-/** What the component published, in order (the session is not under test here). */
-const published: Array<string> = []
-const FakeSession = Layer.succeed(
-  WampSession,
-  WampSession.of({
-    url: "ws://unused",
-    realm: "realm1",
-    sessionId: Effect.die("unused"),
-    register: () => Effect.die("unused"),
-    call: () => Effect.die("unused"),
-    subscribe: () => Effect.die("unused"),
-    publish: (topic) => Effect.sync(() => void published.push(topic))
-  })
-)
-
-type Call = { readonly args?: Array<unknown>; readonly kwargs?: Record<string, unknown> }
-
-const call = (procedure: Procedure.Any, payload: Call, progress?: (payload: Payload) => Effect.Effect<void>) =>
-  invoke(procedure, { ...request(procedure.uri, payload), progress }) as unknown as Effect.Effect<
-    Payload,
-    WampError,
-    never
-  >
-
-const mocked = (...rules: ReadonlyArray<PgClientMock.Rule>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    published.length = 0
-    return self
-  }).pipe(
-    Effect.provide(Layer.mergeAll(PgClientMock.layer({ rules }), FakeSession)),
-    Effect.provide(Logger.layer([]))
-  )
+import { at, type Call, call, events, mocked } from "./support.js"
 
 /** Fails with the WAMP error, asserting its URI and that no statement was sent. */
 const rejected = (procedure: Procedure.Any, payload: Call) =>
@@ -167,7 +131,7 @@ describe("transfer", () => {
       assert.strictEqual(error.error, ErrorUris.database)
       assert.deepStrictEqual(error.kwargs, { sqlstate: "57014" })
       assert.deepStrictEqual((yield* mock.statements).map((s) => s.kind), ["begin", "query", "query", "rollback"])
-      assert.deepStrictEqual(published, [])
+      assert.deepStrictEqual(yield* events, [])
     }).pipe(mocked(
       PgClientMock.when(/FOR UPDATE/, [{ id: 1n, owner: "a", balance: 100n }, { id: 2n, owner: "b", balance: 5n }]),
       PgClientMock.when(/^UPDATE/, PgClientMock.pgError({ code: "57014", message: "canceling statement due to statement timeout" }))
@@ -178,7 +142,7 @@ describe("transfer", () => {
       const error = yield* Effect.flip(call(Ledger.transfer, { kwargs: { from: 1, to: 2, amount: 30 } }))
       assert.strictEqual(error.error, Ledger.NoSuchAccount.uri)
       assert.deepStrictEqual(error.kwargs, { id: 1 })
-      assert.deepStrictEqual(published, [])
+      assert.deepStrictEqual(yield* events, [])
     }).pipe(mocked(
       PgClientMock.when(/FOR UPDATE/, [{ id: 1n, owner: "a", balance: 100n }, { id: 2n, owner: "b", balance: 5n }]),
       PgClientMock.when(/^UPDATE/, [{ id: 1n, owner: "a", balance: 70n }, { id: 2n, owner: "b", balance: 35n }]),

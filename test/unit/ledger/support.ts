@@ -1,0 +1,39 @@
+/**
+ * Running the ledger's procedures in unit tests: `invoke` with a raw WAMP payload against the
+ * scripted PgClientMock and a WampSessionMock that records what they publish.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import type { Payload, WampError } from "../../../src/layers/WampSession.js"
+import { invoke, request } from "../../../src/procedures/invoke.js"
+import type * as Procedure from "../../../src/procedures/Procedure.js"
+import * as PgClientMock from "../../../src/testing/PgClientMock.js"
+import * as WampSessionMock from "../../../src/testing/WampSessionMock.js"
+
+/** The timestamp the mocked driver returns for `at` columns. */
+export const at = new Date("2026-11-25T19:40:00.123Z")
+
+export interface Call {
+  readonly args?: Array<unknown>
+  readonly kwargs?: Record<string, unknown>
+}
+
+/** Invokes a procedure as the WAMP session would; with `progress`, as a call with receive_progress. */
+export const call = (procedure: Procedure.Any, payload: Call, progress?: (payload: Payload) => Effect.Effect<void>) =>
+  invoke(procedure, { ...request(procedure.uri, payload), progress }) as unknown as Effect.Effect<
+    Payload,
+    WampError,
+    PgClientMock.PgClientMock | WampSessionMock.WampSessionMock
+  >
+
+/** Runs a test against a fresh mocked database answering by `rules` and a fresh recording session. */
+export const mocked = (...rules: ReadonlyArray<PgClientMock.Rule>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(
+    Effect.provide(Layer.mergeAll(PgClientMock.layer({ rules }), WampSessionMock.layer)),
+    // invoke logs database failures; keep the test output for assertions.
+    Effect.provide(Logger.layer([]))
+  )
+
+/** What the procedures published, in order: topic and positional arguments. */
+export const events = Effect.map(WampSessionMock.published, (all) => all.map(({ args, topic }) => ({ topic, args })))
