@@ -87,6 +87,11 @@ export interface Registration {
   readonly options?: RegisterOptions | undefined
   /** Fails only with `WampError`, which becomes the ERROR sent back to the caller. */
   readonly handler: (request: InvocationRequest) => Effect.Effect<Payload, WampError>
+  /**
+   * The services the handler's fibers run with (default: the session's own). A group passes its
+   * services here once instead of providing them to every call (a context merge per INVOCATION).
+   */
+  readonly context?: Context.Context<never> | undefined
 }
 
 export interface EventMessage extends Payload {
@@ -176,6 +181,8 @@ export class WampSession extends Context.Service<WampSession, {
 
 interface ProcedureEntry {
   readonly registration: Registration
+  /** Forks a call's fiber with the registration's services. */
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   /** The session it is registered on, and autobahn's handle (undefined while the REGISTER is pending). */
   session: autobahn.Session | undefined
   handle: autobahn.Registration | undefined
@@ -258,47 +265,53 @@ const make = (settings: WampSessionConfig) =>
     // Calls in flight per session, by INVOCATION request id, for INTERRUPT.
     const calls = new WeakMap<autobahn.Session, Map<number, Fiber.Fiber<Payload, WampError>>>()
 
-    const endpoint = (entry: ProcedureEntry, on: autobahn.Session): autobahn.Endpoint => (args, kwargs, details) => {
-      const requestId = CallCanceling.currentRequest(on)
-      if (entry.closing) {
-        return Promise.reject(new autobahn.Error("wamp.error.unavailable", ["procedure is shutting down"]))
-      }
+    /** One INVOCATION's handler. Built per (procedure, session); the per-call work is kept small (hot path). */
+    const endpoint = (entry: ProcedureEntry, on: autobahn.Session): autobahn.Endpoint => {
       const transport = CallCanceling.pacedTransport(on)
-      const progress = details.progress
-      const fiber = runFork(entry.registration.handler({
-        args,
-        kwargs,
-        procedure: details.procedure,
-        caller: details.caller,
-        callerAuthid: details.caller_authid,
-        callerAuthrole: details.caller_authrole,
-        progress: progress === null
-          ? undefined
-          : (payload) => Effect.sync(() => progress([...payload.args], { ...payload.kwargs })),
-        bufferedAmount: () => transport?.bufferedAmount() ?? 0
-      }))
-      entry.inflight.add(fiber)
+      const bufferedAmount = transport === undefined ? () => 0 : () => transport.bufferedAmount()
       const byRequest = calls.get(on)
-      if (requestId !== undefined) byRequest?.set(requestId, fiber)
-      return new Promise((resolve, reject) => {
-        fiber.addObserver((exit) => {
-          entry.inflight.delete(fiber)
-          if (requestId !== undefined) byRequest?.delete(requestId)
-          if (Exit.isSuccess(exit)) {
-            resolve(new autobahn.Result([...exit.value.args], { ...exit.value.kwargs }))
-            return
-          }
-          const failure = Cause.findErrorOption(exit.cause)
-          if (Option.isSome(failure)) {
-            reject(new autobahn.Error(failure.value.error, [...failure.value.args], { ...failure.value.kwargs }))
-          } else if (Cause.hasInterruptsOnly(exit.cause)) {
-            reject(new autobahn.Error("wamp.error.canceled", ["call canceled"]))
-          } else {
-            runFork(Effect.logError(`Procedure ${entry.registration.uri} died`, exit.cause))
-            reject(new autobahn.Error("wamp.error.runtime_error", ["internal error"]))
-          }
+      const { handler, uri } = entry.registration
+      return (args, kwargs, details) => {
+        const requestId = CallCanceling.currentRequest(on)
+        if (entry.closing) {
+          return Promise.reject(new autobahn.Error("wamp.error.unavailable", ["procedure is shutting down"]))
+        }
+        const progress = details.progress
+        const fiber = entry.runFork(handler({
+          args,
+          kwargs,
+          procedure: details.procedure,
+          caller: details.caller,
+          callerAuthid: details.caller_authid,
+          callerAuthrole: details.caller_authrole,
+          progress: progress === null || progress === undefined
+            ? undefined
+            : (payload) => Effect.sync(() => progress([...payload.args], { ...payload.kwargs })),
+          bufferedAmount
+        }))
+        entry.inflight.add(fiber)
+        if (requestId !== undefined) byRequest?.set(requestId, fiber)
+        return new Promise((resolve, reject) => {
+          fiber.addObserver((exit) => {
+            entry.inflight.delete(fiber)
+            if (requestId !== undefined) byRequest?.delete(requestId)
+            if (Exit.isSuccess(exit)) {
+              // autobahn only serializes these: no defensive copies.
+              resolve(new autobahn.Result(exit.value.args as Array<unknown>, exit.value.kwargs as Record<string, unknown>))
+              return
+            }
+            const failure = Cause.findErrorOption(exit.cause)
+            if (Option.isSome(failure)) {
+              reject(new autobahn.Error(failure.value.error, [...failure.value.args], { ...failure.value.kwargs }))
+            } else if (Cause.hasInterruptsOnly(exit.cause)) {
+              reject(new autobahn.Error("wamp.error.canceled", ["call canceled"]))
+            } else {
+              runFork(Effect.logError(`Procedure ${uri} died`, exit.cause))
+              reject(new autobahn.Error("wamp.error.runtime_error", ["internal error"]))
+            }
+          })
         })
-      })
+      }
     }
 
     const registerOn = (on: autobahn.Session, entry: ProcedureEntry) =>
@@ -504,6 +517,7 @@ const make = (settings: WampSessionConfig) =>
         Effect.gen(function*() {
           const entries: Array<ProcedureEntry> = registrations.map((registration) => ({
             registration,
+            runFork: registration.context === undefined ? runFork : Effect.runForkWith(registration.context),
             session: undefined,
             handle: undefined,
             closing: false,

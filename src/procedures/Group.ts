@@ -4,9 +4,10 @@
  * its `.layer` to the composition in `src/main.ts` (one line) registers all of them, again after
  * every reconnect, and unregisters them (after draining calls in flight) on shutdown.
  */
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { type Registration, type WampError, WampSession } from "../layers/WampSession.js"
+import { type Payload, type Registration, type WampError, WampSession } from "../layers/WampSession.js"
 import { invoke } from "./invoke.js"
 import type * as Procedure from "./Procedure.js"
 
@@ -20,12 +21,14 @@ export interface Group<Procs extends ReadonlyArray<Procedure.Any>> {
 /** Turns procedures into session registrations whose handlers run with the given services. */
 export const registrations = <R>(
   procedures: ReadonlyArray<Procedure.Procedure<any, any, any, R>>,
-  context: import("effect/Context").Context<R>
+  context: Context.Context<R>
 ): ReadonlyArray<Registration> =>
   procedures.map((procedure) => ({
     uri: procedure.uri,
     options: procedure.options,
-    handler: (request) => Effect.provideContext(invoke(procedure, request), context)
+    // The session forks each call with `context`, which holds R: no per-call provideContext.
+    handler: (request) => invoke(procedure, request) as Effect.Effect<Payload, WampError>,
+    context: context as Context.Context<never>
   }))
 
 /** Declares a group of procedures. */

@@ -137,6 +137,72 @@ const sqlDefect = <E>(cause: Cause.Cause<E>): SqlError | undefined => {
   return undefined
 }
 
+/** What `invoke` needs of a procedure, built once per procedure (not per call). */
+interface Prepared<R> {
+  readonly run: (call: InvocationRequest) => Effect.Effect<Payload, WampError, R>
+}
+
+const prepared = new WeakMap<object, Prepared<any>>()
+
+const noKwargs: Readonly<Record<string, unknown>> = Object.freeze({})
+const noInput: Readonly<Record<string, unknown>> = Object.freeze({})
+
+const hasKeys = (record: object): boolean => {
+  for (const _ in record) return true
+  return false
+}
+
+/**
+ * The call path of one procedure: decoders, encoders and error mapping made once. A procedure that
+ * takes no arguments and is called with none skips argument merging and Schema decoding (the common
+ * case of `now.v1`); everything else goes through `mergeArguments` and the input Schema.
+ */
+const prepare = <I, O, E, R>(procedure: Procedure<I, O, E, R>): Prepared<R> => {
+  const decode = Schema.decodeUnknownEffect(procedure.input)
+  const encode = Schema.encodeUnknownEffect(procedure.output)
+  const toError = toWampError(procedure.errors, procedure.uri)
+  const takesNoArguments = procedure.fields.length === 0
+  const toPayload = (encoded: unknown): Payload => ({ args: [encoded], kwargs: noKwargs })
+  const encodeOutput = (output: O) => Effect.orDie(encode(output))
+  const onFailure = (failure: unknown) => Effect.flatMap(toError(failure), Effect.fail)
+  const onInvalid = (error: Schema.SchemaError) => wampError(ErrorUris.invalidArgument, describeSchemaError(error))
+  const onCause = (cause: Cause.Cause<WampError>): Effect.Effect<never, WampError> => {
+    const failure = Cause.findErrorOption(cause)
+    if (failure._tag === "Some") return Effect.fail(failure.value)
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+    const sqlFailure = sqlDefect(cause)
+    if (sqlFailure !== undefined) return Effect.flip(databaseError(procedure.uri, sqlFailure))
+    return Effect.as(
+      Effect.logError(`Procedure ${procedure.uri} died`, cause),
+      wampError(ErrorUris.runtimeError, "internal error")
+    ).pipe(Effect.flip)
+  }
+  const body = (input: I, call: InvocationRequest): Effect.Effect<Payload, WampError, R> => {
+    const handled = procedure.transactional
+      ? Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(procedure.handler(input, call)))
+      : procedure.handler(input, call)
+    return handled.pipe(
+      Effect.flatMap(encodeOutput),
+      Effect.map(toPayload),
+      Effect.catch(onFailure)
+    ) as Effect.Effect<Payload, WampError, R>
+  }
+  const decoded = (call: InvocationRequest) =>
+    Effect.flatMap(
+      mergeArguments(procedure as Procedure<unknown, unknown, unknown, unknown>, call),
+      (merged) => Effect.mapError(decode(merged, decodeOptions), onInvalid)
+    )
+  return {
+    run: (call) =>
+      Effect.catchCause(
+        takesNoArguments && call.args.length === 0 && !hasKeys(call.kwargs)
+          ? body(noInput as I, call)
+          : Effect.flatMap(decoded(call), (input) => body(input, call)),
+        onCause
+      )
+  }
+}
+
 /**
  * Runs a procedure for one invocation. Fails only with `WampError` (what the caller receives); a
  * canceled call is an interruption.
@@ -145,36 +211,10 @@ export const invoke = <I, O, E, R>(
   procedure: Procedure<I, O, E, R>,
   call: InvocationRequest
 ): Effect.Effect<Payload, WampError, R> => {
-  const decode = Schema.decodeUnknownEffect(procedure.input)
-  const encode = Schema.encodeUnknownEffect(procedure.output)
-  const body = (input: I) =>
-    procedure.transactional
-      ? Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(procedure.handler(input, call)))
-      : procedure.handler(input, call)
-  return mergeArguments(procedure as Procedure<unknown, unknown, unknown, unknown>, call).pipe(
-    Effect.flatMap((merged) =>
-      Effect.mapError(
-        decode(merged, decodeOptions),
-        (error) => wampError(ErrorUris.invalidArgument, describeSchemaError(error))
-      )
-    ),
-    Effect.flatMap((input) =>
-      body(input).pipe(
-        Effect.flatMap((output) => Effect.orDie(encode(output))),
-        Effect.catch((failure) => Effect.flatMap(toWampError(procedure.errors, procedure.uri)(failure), Effect.fail))
-      )
-    ),
-    Effect.map((encoded): Payload => ({ args: [encoded], kwargs: {} })),
-    Effect.catchCause((cause) => {
-      const failure = Cause.findErrorOption(cause)
-      if (failure._tag === "Some") return Effect.fail(failure.value)
-      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
-      const sqlFailure = sqlDefect(cause)
-      if (sqlFailure !== undefined) return Effect.flip(databaseError(procedure.uri, sqlFailure))
-      return Effect.as(
-        Effect.logError(`Procedure ${procedure.uri} died`, cause),
-        wampError(ErrorUris.runtimeError, "internal error")
-      ).pipe(Effect.flip)
-    })
-  ) as Effect.Effect<Payload, WampError, R>
+  let entry = prepared.get(procedure) as Prepared<R> | undefined
+  if (entry === undefined) {
+    entry = prepare(procedure)
+    prepared.set(procedure, entry)
+  }
+  return entry.run(call)
 }

@@ -124,10 +124,10 @@ class Factory implements autobahn.TransportFactory {
 if (!autobahn.transports.isRegistered(TRANSPORT_TYPE)) autobahn.transports.register(TRANSPORT_TYPE, Factory)
 
 /** The request id of the INVOCATION whose endpoint autobahn is calling right now, per session. */
-const current = new WeakMap<autobahn.Session, number>()
+const current = new WeakMap<autobahn.Session, { id: number | undefined }>()
 
 /** Inside an endpoint (synchronously): the id of the INVOCATION being handled. */
-export const currentRequest = (session: autobahn.Session): number | undefined => current.get(session)
+export const currentRequest = (session: autobahn.Session): number | undefined => current.get(session)?.id
 
 /** The `mode` of an INTERRUPT: "kill" or "killnowait" (a router never sends "skip" to callees). */
 export type InterruptMode = "kill" | "killnowait"
@@ -139,12 +139,15 @@ export const install = (
 ): void => {
   const processInvocation = session._MESSAGE_MAP[MSG_INVOCATION]
   if (processInvocation === undefined) throw new Error("autobahn: no INVOCATION handler to wrap")
+  // One holder per session, updated per INVOCATION (no WeakMap write per call).
+  const holder: { id: number | undefined } = { id: undefined }
+  current.set(session, holder)
   session._MESSAGE_MAP[MSG_INVOCATION] = (msg) => {
-    current.set(session, msg[1] as number)
+    holder.id = msg[1] as number
     try {
       processInvocation(msg)
     } finally {
-      current.delete(session)
+      holder.id = undefined
     }
   }
   session._MESSAGE_MAP[MSG_INTERRUPT] = (msg) => {
