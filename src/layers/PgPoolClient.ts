@@ -37,8 +37,20 @@ export const make = (
   Effect.flatMap(PgPool.make(options), (pool) => {
     // One Deferred per physical connection: the first checkout runs the hook, later ones await it.
     const opened = new WeakMap<PgConnection.PgConnection, Deferred.Deferred<void, SqlError>>()
+    // Connections whose hook succeeded: every later checkout (one per statement) skips the Deferred.
+    const ready = new WeakSet<PgConnection.PgConnection>()
+    // One adapter per physical connection, not one per statement.
+    const adapters = new WeakMap<PgConnection.PgConnection, Connection>()
+    const adapter = (connection: PgConnection.PgConnection): Connection => {
+      let found = adapters.get(connection)
+      if (found === undefined) {
+        found = makeConnection(connection)
+        adapters.set(connection, found)
+      }
+      return found
+    }
     const prepare = (connection: PgConnection.PgConnection): Effect.Effect<void, SqlError> =>
-      Effect.suspend(() => {
+      ready.has(connection) ? Effect.void : Effect.suspend(() => {
         const existing = opened.get(connection)
         if (existing !== undefined) {
           return Deferred.await(existing)
@@ -48,7 +60,7 @@ export const make = (
         return onConnect(connection).pipe(
           Effect.onExit((exit) =>
             Exit.isSuccess(exit)
-              ? Deferred.done(done, exit)
+              ? Effect.andThen(Effect.sync(() => ready.add(connection)), Deferred.done(done, exit))
               : Effect.andThen(
                 Effect.sync(() => opened.delete(connection)),
                 Effect.andThen(Deferred.done(done, Exit.asVoid(exit)), pool.invalidate(connection))
@@ -61,8 +73,12 @@ export const make = (
     const reserve = Effect.flatMap(get, (connection) => connection.pin)
     return Effect.map(
       Client.make({
-        acquirer: Effect.map(get, makeConnection),
-        borrower: (f) => pool.use((connection) => Effect.andThen(prepare(connection), f(makeConnection(connection)))),
+        acquirer: Effect.map(get, adapter),
+        borrower: (f) =>
+          pool.use((connection) =>
+            ready.has(connection) ? f(adapter(connection)) : Effect.andThen(prepare(connection), f(adapter(connection)))
+          ),
+        // A pinned view is a new object per transaction: no adapter cache for it.
         transactionAcquirer: Effect.map(reserve, makeConnection),
         // As PgClient.make: Postgres prepares transaction control like any statement.
         prepareTransactionControls: true,
