@@ -211,6 +211,8 @@ export class Dealer {
     if (progress) {
       if (caller !== undefined && invocation.receiveProgress) {
         caller.send(resultMessage(invocation.request, PROGRESS, m, 3), binary)
+        // backpressure: stop reading this callee while the caller is behind (see FlowControl)
+        caller.throttle(callee)
       }
       return
     }
@@ -295,6 +297,8 @@ export class Dealer {
     if (caller !== undefined) {
       caller.calls.delete(invocation.request)
       invocation.caller = undefined
+      // a callee paused for this caller is read again: its pending results for this call are dropped
+      caller.release(invocation.callee)
     }
   }
 

@@ -15,6 +15,17 @@ import type { AuthMethod } from "./types.js"
 /** The connection below a session (a WebSocket today). */
 export interface Peer {
   send(data: string | Uint8Array): void
+  /** Bytes handed to the connection and not yet taken by the kernel (the current write batch included). */
+  readonly bufferedAmount: number
+  /** Stops reading from the connection, so that TCP pushes back on the peer. Idempotent. */
+  pauseReading(): void
+  /** Reads from the connection again. Idempotent. */
+  resumeReading(): void
+  /**
+   * Calls `drained` once every unsent byte has been taken by the kernel (not if the connection
+   * closes first). A second call before that replaces the callback.
+   */
+  awaitDrain(drained: () => void): void
   /** Closes the connection; the transport then calls `Session.closed()`. */
   close(code: number, reason: string): void
 }
@@ -39,6 +50,45 @@ export interface SessionContext {
   readonly auth: ReadonlyArray<AuthMethod>
   readonly maxMessageSize: number
   readonly log: RouterLog
+  readonly flow: FlowControl
+}
+
+/**
+ * Backpressure for progressive results. When a progressive RESULT leaves the router toward a
+ * caller whose unsent bytes exceed `highWaterMark`, the router stops reading the callee's
+ * connection: TCP then pushes back on the callee (its WebSocket's bufferedAmount grows, which a
+ * pacing callee such as `Progressive.send` waits on). The callee is read again when the caller's
+ * buffer has drained (empty: the kernel's socket buffers keep the pipe full meanwhile), when the
+ * call ends or is canceled, or when either session leaves.
+ *
+ * Trade-off: this is TCP-level backpressure, so while a callee is paused for one slow caller
+ * everything else it sends waits too (results for other callers, its publications). A caller
+ * that has not drained within `pauseLimitMs` no longer pauses anyone until it drains: its buffer
+ * may then grow, and the transport drops it as a slow peer if it reaches its send-buffer limit.
+ */
+export interface FlowControl {
+  /** Unsent bytes toward a caller above which a callee streaming progressive results to it is paused. */
+  readonly highWaterMark: number
+  /** The longest a caller's buffer may stay undrained while it keeps callees paused. */
+  readonly pauseLimitMs: number
+}
+
+/**
+ * The default: 1 MiB, or 4 maximum-size messages on transports with a small limit, so the
+ * mark stays well below the drop limit (16 maximum-size messages, see transport.ts) even after
+ * the frames already read from a paused callee's socket are routed.
+ */
+export const flowControl = (maxMessageSize: number): FlowControl => ({
+  highWaterMark: Math.min(1024 * 1024, 4 * maxMessageSize),
+  pauseLimitMs: 30_000
+})
+
+/** Callees paused for one caller, until its buffer drains. */
+interface Held {
+  readonly callees: Set<Session>
+  timer: ReturnType<typeof setTimeout> | undefined
+  /** The pause limit passed: pause no one for this caller until it drains. */
+  stalled: boolean
 }
 
 /** The roles and features this router implements, announced in WELCOME. */
@@ -108,6 +158,10 @@ export class Session {
   nextInvocationId = 1
 
   #state = State.Idle
+  /** As a caller: the callees paused because this session reads its progressive results slowly. */
+  #held: Held | undefined = undefined
+  /** As a callee: the caller this session's connection is paused for. */
+  #pausedFor: Session | undefined = undefined
 
   constructor(
     private readonly peer: Peer,
@@ -136,6 +190,73 @@ export class Session {
   /** Sends an already encoded message (the broker encodes an EVENT once per serializer). */
   sendEncoded(data: string | Uint8Array): void {
     if (this.#state !== State.Closed) this.peer.send(data)
+  }
+
+  /** Bytes waiting to be sent to this session's peer (an inspection hook; see {@link FlowControl}). */
+  get outgoingBytes(): number {
+    return this.peer.bufferedAmount
+  }
+
+  /** As a callee: whether the router has stopped reading this session's connection. */
+  get paused(): boolean {
+    return this.#pausedFor !== undefined
+  }
+
+  /**
+   * Flow control after a progressive result from `callee` was sent to this session (the caller):
+   * pauses the callee when this session's unsent bytes are above the high-water mark.
+   */
+  throttle(callee: Session): void {
+    if (callee.#pausedFor !== undefined || this.peer.bufferedAmount <= this.context.flow.highWaterMark) return
+    if (this.#state === State.Closed || callee === this) return
+    let held = this.#held
+    if (held === undefined) {
+      held = { callees: new Set(), timer: undefined, stalled: false }
+      this.#held = held
+      held.timer = setTimeout(() => this.stalled(), this.context.flow.pauseLimitMs)
+      this.peer.awaitDrain(() => this.releaseAll())
+    }
+    if (held.stalled) return
+    held.callees.add(callee)
+    callee.#pausedFor = this
+    callee.peer.pauseReading()
+  }
+
+  /** Resumes `callee` if it is paused for this session (its call ended or was canceled). */
+  release(callee: Session): void {
+    if (callee.#pausedFor !== this) return
+    this.#held?.callees.delete(callee)
+    callee.#pausedFor = undefined
+    callee.peer.resumeReading()
+  }
+
+  /** This session's buffer drained, or it leaves: every callee paused for it is resumed. */
+  private releaseAll(): void {
+    const held = this.#held
+    if (held === undefined) return
+    this.#held = undefined
+    if (held.timer !== undefined) clearTimeout(held.timer)
+    this.resume(held.callees)
+  }
+
+  private stalled(): void {
+    const held = this.#held
+    if (held === undefined) return
+    held.timer = undefined
+    held.stalled = true
+    this.context.log.info(
+      `session ${this.id}: ${this.peer.bufferedAmount} bytes undrained after ${this.context.flow.pauseLimitMs} ms, resuming ${held.callees.size} paused callee(s)`
+    )
+    const callees = [...held.callees]
+    held.callees.clear()
+    this.resume(callees)
+  }
+
+  private resume(callees: Iterable<Session>): void {
+    for (const callee of callees) {
+      callee.#pausedFor = undefined
+      callee.peer.resumeReading()
+    }
   }
 
   /** One frame from the transport. */
@@ -280,6 +401,9 @@ export class Session {
   }
 
   private leave(): void {
+    // no callee stays paused for a session that leaves, and a callee that leaves is read again
+    this.releaseAll()
+    this.#pausedFor?.release(this)
     const realm = this.realm
     if (realm === undefined) return
     this.realm = undefined

@@ -9,7 +9,15 @@ import type { Duplex } from "node:stream"
 import { WebSocket, WebSocketServer } from "ws"
 import type { Realm } from "./realm.js"
 import { serializerForProtocol, serializers } from "./serializers.js"
-import { type Peer, type RouterLog, Session, type SessionContext, type TransportInfo } from "./session.js"
+import {
+  type FlowControl,
+  flowControl,
+  type Peer,
+  type RouterLog,
+  Session,
+  type SessionContext,
+  type TransportInfo
+} from "./session.js"
 import { StaticDirectory } from "./static.js"
 import type { SerializerName, Transport, WebSocketOptions } from "./types.js"
 
@@ -36,8 +44,19 @@ const CLOSE_GRACE_MS = 1000
 class WebSocketService {
   readonly wss: WebSocketServer
   readonly context: SessionContext
-  constructor(readonly options: WebSocketOptions, realms: ReadonlyMap<string, Realm>, log: RouterLog) {
-    this.context = { realms, auth: options.auth, maxMessageSize: options.maxMessageSize, log }
+  constructor(
+    readonly options: WebSocketOptions,
+    realms: ReadonlyMap<string, Realm>,
+    log: RouterLog,
+    flow: Partial<FlowControl> | undefined
+  ) {
+    this.context = {
+      realms,
+      auth: options.auth,
+      maxMessageSize: options.maxMessageSize,
+      log,
+      flow: { ...flowControl(options.maxMessageSize), ...flow }
+    }
     this.wss = new WebSocketServer({
       noServer: true,
       // frames up to this size are read so that an oversized message gets a WAMP ABORT naming the
@@ -71,19 +90,23 @@ const pathnameOf = (url: string | undefined): string => {
   return q < 0 ? raw : raw.slice(0, q)
 }
 
-/** Starts one transport; resolves when it listens. */
+/**
+ * Starts one transport; resolves when it listens. `flow` overrides the backpressure defaults
+ * ({@link flowControl}); tests use it.
+ */
 export const startTransport = async (
   transport: Transport,
   realms: ReadonlyMap<string, Realm>,
-  log: RouterLog
+  log: RouterLog,
+  flow?: Partial<FlowControl>
 ): Promise<RunningTransport> => {
   const websockets = new Map<string, WebSocketService>()
   const statics: Array<{ readonly mount: string; readonly directory: StaticDirectory }> = []
   if (transport.type === "websocket") {
-    websockets.set("/", new WebSocketService(transport.options, realms, log))
+    websockets.set("/", new WebSocketService(transport.options, realms, log, flow))
   } else {
     for (const [mount, service] of transport.paths) {
-      if (service.type === "websocket") websockets.set(mount, new WebSocketService(service.options, realms, log))
+      if (service.type === "websocket") websockets.set(mount, new WebSocketService(service.options, realms, log, flow))
       else statics.push({ mount, directory: new StaticDirectory(service.directory) })
     }
     // longest mount first, so "/autobahn" wins over "/"
@@ -148,6 +171,14 @@ export const startTransport = async (
       corked = false
       socket.uncork()
     }
+    let pingTimer: ReturnType<typeof setInterval> | undefined
+    let pongTimer: ReturnType<typeof setTimeout> | undefined
+    let onDrained: (() => void) | undefined
+    const drain = (): void => {
+      const f = onDrained
+      onDrained = undefined
+      f?.()
+    }
     const peer: Peer = {
       send: (data) => {
         if (ws.readyState !== WebSocket.OPEN) return
@@ -163,6 +194,25 @@ export const startTransport = async (
           ws.terminate()
         }
       },
+      get bufferedAmount() {
+        return ws.bufferedAmount
+      },
+      pauseReading: () => {
+        ws.pause()
+        // a paused connection's pong cannot be read: no ping deadline while paused
+        if (pongTimer !== undefined) clearTimeout(pongTimer)
+        pongTimer = undefined
+      },
+      resumeReading: () => ws.resume(),
+      awaitDrain: (drained) => {
+        const first = onDrained === undefined
+        onDrained = drained
+        if (!first) return
+        // 'drain' follows a write that found the buffer above the socket's own mark; otherwise
+        // there is nothing to wait for
+        if (socket.writableNeedDrain) socket.once("drain", drain)
+        else process.nextTick(drain)
+      },
       close: (code, reason) => {
         if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120))
         closeTimer ??= setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
@@ -172,12 +222,10 @@ export const startTransport = async (
     const session = new Session(peer, serializers[name], info, service.context)
 
     // auto-ping: a peer that does not answer a ping within the timeout is dropped
-    let pingTimer: ReturnType<typeof setInterval> | undefined
-    let pongTimer: ReturnType<typeof setTimeout> | undefined
     const { autoPingInterval, autoPingTimeout } = service.options
     if (autoPingInterval > 0) {
       pingTimer = setInterval(() => {
-        if (pongTimer !== undefined || ws.readyState !== WebSocket.OPEN) return
+        if (pongTimer !== undefined || ws.readyState !== WebSocket.OPEN || ws.isPaused) return
         ws.ping()
         pongTimer = setTimeout(() => {
           log.info(`session ${session.id}: no pong within ${autoPingTimeout} ms, dropping the connection`)

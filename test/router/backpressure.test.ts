@@ -1,0 +1,200 @@
+/**
+ * Backpressure for progressive results: a callee streaming large progressive YIELDs to a caller
+ * that does not read is no longer read by the router once the caller's unsent bytes pass the
+ * high-water mark (TCP then pushes back on the callee, whose own bufferedAmount grows), so the
+ * router's buffer toward the caller stays bounded and the caller is not dropped; the callee is
+ * read again when the caller drains, cancels or leaves, or when the pause limit passes.
+ *
+ * The router runs as one transport over a realm this test holds, so that it can look at the
+ * router-side sessions (their unsent bytes, whether they are paused).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { Realm } from "../../src/router/realm.js"
+import type { Session } from "../../src/router/session.js"
+import { flowControl, type FlowControl } from "../../src/router/session.js"
+import { startTransport } from "../../src/router/transport.js"
+import type { Transport } from "../../src/router/types.js"
+import { openRealm, promise, raw, type RawClient, websocketOptions } from "./support.js"
+
+const CALL = 48, CANCEL = 49, RESULT = 50, ERROR = 8, REGISTER = 64, REGISTERED = 65
+const INVOCATION = 68, INTERRUPT = 69, YIELD = 70
+
+/** A small maximum message size: the router drops a peer with 16 x this unsent (2 MiB). */
+const MAX_MESSAGE_SIZE = 128 * 1024
+const DROP_LIMIT = 16 * MAX_MESSAGE_SIZE
+const HIGH_WATER = flowControl(MAX_MESSAGE_SIZE).highWaterMark
+/** Progressive results: 400 of ~60 KB, 24 MB in all, more than the loopback socket buffers hold. */
+const CHUNKS = 400
+const PAYLOAD = "x".repeat(60_000)
+const PROCEDURE = "com.example.stream"
+
+/** A router on an ephemeral port whose realm (and so its sessions) the test can inspect. */
+const router = (flow?: Partial<FlowControl>) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const realm = new Realm(openRealm)
+      const transport: Transport = {
+        type: "websocket",
+        endpoint: { port: 0, interface: "127.0.0.1" },
+        options: websocketOptions({ maxMessageSize: MAX_MESSAGE_SIZE })
+      }
+      const silent = { debug: () => {}, info: () => {}, warn: () => {} }
+      const running = await startTransport(transport, new Map([[realm.name, realm]]), silent, flow)
+      return { realm, running, url: `ws://127.0.0.1:${running.listening.port}` }
+    }),
+    ({ realm, running }) =>
+      Effect.promise(() => {
+        realm.shutdown()
+        return running.close()
+      })
+  )
+
+const joined = (url: string) =>
+  Effect.gen(function*() {
+    const client = yield* raw(url)
+    const welcome = yield* promise(() => client.hello())
+    return { client, id: welcome[1] as number }
+  })
+
+const sessionOf = (realm: Realm, id: number): Session => {
+  const s = realm.sessions.get(id)
+  if (s === undefined) throw new Error(`no session ${id} in the realm`)
+  return s
+}
+
+/** Polls `check` every 5 ms until it holds; fails after `timeoutMs`. */
+const until = (what: string, check: () => boolean, timeoutMs = 5000) =>
+  promise(() =>
+    new Promise<void>((resolve, reject) => {
+      const started = Date.now()
+      const timer = setInterval(() => {
+        if (check()) {
+          clearInterval(timer)
+          resolve()
+        } else if (Date.now() - started > timeoutMs) {
+          clearInterval(timer)
+          reject(new Error(`not within ${timeoutMs} ms: ${what}`))
+        }
+      }, 5)
+    })
+  )
+
+const sleep = (ms: number) => promise(() => new Promise((r) => setTimeout(r, ms)))
+
+/**
+ * A callee and a caller that stops reading; the caller calls with receive_progress and the callee
+ * writes every progressive YIELD and the final one at once (ws queues what its socket does not
+ * take). Samples the router's unsent bytes toward the caller every millisecond.
+ */
+const streamToSlowCaller = (flow?: Partial<FlowControl>) =>
+  Effect.gen(function*() {
+    const r = yield* router(flow)
+    const callee = yield* joined(r.url)
+    callee.client.send([REGISTER, 1, {}, PROCEDURE])
+    expect((yield* promise(() => callee.client.next()))[0]).toBe(REGISTERED)
+    const caller = yield* joined(r.url)
+    const callerSession = sessionOf(r.realm, caller.id)
+    const calleeSession = sessionOf(r.realm, callee.id)
+
+    caller.client.ws.pause()
+    caller.client.send([CALL, 1, { receive_progress: true }, PROCEDURE, []])
+    const invocation = yield* promise(() => callee.client.next())
+    expect(invocation[0]).toBe(INVOCATION)
+    const id = invocation[1] as number
+    for (let i = 0; i < CHUNKS; i++) callee.client.send([YIELD, id, { progress: true }, [i, PAYLOAD]])
+    callee.client.send([YIELD, id, {}, [CHUNKS]])
+
+    let maxOutgoing = 0
+    const sampler = setInterval(() => {
+      maxOutgoing = Math.max(maxOutgoing, callerSession.outgoingBytes)
+    }, 1)
+    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(sampler)))
+    return { r, callee, caller, callerSession, calleeSession, id, maxOutgoing: () => maxOutgoing }
+  })
+
+/** Every progressive result in order, then the final result. */
+const readAll = (caller: RawClient) =>
+  promise(async () => {
+    for (let i = 0; i < CHUNKS; i++) {
+      const m = await caller.next(5000)
+      if (m[0] !== RESULT || m[1] !== 1 || (m[3] as Array<unknown>)[0] !== i) {
+        throw new Error(`result ${i}: got ${JSON.stringify(m).slice(0, 80)}`)
+      }
+      expect(m[2]).toEqual({ progress: true })
+    }
+    const last = await caller.next(5000)
+    expect(last).toEqual([RESULT, 1, {}, [CHUNKS]])
+  })
+
+describe("backpressure toward slow callers (progressive results)", () => {
+  it.live("a caller that stops reading pauses the callee: the router buffers a bounded amount, then all results arrive in order", () =>
+    Effect.gen(function*() {
+      const s = yield* streamToSlowCaller()
+      yield* until("the router pauses the callee", () => s.calleeSession.paused)
+      // the router no longer takes the callee's bytes: they stay queued on the callee's socket
+      yield* sleep(500)
+      expect(s.calleeSession.paused).toBe(true)
+      const queued = s.callee.client.ws.bufferedAmount
+      expect(queued).toBeGreaterThan(1024 * 1024)
+      yield* sleep(200)
+      expect(s.callee.client.ws.bufferedAmount).toBe(queued)
+      // bounded: the mark, plus what the router had already read from the callee's socket
+      expect(s.maxOutgoing()).toBeGreaterThan(HIGH_WATER)
+      expect(s.maxOutgoing()).toBeLessThan(HIGH_WATER + 4 * PAYLOAD.length)
+      expect(s.maxOutgoing()).toBeLessThan(DROP_LIMIT)
+      expect(s.caller.client.ws.readyState).toBe(s.caller.client.ws.OPEN)
+
+      s.caller.client.ws.resume()
+      yield* readAll(s.caller.client)
+      expect(s.calleeSession.paused).toBe(false)
+      expect(s.callee.client.ws.bufferedAmount).toBe(0)
+      expect(s.maxOutgoing()).toBeLessThan(HIGH_WATER + 4 * PAYLOAD.length)
+    }), 30_000)
+
+  it.live("the caller leaving resumes the callee, which then serves other callers", () =>
+    Effect.gen(function*() {
+      const s = yield* streamToSlowCaller()
+      yield* until("the router pauses the callee", () => s.calleeSession.paused)
+      s.caller.client.close()
+      // INTERRUPT for the abandoned call, then the router reads (and drops) the rest of the stream
+      expect((yield* promise(() => s.callee.client.next()))).toEqual([INTERRUPT, s.id, { mode: "killnowait", reason: "wamp.error.canceled" }])
+      yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
+
+      const other = yield* joined(s.r.url)
+      other.client.send([CALL, 7, {}, PROCEDURE, []])
+      const invocation = yield* promise(() => s.callee.client.next())
+      expect(invocation[0]).toBe(INVOCATION)
+      s.callee.client.send([YIELD, invocation[1], {}, ["done"]])
+      expect(yield* promise(() => other.client.next())).toEqual([RESULT, 7, {}, ["done"]])
+    }), 30_000)
+
+  it.live("canceling the call resumes the callee", () =>
+    Effect.gen(function*() {
+      const s = yield* streamToSlowCaller()
+      yield* until("the router pauses the callee", () => s.calleeSession.paused)
+      s.caller.client.send([CANCEL, 1, { mode: "killnowait" }])
+      expect((yield* promise(() => s.callee.client.next()))[0]).toBe(INTERRUPT)
+      yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
+      expect(s.maxOutgoing()).toBeLessThan(HIGH_WATER + 4 * PAYLOAD.length)
+      // the caller, reading again, gets the results routed before the cancel, then the cancel error
+      s.caller.client.ws.resume()
+      const last = yield* promise(async () => {
+        for (;;) {
+          const m = await s.caller.client.next(5000)
+          if (m[0] !== RESULT) return m
+        }
+      })
+      expect(last.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+    }), 30_000)
+
+  it.live("a caller that never drains holds the callee only for the pause limit, then is dropped as a slow peer", () =>
+    Effect.gen(function*() {
+      const s = yield* streamToSlowCaller({ pauseLimitMs: 300 })
+      yield* until("the router pauses the callee", () => s.calleeSession.paused)
+      expect(s.r.realm.sessions.has(s.caller.id)).toBe(true)
+      // (the caller's own socket is paused, so it is the router's side that shows the drop)
+      yield* until("the router drops the caller", () => !s.r.realm.sessions.has(s.caller.id))
+      yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
+    }), 30_000)
+})
