@@ -113,6 +113,15 @@ const streamToSlowCaller = (flow?: Partial<FlowControl>) =>
     return { r, callee, caller, callerSession, calleeSession, id, maxOutgoing: () => maxOutgoing }
   })
 
+/** The router paused the callee and its bytes queue up on the callee's socket. */
+const calleeHeld = (s: { readonly calleeSession: Session; readonly callee: { readonly client: RawClient } }) =>
+  Effect.gen(function*() {
+    yield* until("the router pauses the callee", () => s.calleeSession.paused)
+    yield* sleep(100)
+    expect(s.calleeSession.paused).toBe(true)
+    expect(s.callee.client.ws.bufferedAmount).toBeGreaterThan(1024 * 1024)
+  })
+
 /** Every progressive result in order, then the final result. */
 const readAll = (caller: RawClient) =>
   promise(async () => {
@@ -155,7 +164,7 @@ describe("backpressure toward slow callers (progressive results)", () => {
   it.live("the caller leaving resumes the callee, which then serves other callers", () =>
     Effect.gen(function*() {
       const s = yield* streamToSlowCaller()
-      yield* until("the router pauses the callee", () => s.calleeSession.paused)
+      yield* calleeHeld(s)
       s.caller.client.close()
       // INTERRUPT for the abandoned call, then the router reads (and drops) the rest of the stream
       expect((yield* promise(() => s.callee.client.next()))).toEqual([INTERRUPT, s.id, { mode: "killnowait", reason: "wamp.error.canceled" }])
@@ -172,7 +181,7 @@ describe("backpressure toward slow callers (progressive results)", () => {
   it.live("canceling the call resumes the callee", () =>
     Effect.gen(function*() {
       const s = yield* streamToSlowCaller()
-      yield* until("the router pauses the callee", () => s.calleeSession.paused)
+      yield* calleeHeld(s)
       s.caller.client.send([CANCEL, 1, { mode: "killnowait" }])
       expect((yield* promise(() => s.callee.client.next()))[0]).toBe(INTERRUPT)
       yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
@@ -191,7 +200,7 @@ describe("backpressure toward slow callers (progressive results)", () => {
   it.live("a caller that never drains holds the callee only for the pause limit, then is dropped as a slow peer", () =>
     Effect.gen(function*() {
       const s = yield* streamToSlowCaller({ pauseLimitMs: 300 })
-      yield* until("the router pauses the callee", () => s.calleeSession.paused)
+      yield* calleeHeld(s)
       expect(s.r.realm.sessions.has(s.caller.id)).toBe(true)
       // (the caller's own socket is paused, so it is the router's side that shows the drop)
       yield* until("the router drops the caller", () => !s.r.realm.sessions.has(s.caller.id))
