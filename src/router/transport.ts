@@ -35,7 +35,11 @@ export interface RunningTransport {
   close(): Promise<void>
 }
 
-/** A peer with more than this many maximum-size messages waiting to be sent is dropped. */
+/**
+ * A peer with more than this many maximum-size messages waiting to be sent is dropped. Progressive
+ * results pause their callee well below this (session.ts, FlowControl), so a slow caller is
+ * dropped only when it holds callees paused beyond the pause limit or other traffic fills it.
+ */
 const SEND_BUFFER_MESSAGES = 16
 
 /** Grace for a close handshake before the socket is destroyed. */
