@@ -101,7 +101,7 @@ export const make = (
         Object.assign(client, {
           [PgClient.TypeId]: PgClient.TypeId,
           config: options,
-          json: (value: unknown) => Statement.fragment([PgJson(value)]),
+          json,
           listen: (channel: string) => Effect.flatMap(reserve, (connection) => connection.listen(channel)),
           notify: (channel: string, payload: string) =>
             Effect.asVoid(Effect.scoped(Effect.flatMap(
@@ -116,8 +116,14 @@ interface PgJson extends Statement.Custom<"PgJson", unknown> {}
 // The compiler from `PgClient.makeCompiler` encodes this custom fragment as jsonb.
 const PgJson = Statement.custom<PgJson>("PgJson")
 
-/** PostgreSQL answers `ROLLBACK` to `COMMIT` when the transaction was aborted: that is a failure. */
-const commit = (conn: Connection): Effect.Effect<void, SqlError> =>
+/** `pg.json(value)`: a fragment the compiler from `PgClient.makeCompiler` encodes as jsonb. */
+export const json = (value: unknown): Statement.Fragment => Statement.fragment([PgJson(value)])
+
+/**
+ * Commits a transaction. PostgreSQL answers `ROLLBACK` to `COMMIT` when the transaction was
+ * aborted: that is a failure. Shared with the test kit's PgClientMock so both behave alike.
+ */
+export const commit = (conn: Connection): Effect.Effect<void, SqlError> =>
   Effect.flatMap(
     conn.executeRaw("COMMIT", []) as Effect.Effect<PgConnection.Result, SqlError>,
     (result) =>

@@ -77,6 +77,7 @@ import {
 } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
+import * as PgPoolClient from "../layers/PgPoolClient.js"
 
 // ---------------------------------------------------------------------------
 // Recorded statements
@@ -464,27 +465,6 @@ interface FakeConnection {
   dead: SqlError | undefined
 }
 
-// Mirrors @effect/sql-pg's PgClient `commit` (private there).
-const commit = (conn: Connection): Effect.Effect<void, SqlError> =>
-  Effect.flatMap(
-    conn.executeRaw("COMMIT", []) as Effect.Effect<PgConnection.Result, SqlError>,
-    (result) =>
-      result.command === "ROLLBACK"
-        ? Effect.fail(
-          new SqlError({
-            reason: new UnknownError({
-              cause: new Error("COMMIT rolled back an aborted transaction"),
-              message: "PgClient: COMMIT rolled back an aborted transaction",
-              operation: "commit"
-            })
-          })
-        )
-        : Effect.void
-  )
-
-// @effect/sql-pg's `PgJson` custom fragment, which its compiler encodes as jsonb.
-const PgJson = Statement.custom<Statement.Custom<"PgJson", unknown>>("PgJson")
-
 const validateChannelName = (channel: string, operation: string): SqlError | undefined => {
   if (new TextEncoder().encode(channel).byteLength <= 63) return undefined
   const message = "PostgreSQL channel names must not exceed 63 UTF-8 bytes"
@@ -722,7 +702,7 @@ export const make = Effect.fnUntraced(function*(
     compiler,
     driver: "pg",
     prepareTransactionControls: true,
-    commit,
+    commit: PgPoolClient.commit,
     releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`,
     spanAttributes: [["db.system.name", "postgresql"], ["db.namespace", "mock"]],
     transformRows
@@ -731,7 +711,7 @@ export const make = Effect.fnUntraced(function*(
   const client: PgClient.PgClient = Object.assign(sqlClient, {
     [PgClient.TypeId]: PgClient.TypeId,
     config,
-    json: (value: unknown) => Statement.fragment([PgJson(value, undefined, undefined)]),
+    json: PgPoolClient.json,
     listen,
     notify
   })
