@@ -6,11 +6,21 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { openAutobahn, promise, RawClient } from "./support.js"
 
 const cli = path.resolve(import.meta.dirname, "../../src/router/cli.ts")
+const seedConfig = path.resolve(import.meta.dirname, "fixtures/config/seed/crossbar-config.json")
+
+/** Whether nothing listens on `port` of 127.0.0.1 (the seed's fixed port may be taken on a shared machine). */
+const portIsFree = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const server = createServer()
+    server.once("error", () => resolve(false))
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
+  })
 
 interface Run {
   readonly child: ChildProcess
@@ -80,6 +90,21 @@ describe("router CLI", () => {
       expect(code === 0 || code === 130 || code === 143).toBe(true)
       const refused = yield* Effect.flip(promise(() => RawClient.open(url!)))
       expect(refused.message).toContain("ECONNREFUSED")
+    }), 40_000)
+
+  it.live("serves the seed's Crossbar configuration unchanged: WAMP on ws://127.0.0.1:8080/ws, static files on /", (ctx) =>
+    Effect.gen(function*() {
+      if (!(yield* promise(() => portIsFree(8080)))) return ctx.skip("port 8080 is taken on this machine")
+      const run = yield* start(["--config", seedConfig])
+      yield* promise(() => waitFor(run, /WAMP router ready at ws:\/\/\S+:8080\/ws/))
+      const opened = yield* promise(() => openAutobahn("ws://127.0.0.1:8080/ws"))
+      expect(yield* promise(() => opened.session.call("wamp.session.count"))).toBe(1)
+      // The seed's static directory ("../hello/web") does not exist beside the fixture: the router answers 404.
+      const page = yield* promise(() => fetch("http://127.0.0.1:8080/"))
+      expect(page.status).toBe(404)
+      run.child.kill("SIGTERM")
+      yield* promise(() => opened.closed)
+      yield* promise(() => run.exited)
     }), 40_000)
 
   it.live("without --config it prints the usage and fails", () =>
