@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type BenchDatabase, benchDatabase, redactUrl } from "./lib/database.js"
 import { machine, versions } from "./lib/machine.js"
-import { type BenchOptions, defaults } from "./lib/options.js"
+import { type BenchOptions, defaults, startScriptNodeOptions } from "./lib/options.js"
 import type { Serializer } from "./lib/protocol.js"
 import { evaluateTargets, renderTable, renderTargets, writeReport } from "./lib/report.js"
 import type { Report, RowResult } from "./lib/result.js"
@@ -51,6 +51,13 @@ const flags = {
   realm: Flag.String("realm").pipe(Flag.withDescription("WAMP realm (env WAMP_REALM)"), Flag.withDefault(process.env.WAMP_REALM ?? "realm1")),
   poolMin: Flag.Int("pool-min").pipe(Flag.withDescription("Pool minimum of the service and the sql-pg baseline"), Flag.withDefault(3)),
   poolMax: Flag.Int("pool-max").pipe(Flag.withDescription("Pool maximum of the service and the sql-pg baseline; pgbench clients"), Flag.withDefault(10)),
+  serviceNodeOptions: Flag.String("service-node-options").pipe(
+    Flag.withDescription(
+      "Node flags of the service (src/main.ts), e.g. \"--max-semi-space-size=4\"; several variants separated by \";\" " +
+        "run each service row once per variant (\"none\": no flags; \"start\": the flags of npm start). Default: start"
+    ),
+    Flag.withDefault("start")
+  ),
   resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("Where the JSON report goes"), Flag.withDefault("bench/results"))
 }
 
@@ -59,6 +66,14 @@ type Parsed = {
 }
 
 const list = (s: string): Array<string> => s.split(",").map((x) => x.trim()).filter((x) => x !== "")
+
+/** `--service-node-options`: variants separated by ";", each a space-separated list of Node flags. */
+const serviceVariants = (s: string): Array<Array<string>> => {
+  const variants = s.split(";").map((v) => v.trim()).map((v) =>
+    v === "start" ? startScriptNodeOptions() : v === "none" ? [] : v.split(/\s+/).filter((w) => w !== "")
+  )
+  return variants.length === 0 ? [startScriptNodeOptions()] : variants
+}
 
 /** A flag error the CLI prints as such, without a stack trace. */
 const usage = (message: string) => Effect.fail(new CliError.UserError({ cause: message, userMessage: message }))
@@ -97,7 +112,8 @@ const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, CliError.UserErr
       databaseUrl: Option.getOrUndefined(p.databaseUrl) ?? process.env.DATABASE_URL,
       poolMin: p.poolMin,
       poolMax: p.poolMax,
-      resultsDir: p.resultsDir
+      resultsDir: p.resultsDir,
+      serviceNodeOptions: serviceVariants(p.serviceNodeOptions)
     }
   })
 
@@ -148,7 +164,7 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   }
   const options = yield* resolveOptions(parsed)
   const selected = options.scenarios.length === 0 ? scenarios : scenarios.filter((s) => options.scenarios.includes(s.id))
-  const rows = rowsFor(selected, options.serializers)
+  const rows = rowsFor(selected, options.serializers, options.serviceNodeOptions)
   const startedAt = new Date().toISOString()
   const runId = startedAt.replace(/\D/g, "").slice(0, 14)
   const machineInfo = machine()
@@ -180,7 +196,7 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   const results: Array<RowResult> = []
   for (const [i, row] of rows.entries()) {
     progress.show(`[${i + 1}/${rows.length}] ${row.label}: starting`)
-    let result = yield* runRow(row, { ...ctx, onProgress: (text) => progress.show(`[${i + 1}/${rows.length}] ${text}`) })
+    let result = yield* runRow(row, { ...ctx, runId: `${runId}r${i + 1}`, onProgress: (text) => progress.show(`[${i + 1}/${rows.length}] ${text}`) })
     if (result.status === "unavailable" && result.reason === "no database" && databaseProblem !== undefined) {
       result = { ...result, reason: `database: ${databaseProblem}` }
     }

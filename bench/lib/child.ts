@@ -33,6 +33,8 @@ export interface ChildOptions {
   /** Absolute path of a .ts entry point. */
   readonly script: string
   readonly args?: ReadonlyArray<string>
+  /** Node flags for the child (`--max-semi-space-size=4`), after the tsx loader. */
+  readonly nodeOptions?: ReadonlyArray<string>
   /** Added to this process's environment. */
   readonly env?: Readonly<Record<string, string>>
   /** true: the child sends `ready` (or `failed`) over IPC; false: it is a plain program (src/main.ts). */
@@ -62,7 +64,7 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
       const child = fork(options.script, [...(options.args ?? [])], {
         // The same Node binary as the orchestrator (Node 24 via npm scripts), with tsx for .ts.
         execPath: process.execPath,
-        execArgv: ["--import", "tsx"],
+        execArgv: ["--import", "tsx", ...(options.nodeOptions ?? [])],
         env: { ...process.env, ...options.env },
         stdio: ["ignore", "pipe", "pipe", "ipc"]
       })

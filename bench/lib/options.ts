@@ -1,4 +1,6 @@
 /** Settings of one benchmark run, from the command line (see `bench/run.ts --help`). */
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import type { Serializer } from "./protocol.js"
 
 export interface BenchOptions {
@@ -19,6 +21,25 @@ export interface BenchOptions {
   readonly poolMin: number
   readonly poolMax: number
   readonly resultsDir: string
+  /**
+   * Node flags of the service processes (src/main.ts), one entry per variant: each service row
+   * runs once per variant. Default: one variant, the flags of `npm start`.
+   */
+  readonly serviceNodeOptions: ReadonlyArray<ReadonlyArray<string>>
+}
+
+/**
+ * The Node flags `npm start` gives the service: the words between `tsx` and `src/main.ts` in
+ * package.json's start script, so the bench measures what users run.
+ */
+export const startScriptNodeOptions = (): Array<string> => {
+  try {
+    const pkg = JSON.parse(readFileSync(join(process.cwd(), "package.json"), "utf8")) as { scripts?: { start?: string } }
+    const match = /(?:^|\s)tsx\s+(.*?)\s*src\/main\.ts/.exec(pkg.scripts?.start ?? "")
+    return match?.[1] === undefined ? [] : match[1].split(/\s+/).filter((w) => w !== "")
+  } catch {
+    return []
+  }
 }
 
 export const defaults = {

@@ -30,6 +30,8 @@ export interface RowResult {
     readonly instances?: number
     /** "echo" (bench's echo component) or "service" (src/main.ts). */
     readonly component?: string
+    /** Node flags of the service processes. */
+    readonly nodeOptions?: ReadonlyArray<string>
     readonly command?: string
   }
   readonly load?: LoadResult

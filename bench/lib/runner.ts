@@ -188,6 +188,7 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
           name: `service ${i + 1}`,
           script: join(process.cwd(), "src", "main.ts"),
           env: serviceEnv(ctx, url, ctx.database, serializer, scenario.instances),
+          nodeOptions: row.serviceNodeOptions ?? [],
           speaksIpc: false,
           stopTimeoutMs: 10_000
         })
@@ -337,7 +338,8 @@ export const runRow = (row: Row, ctx: RunContext): Effect.Effect<RowResult> => {
     inflight: scenario.kind === "wamp" ? inflightFor(ctx, scenario) : scenario.kind === "pgbench" ? pgbenchClients(ctx) : options.inflight,
     warmupMs: options.warmupMs,
     durationMs: options.durationMs,
-    ...(scenario.kind === "wamp" ? { sessions: options.sessions, instances: scenario.instances, component: scenario.component } : {})
+    ...(scenario.kind === "wamp" ? { sessions: options.sessions, instances: scenario.instances, component: scenario.component } : {}),
+    ...(row.serviceNodeOptions !== undefined ? { nodeOptions: row.serviceNodeOptions } : {})
   }
   const reason = scenario.kind === "wamp" ? scenario.available(row.serializer ?? "json") : scenario.available()
   if (reason !== undefined) return Effect.succeed({ ...base, status: "unavailable", reason, settings })

@@ -169,11 +169,29 @@ export interface Row {
   readonly scenario: Scenario
   readonly serializer: Serializer | undefined
   readonly label: string
+  /** Node flags of the service processes (rows whose component is the service). */
+  readonly serviceNodeOptions?: ReadonlyArray<string>
 }
 
-export const rowsFor = (selected: ReadonlyArray<Scenario>, serializers: ReadonlyArray<Serializer>): Array<Row> =>
-  selected.flatMap((scenario): Array<Row> =>
-    scenario.kind === "wamp"
-      ? serializers.map((serializer) => ({ scenario, serializer, label: `${scenario.id} ${serializer}` }))
-      : [{ scenario, serializer: undefined, label: scenario.id }]
-  )
+/**
+ * One row per scenario and serializer; service rows once per Node-flag variant, labelled with
+ * their flags when there are several variants.
+ */
+export const rowsFor = (
+  selected: ReadonlyArray<Scenario>,
+  serializers: ReadonlyArray<Serializer>,
+  serviceVariants: ReadonlyArray<ReadonlyArray<string>> = [[]]
+): Array<Row> =>
+  selected.flatMap((scenario): Array<Row> => {
+    if (scenario.kind !== "wamp") return [{ scenario, serializer: undefined, label: scenario.id }]
+    return serializers.flatMap((serializer): Array<Row> => {
+      const label = `${scenario.id} ${serializer}`
+      if (scenario.component !== "service") return [{ scenario, serializer, label }]
+      return serviceVariants.map((flags) => ({
+        scenario,
+        serializer,
+        serviceNodeOptions: flags,
+        label: serviceVariants.length > 1 ? `${label} [${flags.length === 0 ? "no flags" : flags.join(" ")}]` : label
+      }))
+    })
+  })

@@ -20,7 +20,8 @@ const options: BenchOptions = {
   databaseUrl: undefined,
   poolMin: 1,
   poolMax: 2,
-  resultsDir: "unused"
+  resultsDir: "unused",
+  serviceNodeOptions: [[]]
 }
 
 /** Live child processes of this test process, from /proc (field 4 of stat is the parent pid). */
