@@ -1,0 +1,40 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { spawnChild } from "../lib/child.js"
+import { startScriptNodeOptions } from "../lib/options.js"
+import { rowsFor, scenarios } from "../lib/scenarios.js"
+
+const scenario = (id: string) => {
+  const s = scenarios.find((x) => x.id === id)
+  if (s === undefined) throw new Error(`no scenario ${id}`)
+  return s
+}
+
+describe("Node flags of the service", () => {
+  it("default: the flags between tsx and src/main.ts in npm start", () => {
+    const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } }
+    const expected = pkg.scripts.start.replace(/^tsx\s*/, "").replace(/\s*src\/main\.ts.*$/, "").split(/\s+/).filter((w) => w !== "")
+    expect(startScriptNodeOptions()).toEqual(expected)
+  })
+
+  it("several variants run each service row once per variant, labelled; other rows once", () => {
+    const rows = rowsFor([scenario("echo"), scenario("now.v1")], ["json"], [[], ["--max-semi-space-size=4"]])
+    expect(rows.map((r) => r.label)).toEqual(["echo json", "now.v1 json [no flags]", "now.v1 json [--max-semi-space-size=4]"])
+    expect(rows.map((r) => r.serviceNodeOptions)).toEqual([undefined, [], ["--max-semi-space-size=4"]])
+    expect(rowsFor([scenario("now.v1")], ["json"], [["--max-semi-space-size=8"]]).map((r) => r.label)).toEqual(["now.v1 json"])
+  })
+
+  it.live("a child gets its Node flags after the tsx loader", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "wampgres-bench-flags-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const script = join(dir, "flags.ts")
+      writeFileSync(script, "console.log(JSON.stringify(process.execArgv))\n")
+      const child = yield* spawnChild({ name: "flags", script, nodeOptions: ["--max-semi-space-size=2"], speaksIpc: false })
+      expect(yield* child.exited).toBe("code 0")
+      expect(JSON.parse(child.output())).toContain("--max-semi-space-size=2")
+    }).pipe(Effect.scoped))
+})
