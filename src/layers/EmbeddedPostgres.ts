@@ -48,9 +48,11 @@ export class EmbeddedPostgres extends Context.Service<EmbeddedPostgres, {
   readonly user: string
   readonly password: Redacted.Redacted<string>
   readonly dataDir: string
-  /** `postgres://user:password@127.0.0.1:port/<database>` */
+  /** The directory of its Unix socket, or undefined when the data directory's path is too long for one. */
+  readonly socketDir: string | undefined
+  /** `postgres://user:password@127.0.0.1:port/<database>`, with `?host=<socketDir>` when there is a socket. */
   readonly url: (database?: string) => Redacted.Redacted<string>
-  /** The connection target of the `postgres` database, for `Database.layer`. */
+  /** The connection target of the `postgres` database, for `Database.layer`: the Unix socket when there is one. */
   readonly target: DatabaseTarget
 }>()("wampgres/layers/EmbeddedPostgres") {
   /** Starts PostgreSQL for the scope of the layer. */
@@ -92,6 +94,7 @@ const start = (options: EmbeddedPostgresOptions) =>
     const user = options.user ?? "postgres"
     const password = options.password ?? "password"
     const host = "127.0.0.1"
+    const socketDir = unixSocketDirFor(dataDir)
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     // The server log: kept for error messages, forwarded to the logger at debug level.
     const log: Array<string> = []
@@ -132,8 +135,9 @@ const start = (options: EmbeddedPostgresOptions) =>
         persistent: true,
         createPostgresUser: isRoot(),
         initdbFlags: ["--encoding=UTF8"],
-        // Local only, no Unix socket (its default directory may not be writable).
-        postgresFlags: ["-c", `listen_addresses=${host}`, "-c", "unix_socket_directories="],
+        // Local only: TCP on 127.0.0.1 for tools, and a Unix socket in the data directory (owned by
+        // the server's user, so always writable) when its path fits the kernel's limit.
+        postgresFlags: ["-c", `listen_addresses=${host}`, "-c", `unix_socket_directories=${socketDir ?? ""}`],
         onLog,
         onError: onLog
       })
@@ -183,7 +187,7 @@ const start = (options: EmbeddedPostgresOptions) =>
         Redacted.make(
           `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${
             encodeURIComponent(database)
-          }`
+          }${socketDir === undefined ? "" : `?host=${encodeURIComponent(socketDir)}`}`
         )
       return EmbeddedPostgres.of({
         host,
@@ -192,10 +196,25 @@ const start = (options: EmbeddedPostgresOptions) =>
         password: Redacted.make(password),
         dataDir,
         url,
-        target: { _tag: "Fields", host, port, database: "postgres", username: user, password: Redacted.make(password) }
+        socketDir,
+        target: {
+          _tag: "Fields",
+          host: socketDir ?? host,
+          port,
+          database: "postgres",
+          username: user,
+          password: Redacted.make(password)
+        }
       })
     }
   })
+
+/**
+ * The Unix socket directory of a cluster: its data directory, when `<dir>/.s.PGSQL.<port>` fits the
+ * 107 bytes of a socket path (with a 5-digit port); otherwise none, and clients use TCP.
+ */
+export const unixSocketDirFor = (dataDir: string): string | undefined =>
+  Buffer.byteLength(`${dataDir}/.s.PGSQL.65535`) <= 107 ? dataDir : undefined
 
 /** The cluster's directory: `<WAMPGRES_DATA_DIR>/postgres`, by default `.data/postgres` under the working directory. */
 export const dataDirFor = (wampgresDataDir: string | undefined): string =>

@@ -31,7 +31,8 @@ export default async function setup(project: TestProject) {
     port: pg.port,
     user: pg.user,
     password: Redacted.value(pg.password),
-    dataDir: pg.dataDir
+    dataDir: pg.dataDir,
+    socketDir: pg.socketDir
   }
   project.provide("wampgresPostgres", info)
   return async () => {

@@ -20,7 +20,7 @@
  * - `callRaw(session, uri, payload?, options?)`: `session.call` as an Effect giving `{ args, kwargs }`
  *   or failing with `WampError` (uri, args, kwargs).
  * - `clientWamp(url)`: a `WampSession` layer used as a client (typed `Client.call(procedure, input)`).
- * - `postgresInfo()`: the shared PostgreSQL's host, port, user, password, dataDir.
+ * - `postgresInfo()`: the shared PostgreSQL's host, port, user, password, dataDir, socketDir.
  * - `superuserUrl(database?)`: a postgres:// URL for the shared PostgreSQL as its superuser.
  */
 import autobahn from "autobahn"
@@ -74,9 +74,10 @@ export class TestDatabase extends Context.Service<TestDatabase, {
     Effect.sync(() => {
       const pg = postgresInfo()
       const name = `test_${Crypto.randomBytes(6).toString("hex")}`
+      // As the service connects to its embedded PostgreSQL: through the Unix socket when there is one.
       const target: DatabaseTarget = {
         _tag: "Fields",
-        host: pg.host,
+        host: pg.socketDir ?? pg.host,
         port: pg.port,
         database: name,
         username: pg.user,

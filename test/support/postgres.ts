@@ -5,6 +5,8 @@ export interface PostgresInfo {
   readonly user: string
   readonly password: string
   readonly dataDir: string
+  /** Its Unix socket directory, when it has one (the service connects through it). */
+  readonly socketDir: string | undefined
 }
 
 declare module "vitest" {
