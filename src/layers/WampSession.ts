@@ -32,6 +32,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { MsgpackrSerializer } from "./wamp/msgpack.js"
 import * as CallCanceling from "./wamp/callCanceling.js"
 
 /** A WAMP error: a failure a peer reported with an error URI, or a local one under `wampgres.error.*`. */
@@ -426,9 +427,8 @@ const make = (settings: WampSessionConfig) =>
         )
       })
 
-    const serializers = [new autobahn.serializer.JSONSerializer()]
-    const Msgpack = autobahn.serializer.MsgpackSerializer
-    if (settings.serializer === "msgpack" && Msgpack !== undefined) serializers.unshift(new Msgpack())
+    const serializers: Array<autobahn.Serializer> = [new autobahn.serializer.JSONSerializer()]
+    if (settings.serializer === "msgpack") serializers.unshift(new MsgpackrSerializer())
 
     const connection = new autobahn.Connection({
       realm: settings.realm,
