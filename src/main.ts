@@ -141,8 +141,9 @@ const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true
-  } catch {
-    return false
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (npm run by root, the service as a normal user).
+    return (error as NodeJS.ErrnoException).code === "EPERM"
   }
 }
 

