@@ -32,7 +32,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { MsgpackrSerializer } from "./wamp/msgpack.js"
+import * as Serializers from "./wamp/serializers.js"
 import * as CallCanceling from "./wamp/callCanceling.js"
 
 /** A WAMP error: a failure a peer reported with an error URI, or a local one under `wampgres.error.*`. */
@@ -427,8 +427,8 @@ const make = (settings: WampSessionConfig) =>
         )
       })
 
-    const serializers: Array<autobahn.Serializer> = [new autobahn.serializer.JSONSerializer()]
-    if (settings.serializer === "msgpack") serializers.unshift(new MsgpackrSerializer())
+    const serializers: Array<autobahn.Serializer> = [new Serializers.JsonSerializer()]
+    if (settings.serializer === "msgpack") serializers.unshift(new Serializers.MsgpackSerializer())
 
     const connection = new autobahn.Connection({
       realm: settings.realm,

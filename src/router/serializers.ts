@@ -36,19 +36,29 @@ function binaryReplacer(this: Record<string, unknown>, key: string, value: unkno
 const binaryReviver = (_key: string, value: unknown): unknown =>
   typeof value === "string" && value.charCodeAt(0) === 0 ? Buffer.from(value.slice(1), "base64") : value
 
+/** Whether JSON text may carry byte arrays: the escaped NUL ("\u0000" as six characters) only appears then. */
+const jsonMayHoldBinary = (text: string): boolean => text.includes("\\u0000")
+
+/** Parses WAMP JSON text, turning "\u0000" + base64 strings into byte arrays. */
+export const parseJson = (text: string, mayHoldBinary = jsonMayHoldBinary(text)): unknown =>
+  mayHoldBinary ? JSON.parse(text, binaryReviver) : JSON.parse(text)
+
+/** Stringifies a WAMP message, byte arrays as "\u0000" + base64 when `mayHoldBinary`. */
+export const stringifyJson = (message: ReadonlyArray<unknown>, mayHoldBinary: boolean): string =>
+  mayHoldBinary ? JSON.stringify(message, binaryReplacer) : JSON.stringify(message)
+
 class JsonSerializer implements Serializer {
   readonly name = "json" as const
   readonly protocol = "wamp.2.json"
   readonly binary = false
   lastHoldsBinary = false
   encode(message: ReadonlyArray<unknown>, mayHoldBinary: boolean): string {
-    return mayHoldBinary ? JSON.stringify(message, binaryReplacer) : JSON.stringify(message)
+    return stringifyJson(message, mayHoldBinary)
   }
   decode(data: Buffer): unknown {
     const text = data.toString("utf8")
-    // the escaped NUL ("\u0000" as six characters) only appears in JSON text that carries binary
-    this.lastHoldsBinary = text.includes("\\u0000")
-    return this.lastHoldsBinary ? JSON.parse(text, binaryReviver) : JSON.parse(text)
+    this.lastHoldsBinary = jsonMayHoldBinary(text)
+    return parseJson(text, this.lastHoldsBinary)
   }
 }
 
