@@ -92,7 +92,11 @@ export const externalTarget: Config.Config<Option.Option<DatabaseTarget>> = Conf
 
 /** A printable description of a target, without its password. */
 export const describeTarget = (target: DatabaseTarget): string => {
-  if (target._tag === "Fields") return `${target.username}@${target.host}:${target.port}/${target.database}`
+  if (target._tag === "Fields") {
+    // A host that is a directory names a Unix socket (libpq's convention): show the socket's path.
+    const server = target.host.startsWith("/") ? `${target.host}/.s.PGSQL.${target.port}` : `${target.host}:${target.port}`
+    return `${target.username}@${server}/${target.database}`
+  }
   try {
     const url = new URL(Redacted.value(target.url))
     url.password = ""
