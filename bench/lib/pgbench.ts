@@ -79,7 +79,8 @@ const runIn = async (dir: string, options: PgbenchOptions, signal: AbortSignal):
   const args = [
     "-n", "-f", script, "-c", String(options.clients), "-j", String(Math.min(2, options.clients)),
     "-T", String(seconds), "-P", "1", "-l", `--log-prefix=${join(dir, "tx")}`,
-    "-h", url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username || "postgres"),
+    // libpq's `?host=` (a Unix socket directory) wins over the authority, as it does for the service.
+    "-h", url.searchParams.get("host") ?? url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username || "postgres"),
     decodeURIComponent(url.pathname.slice(1) || "postgres")
   ]
   const startedAt = Date.now()
