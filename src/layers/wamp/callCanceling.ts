@@ -21,6 +21,7 @@
 import autobahn from "autobahn"
 import type * as Net from "node:net"
 import { WebSocket } from "ws"
+import { JsonSerializer } from "./serializers.js"
 
 /** The autobahn transport type registered by this module. */
 export const TRANSPORT_TYPE = "wampgres-websocket"
@@ -42,13 +43,9 @@ const announceCallCanceling = (msg: autobahn.WampMessage): autobahn.WampMessage 
   return [msg[0], msg[1], { ...details, roles }, ...msg.slice(3)]
 }
 
-/** What a serializer produced, as `ws` sends it (msgpack5 gives a BufferList, which `slice()` flattens). */
-const toFrame = (payload: unknown): string | Buffer | ArrayBuffer | ArrayBufferView => {
-  if (typeof payload === "string" || Buffer.isBuffer(payload) || payload instanceof ArrayBuffer || ArrayBuffer.isView(payload)) {
-    return payload
-  }
-  const list = payload as { slice?: () => Buffer }
-  if (typeof list.slice === "function") return list.slice()
+/** What a serializer produced, as `ws` sends it: text or bytes (the serializers of ./serializers.ts). */
+const toFrame = (payload: unknown): string | ArrayBufferView => {
+  if (typeof payload === "string" || ArrayBuffer.isView(payload)) return payload
   throw new Error(`${TRANSPORT_TYPE}: cannot send a ${typeof payload} payload`)
 }
 
@@ -59,7 +56,7 @@ class Factory implements autobahn.TransportFactory {
   constructor(options: autobahn.TransportOptions) {
     if (typeof options.url !== "string") throw new Error(`${TRANSPORT_TYPE}: options.url missing`)
     this.url = options.url
-    this.serializers = options.serializers ?? [new autobahn.serializer.JSONSerializer()]
+    this.serializers = options.serializers ?? [new JsonSerializer()]
   }
   create(): PacedTransport {
     // `ws`, not the global (undici) WebSocket: its TCP socket can be corked, so every message sent in
