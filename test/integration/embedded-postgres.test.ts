@@ -30,9 +30,9 @@ describe("embedded PostgreSQL", () => {
       const credentials = { port: pg.port, username: pg.user, password: Redacted.make(pg.password), database: "postgres" }
       assert.isNull(yield* serverAddress({ ...credentials, host: pg.dataDir }))
       assert.strictEqual(yield* serverAddress({ ...credentials, host: pg.host }), "127.0.0.1")
-      // The URL form tools get: TCP authority, socket directory in ?host= (libpq's convention).
-      const url = `postgres://${pg.user}:${pg.password}@${pg.host}:${pg.port}/postgres?host=${encodeURIComponent(pg.dataDir)}`
-      assert.isNull(yield* serverAddress({ url: Redacted.make(url) }))
+      // The URL the layer gives tools: TCP authority, socket directory in ?host= (libpq's convention).
+      assert.strictEqual(new URL(pg.url).searchParams.get("host"), pg.dataDir)
+      assert.isNull(yield* serverAddress({ url: Redacted.make(pg.url) }))
     }))
 
   it("falls back to TCP only when the socket path would not fit the kernel's 107 bytes", () => {

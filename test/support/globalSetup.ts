@@ -32,7 +32,8 @@ export default async function setup(project: TestProject) {
     user: pg.user,
     password: Redacted.value(pg.password),
     dataDir: pg.dataDir,
-    socketDir: pg.socketDir
+    socketDir: pg.socketDir,
+    url: Redacted.value(pg.url("postgres"))
   }
   project.provide("wampgresPostgres", info)
   return async () => {

@@ -51,9 +51,11 @@ export const repoRoot = Path.resolve(import.meta.dirname, "..", "..")
 /** The shared PostgreSQL of this test run. */
 export const postgresInfo = (): PostgresInfo => inject("wampgresPostgres")
 
+/** The shared cluster's own URL (`EmbeddedPostgres.url`), for `database`. */
 export const superuserUrl = (database = "postgres"): string => {
-  const pg = postgresInfo()
-  return `postgres://${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${database}`
+  const url = new URL(postgresInfo().url)
+  url.pathname = `/${encodeURIComponent(database)}`
+  return url.toString()
 }
 
 /** Runs statements as the superuser on the `postgres` database (CREATE/DROP DATABASE, pg_terminate_backend...). */

@@ -7,6 +7,8 @@ export interface PostgresInfo {
   readonly dataDir: string
   /** Its Unix socket directory, when it has one (the service connects through it). */
   readonly socketDir: string | undefined
+  /** The cluster's own URL for the `postgres` database (`EmbeddedPostgres.url`), as tools get it. */
+  readonly url: string
 }
 
 declare module "vitest" {
