@@ -34,6 +34,8 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Serializers from "./wamp/serializers.js"
 import * as CallCanceling from "./wamp/callCanceling.js"
+import { type InvokePolicy, invokePolicies, type MatchPolicy } from "../wamp/types.js"
+import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** A WAMP error: a failure a peer reported with an error URI, or a local one under `wampgres.error.*`. */
 export class WampError extends Schema.TaggedError<WampError>()("WampError", {
@@ -68,15 +70,11 @@ export interface InvocationRequest extends Payload {
   readonly bufferedAmount: () => number
 }
 
-/** A shared-registration invocation policy (WAMP advanced profile): who among several callees gets a call. */
-export type InvokePolicy = "single" | "roundrobin" | "random" | "first" | "last"
-
-/** The policies, in the order `--help` lists them. */
-export const invokePolicies: ReadonlyArray<InvokePolicy> = ["single", "roundrobin", "random", "first", "last"]
+export { type InvokePolicy, invokePolicies }
 
 /** Registration options as WAMP defines them (`match`, `invoke`, `disclose_caller`, ...). */
 export interface RegisterOptions {
-  readonly match?: "exact" | "prefix" | "wildcard"
+  readonly match?: MatchPolicy
   readonly invoke?: InvokePolicy
   readonly disclose_caller?: boolean
   readonly [option: string]: unknown
@@ -249,7 +247,7 @@ const fromRejection = (what: string) => (cause: unknown): WampError => {
     })
   }
   const text = typeof cause === "string" ? cause : cause instanceof Error ? cause.message : String(cause)
-  return localError("wampgres.error.session", `${what}: ${text}`)
+  return localError(WampgresUri.session, `${what}: ${text}`)
 }
 
 /** A payload as autobahn hands results over: one bare value, or an `autobahn.Result`. */
@@ -280,7 +278,7 @@ const make = (settings: WampSessionConfig) =>
       Effect.tryPromise({ try: async () => thunk(), catch: fromRejection(what) }).pipe(
         Effect.timeoutOrElse({
           duration: timeout,
-          orElse: () => Effect.fail(localError("wampgres.error.timeout", `${what}: no answer within ${Duration.format(timeout)}`))
+          orElse: () => Effect.fail(localError(WampgresUri.timeout, `${what}: no answer within ${Duration.format(timeout)}`))
         })
       )
 
@@ -293,7 +291,7 @@ const make = (settings: WampSessionConfig) =>
           duration: timeout,
           orElse: () =>
             Effect.fail(
-              localError("wampgres.error.not_connected", `not joined to ${settings.realm} at ${settings.url}: ${lastClose}`)
+              localError(WampgresUri.notConnected, `not joined to ${settings.realm} at ${settings.url}: ${lastClose}`)
             )
         })
       )
@@ -317,7 +315,7 @@ const make = (settings: WampSessionConfig) =>
       return (args, kwargs, details) => {
         const requestId = CallCanceling.currentRequest(on)
         if (entry.closing) {
-          return Promise.reject(new autobahn.Error("wamp.error.unavailable", ["procedure is shutting down"]))
+          return Promise.reject(new autobahn.Error(Uri.unavailable, ["procedure is shutting down"]))
         }
         const progress = details.progress
         const fiber = entry.runFork(handler({
@@ -346,10 +344,10 @@ const make = (settings: WampSessionConfig) =>
             if (Option.isSome(failure)) {
               reject(new autobahn.Error(failure.value.error, [...failure.value.args], { ...failure.value.kwargs }))
             } else if (Cause.hasInterruptsOnly(exit.cause)) {
-              reject(new autobahn.Error("wamp.error.canceled", ["call canceled"]))
+              reject(new autobahn.Error(Uri.canceled, ["call canceled"]))
             } else {
               runFork(Effect.logError(`Procedure ${uri} died`, exit.cause))
-              reject(new autobahn.Error("wamp.error.runtime_error", ["internal error"]))
+              reject(new autobahn.Error(Uri.runtimeError, ["internal error"]))
             }
           })
         })
@@ -451,7 +449,7 @@ const make = (settings: WampSessionConfig) =>
       if (closing) {
         // A retry timer fired after shutdown began (autobahn's close() does not cancel it).
         try {
-          on.leave("wamp.close.normal")
+          on.leave(Uri.closeNormal)
         } catch {
           // already closed
         }
@@ -500,7 +498,7 @@ const make = (settings: WampSessionConfig) =>
           connection._autoreconnect_reset_timer()
           const wasOpen = current !== undefined && current.isOpen
           try {
-            connection.close("wamp.close.normal")
+            connection.close(Uri.closeNormal)
           } catch {
             // "connection already closed": nothing to do
           }
@@ -518,7 +516,7 @@ const make = (settings: WampSessionConfig) =>
         duration: settings.joinTimeout,
         orElse: () =>
           Effect.fail(localError(
-            "wampgres.error.join_timeout",
+            WampgresUri.joinTimeout,
             `could not join realm ${settings.realm} at ${settings.url} within ${
               Duration.format(settings.joinTimeout)
             } (last: ${lastClose})`

@@ -9,9 +9,10 @@ import * as SchemaAST from "effect/SchemaAST"
 import { type Payload, WampError, wampError, WampSession } from "../layers/WampSession.js"
 import { describeSchemaError } from "./invoke.js"
 import type { Procedure } from "./Procedure.js"
+import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** The WAMP error for a result that does not match the declared result Schema. */
-export const invalidResultUri = "wampgres.error.invalid_result"
+export const invalidResultUri = WampgresUri.invalidResult
 
 /** Decodes a RESULT payload (args[0]) or an ERROR into the procedure's types. */
 export const decodeResult = <I, O, E, R>(procedure: Procedure<I, O, E, R>) => {
@@ -58,7 +59,7 @@ export const call = <I, O, E, R>(
     const session = yield* WampSession
     const kwargs = yield* Effect.mapError(
       encodeInput(input),
-      (error) => wampError("wamp.error.invalid_argument", `${procedure.uri}: ${describeSchemaError(error)}`)
+      (error) => wampError(Uri.invalidArgument, `${procedure.uri}: ${describeSchemaError(error)}`)
     )
     const payload = yield* session.call(procedure.uri, { kwargs: kwargs as Record<string, unknown> }, options)
     return yield* decodeResult(procedure)(payload)

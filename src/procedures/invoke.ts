@@ -22,13 +22,14 @@ import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { type InvocationRequest, type Payload, WampError, wampError } from "../layers/WampSession.js"
 import type { ErrorSchema, Procedure } from "./Procedure.js"
 import { sqlState } from "./SqlState.js"
+import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** WAMP error URIs callers of wampgres procedures can see. */
 export const ErrorUris = {
-  invalidArgument: "wamp.error.invalid_argument",
-  runtimeError: "wamp.error.runtime_error",
-  canceled: "wamp.error.canceled",
-  database: "wampgres.error.database"
+  invalidArgument: Uri.invalidArgument,
+  runtimeError: Uri.runtimeError,
+  canceled: Uri.canceled,
+  database: WampgresUri.database
 } as const
 
 /** An `InvocationRequest` for a payload, as if called by an anonymous caller without progress. */

@@ -4,7 +4,7 @@
  * would answer `challenge` and finish on AUTHENTICATE.
  */
 import { randomBytes } from "node:crypto"
-import { Uri } from "./messages.js"
+import { Uri } from "../wamp/uris.js"
 import type { AuthMethod } from "./types.js"
 
 export interface Identity {

@@ -5,7 +5,7 @@
  * or an unknown role, denies. `wamp.*` meta API URIs are authorized like any other URI.
  */
 import type { Action, Permission, Realm } from "./types.js"
-import { PatternMap } from "./uri.js"
+import { PatternMap } from "../wamp/uri.js"
 
 /** The outcome of an authorization: may the action proceed, and is the caller/publisher disclosed? */
 export interface Decision {

@@ -3,13 +3,14 @@
  * publisher exclusion and identification, and subscriber black- and whitelisting. An EVENT is
  * encoded once per subscription and serializer, then the same bytes go to every receiver.
  */
-import { IdSequence, randomId } from "./ids.js"
-import { type Message, MessageType, Uri } from "./messages.js"
+import { IdSequence, randomId } from "../wamp/ids.js"
+import { type Message, MessageType } from "../wamp/messages.js"
+import { Uri } from "../wamp/uris.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
-import type { MatchPolicy, SerializerName } from "./types.js"
+import { type MatchPolicy, matchPolicies, type SerializerName } from "../wamp/types.js"
 import type { RealmAuthorizer } from "./authorizer.js"
-import { isValidUri, PatternMap } from "./uri.js"
+import { isValidUri, PatternMap } from "../wamp/uri.js"
 
 export interface Subscription {
   readonly id: number
@@ -19,7 +20,7 @@ export interface Subscription {
   readonly subscribers: Set<Session>
 }
 
-const MATCH_POLICIES: ReadonlySet<string> = new Set(["exact", "prefix", "wildcard"])
+const MATCH_POLICIES: ReadonlySet<string> = new Set(matchPolicies)
 
 const errorMessage = (type: number, request: unknown, uri: string, message?: string): Message =>
   message === undefined ? [MessageType.ERROR, type, request, {}, uri] : [MessageType.ERROR, type, request, {}, uri, [message]]

@@ -24,7 +24,8 @@ import type {
   Transport,
   WebSocketOptions
 } from "./types.js"
-import { isValidUri } from "./uri.js"
+import { isValidUri } from "../wamp/uri.js"
+import { matchPolicies } from "../wamp/types.js"
 
 /** A validated configuration, plus the workers it names that this process does not run. */
 export interface LoadedConfig {
@@ -137,7 +138,7 @@ const parsePermission = (value: unknown, path: string): Permission => {
   const written = string(required(obj, "uri", path), key(path, "uri"))
   const { match, uri } = obj["match"] === undefined
     ? fromStarred(written)
-    : { match: oneOf(obj["match"], key(path, "match"), ["exact", "prefix", "wildcard"] as const), uri: written }
+    : { match: oneOf(obj["match"], key(path, "match"), matchPolicies), uri: written }
   if (obj["match"] !== undefined && written.includes("*")) {
     // Crossbar would keep the "*" as a literal character: a permission that silently never matches
     fail(key(path, "uri"), `"*" only has a meaning without "match" (Crossbar's starred URIs); with "match": "${match}" write the URI without it`)

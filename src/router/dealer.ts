@@ -3,15 +3,16 @@
  * routing with progressive results, canceling, router-side timeouts and caller disclosure.
  * Payloads (args, kwargs) are forwarded as the same objects, never copied.
  */
-import { IdSequence } from "./ids.js"
-import { isId, type Message, MessageType, Uri } from "./messages.js"
+import { IdSequence } from "../wamp/ids.js"
+import { isId, type Message, MessageType } from "../wamp/messages.js"
+import { Uri } from "../wamp/uris.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
-import type { MatchPolicy } from "./types.js"
+import { type InvokePolicy, invokePolicies, type MatchPolicy, matchPolicies } from "../wamp/types.js"
 import type { RealmAuthorizer } from "./authorizer.js"
-import { isValidUri, PatternMap } from "./uri.js"
+import { isValidUri, PatternMap } from "../wamp/uri.js"
 
-export type InvokePolicy = "single" | "roundrobin" | "random" | "first" | "last"
+export type { InvokePolicy }
 
 export interface Registration {
   readonly id: number
@@ -36,8 +37,8 @@ export interface Invocation {
   timer: ReturnType<typeof setTimeout> | undefined
 }
 
-const INVOKE_POLICIES: ReadonlySet<string> = new Set(["single", "roundrobin", "random", "first", "last"])
-const MATCH_POLICIES: ReadonlySet<string> = new Set(["exact", "prefix", "wildcard"])
+const INVOKE_POLICIES: ReadonlySet<string> = new Set(invokePolicies)
+const MATCH_POLICIES: ReadonlySet<string> = new Set(matchPolicies)
 const CANCEL_MODES: ReadonlySet<string> = new Set(["skip", "kill", "killnowait"])
 
 /** [ERROR, type, request, {}, uri, [message]?] */

@@ -4,7 +4,8 @@
  */
 import type { Broker, Subscription } from "./broker.js"
 import type { Dealer, Registration } from "./dealer.js"
-import { isDict, isId, type Message, MessageType, Uri } from "./messages.js"
+import { isDict, isId, type Message, MessageType } from "../wamp/messages.js"
+import { Uri } from "../wamp/uris.js"
 import type { Session } from "./session.js"
 import type { MatchPolicy } from "./types.js"
 

@@ -6,10 +6,11 @@
 import { authenticate } from "./auth.js"
 import type { Subscription } from "./broker.js"
 import type { Invocation, Registration } from "./dealer.js"
-import { randomId } from "./ids.js"
-import { checkShape, isDict, type Message, MessageType, Uri } from "./messages.js"
+import { randomId } from "../wamp/ids.js"
+import { checkShape, isDict, type Message, MessageType } from "../wamp/messages.js"
+import { Uri } from "../wamp/uris.js"
 import type { Realm } from "./realm.js"
-import type { Serializer } from "./serializers.js"
+import type { Serializer } from "../wamp/codecs.js"
 import type { AuthMethod } from "./types.js"
 
 /** The connection below a session (a WebSocket today). */

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import { WebSocket, WebSocketServer } from "ws"
 import type { Realm } from "./realm.js"
-import { serializerForProtocol, serializers } from "./serializers.js"
+import { serializerForProtocol, serializers } from "../wamp/codecs.js"
 import {
   type FlowControl,
   flowControl,

@@ -3,8 +3,9 @@
  * about router workers, after validation. `config.ts` produces it; the rest of the router reads it.
  */
 
-/** How a permission's or registration's URI is matched (Crossbar and the WAMP spec's terms). */
-export type MatchPolicy = "exact" | "prefix" | "wildcard"
+import type { MatchPolicy, SerializerName } from "../wamp/types.js"
+
+export type { MatchPolicy, SerializerName }
 
 /** The four actions a role may be allowed on a URI. */
 export type Action = "call" | "register" | "publish" | "subscribe"
@@ -26,9 +27,6 @@ export interface Realm {
   readonly name: string
   readonly roles: ReadonlyArray<Role>
 }
-
-/** The WAMP serializers the router speaks; order is the server's preference. */
-export type SerializerName = "json" | "msgpack" | "cbor"
 
 /**
  * How sessions on a transport authenticate. Only anonymous exists today; ticket, wampcra and

@@ -7,7 +7,7 @@ import autobahn from "autobahn"
 import * as Effect from "effect/Effect"
 import { WebSocket } from "ws"
 import { type RunningRouter, startRouter } from "../../src/router/index.js"
-import { serializers } from "../../src/router/serializers.js"
+import { serializers } from "../../src/wamp/codecs.js"
 import type { Permission, Realm, RouterConfig, SerializerName, WebSocketOptions } from "../../src/router/types.js"
 
 export const allowAll = (uri = "", match: Permission["match"] = "prefix", disclose = false): Permission => ({

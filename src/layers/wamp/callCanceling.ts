@@ -22,13 +22,11 @@ import autobahn from "autobahn"
 import type * as Net from "node:net"
 import { WebSocket } from "ws"
 import { JsonSerializer } from "./serializers.js"
+import { MessageType } from "../../wamp/messages.js"
 
 /** The autobahn transport type registered by this module. */
 export const TRANSPORT_TYPE = "wampgres-websocket"
 
-const MSG_HELLO = 1
-const MSG_INVOCATION = 68
-const MSG_INTERRUPT = 69
 
 /** A transport created by this module: autobahn's transport plus the socket's unsent bytes. */
 export interface PacedTransport extends autobahn.Transport {
@@ -81,7 +79,7 @@ class Factory implements autobahn.TransportFactory {
       send: (msg) => {
         const serializer = transport.serializer
         if (serializer === undefined) throw new Error("transport not open")
-        const payload = toFrame(serializer.serialize(msg[0] === MSG_HELLO ? announceCallCanceling(msg) : msg))
+        const payload = toFrame(serializer.serialize(msg[0] === MessageType.HELLO ? announceCallCanceling(msg) : msg))
         if (corked === undefined && socket.readyState === WebSocket.OPEN) {
           const tcp = (socket as unknown as { _socket?: Net.Socket })._socket
           if (tcp !== undefined) {
@@ -134,12 +132,12 @@ export const install = (
   session: autobahn.Session,
   onInterrupt: (requestId: number, mode: InterruptMode) => void
 ): void => {
-  const processInvocation = session._MESSAGE_MAP[MSG_INVOCATION]
+  const processInvocation = session._MESSAGE_MAP[MessageType.INVOCATION]
   if (processInvocation === undefined) throw new Error("autobahn: no INVOCATION handler to wrap")
   // One holder per session, updated per INVOCATION (no WeakMap write per call).
   const holder: { id: number | undefined } = { id: undefined }
   current.set(session, holder)
-  session._MESSAGE_MAP[MSG_INVOCATION] = (msg) => {
+  session._MESSAGE_MAP[MessageType.INVOCATION] = (msg) => {
     holder.id = msg[1] as number
     try {
       processInvocation(msg)
@@ -147,7 +145,7 @@ export const install = (
       holder.id = undefined
     }
   }
-  session._MESSAGE_MAP[MSG_INTERRUPT] = (msg) => {
+  session._MESSAGE_MAP[MessageType.INTERRUPT] = (msg) => {
     const options = (msg[2] ?? {}) as { mode?: unknown }
     onInterrupt(msg[1] as number, options.mode === "killnowait" ? "killnowait" : "kill")
   }

@@ -10,7 +10,7 @@
  * Drop-in autobahn serializers: same `SERIALIZER_ID`s, so the subprotocols are the standard ones.
  */
 import type autobahn from "autobahn"
-import { parseJson, serializers, stringifyJson } from "../../router/serializers.js"
+import { parseJson, serializers, stringifyJson } from "../../wamp/codecs.js"
 
 /**
  * Whether a value holds a byte array anywhere. A walk over the message is cheaper than giving every

@@ -4,6 +4,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Rows from "../Rows.js"
+import { Uri } from "../../wamp/uris.js"
 
 export const Uris = {
   openAccount: "com.example.ledger.open_account",
@@ -92,5 +93,5 @@ export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("
 export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
   message: Schema.String
 }) {
-  static readonly uri = "wamp.error.invalid_argument"
+  static readonly uri = Uri.invalidArgument
 }

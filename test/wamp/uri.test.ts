@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { isValidUri, PatternMap } from "../../src/router/uri.js"
+import { isValidUri, PatternMap } from "../../src/wamp/uri.js"
 import type { MatchPolicy } from "../../src/router/types.js"
 
 describe("isValidUri", () => {

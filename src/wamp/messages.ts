@@ -1,6 +1,6 @@
 /**
- * WAMP message codes, the error and close URIs the router sends, and shape checks for the messages
- * a router receives. Messages stay plain arrays (as decoded) so payloads pass through untouched.
+ * WAMP message codes and shape checks for the messages a router receives. Messages stay plain
+ * arrays (as decoded) so payloads pass through untouched.
  */
 
 /** Message type codes (WAMP spec, section "Message Codes and Direction"). */
@@ -29,29 +29,6 @@ export const MessageType = {
   INVOCATION: 68,
   INTERRUPT: 69,
   YIELD: 70
-} as const
-
-/** Error and close URIs the router uses (spec names). */
-export const Uri = {
-  protocolViolation: "wamp.error.protocol_violation",
-  noSuchRealm: "wamp.error.no_such_realm",
-  noSuchRole: "wamp.error.no_such_role",
-  noAuthMethod: "wamp.error.no_auth_method",
-  authenticationFailed: "wamp.error.authentication_failed",
-  invalidUri: "wamp.error.invalid_uri",
-  invalidArgument: "wamp.error.invalid_argument",
-  notAuthorized: "wamp.error.not_authorized",
-  noSuchProcedure: "wamp.error.no_such_procedure",
-  procedureAlreadyExists: "wamp.error.procedure_already_exists",
-  noSuchRegistration: "wamp.error.no_such_registration",
-  noSuchSubscription: "wamp.error.no_such_subscription",
-  noSuchSession: "wamp.error.no_such_session",
-  canceled: "wamp.error.canceled",
-  timeout: "wamp.error.timeout",
-  payloadSizeExceeded: "wamp.error.payload_size_exceeded",
-  closeRealm: "wamp.close.close_realm",
-  goodbyeAndOut: "wamp.close.goodbye_and_out",
-  systemShutdown: "wamp.close.system_shutdown"
 } as const
 
 /** A decoded WAMP message: an array whose first element is the type code. */

@@ -1,6 +1,6 @@
 /** Shape checks of the messages a router receives (the spec's message formats). */
 import { describe, expect, it } from "@effect/vitest"
-import { checkShape, MessageType } from "../../src/router/messages.js"
+import { checkShape, MessageType } from "../../src/wamp/messages.js"
 
 describe("checkShape", () => {
   it.each([

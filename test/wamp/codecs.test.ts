@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import autobahn from "autobahn"
-import { serializerForProtocol, serializers } from "../../src/router/serializers.js"
+import { serializerForProtocol, serializers } from "../../src/wamp/codecs.js"
 import type { SerializerName } from "../../src/router/types.js"
 
 const peers: Record<SerializerName, () => autobahn.Serializer> = {
