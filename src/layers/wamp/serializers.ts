@@ -1,5 +1,5 @@
 /**
- * The component's WAMP serializers for autobahn, over the router's codecs (`src/router/serializers`).
+ * The component's WAMP serializers for autobahn, over the protocol module's codecs (`src/wamp/codecs`).
  *
  * - JSON with the spec's binary convention (a byte array travels as "\u0000" + base64): autobahn's
  *   own JSON serializer has none, so a `Uint8Array` argument or result would arrive as a string or
