@@ -11,13 +11,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import autobahn from "autobahn"
 import * as Effect from "effect/Effect"
-import * as Path from "node:path"
 import { loadRouterConfig } from "../../src/router/config.js"
 import { type RunningRouter, startRouter } from "../../src/router/index.js"
 import { withPort } from "../../src/layers/EmbeddedRouter.js"
-import { serializers } from "../../src/wamp/codecs.js"
 import type { SerializerName } from "../../src/wamp/types.js"
 import { RawClient } from "../router/support.js"
+import { openJs, seedConfig } from "./autobahn-js.js"
 import { autobahnPythonMissing, PythonProcess, typed } from "./python.js"
 
 const missing = autobahnPythonMissing()
@@ -25,55 +24,10 @@ if (missing !== undefined && process.env["CI"]) {
   throw new Error(`Autobahn|Python is required in CI (.ci/run installs python3-autobahn): ${missing}`)
 }
 
-export const seedConfig = Path.resolve(import.meta.dirname, "../router/fixtures/config/seed/crossbar-config.json")
-
 /** The payload both sides send (client.py's SAMPLE_ARGS and SAMPLE_KWARGS). */
 const SAMPLE_ARGS = [2 ** 40 + 5, 2 ** 53, -(2 ** 40), 7, 2.5, "text é ✓", Buffer.from([0, 1, 0xfe, 0xff]), [1, "a", 0.25], { k: 2 ** 33 }]
 const SAMPLE_KWARGS = { big: 2 ** 52 + 1, f: -0.5, s: "x", b: Buffer.from([0xff, 0]) }
 const ERROR_URI = "com.example.interop.error"
-
-/** autobahn-js over the project's codecs (the component's view of the wire). */
-class CodecSerializer implements autobahn.Serializer {
-  readonly SERIALIZER_ID: string
-  readonly BINARY: boolean
-  constructor(private readonly name: SerializerName) {
-    this.SERIALIZER_ID = name
-    this.BINARY = serializers[name].binary
-  }
-  serialize(obj: unknown): string | Uint8Array {
-    return serializers[this.name].encode(obj as ReadonlyArray<unknown>, true)
-  }
-  unserialize(payload: unknown): unknown {
-    return serializers[this.name].decode(typeof payload === "string" ? Buffer.from(payload) : Buffer.from(payload as ArrayBuffer))
-  }
-}
-
-const openJs = (url: string, serializer: SerializerName): Promise<{ session: autobahn.Session; close: () => Promise<void> }> =>
-  new Promise((resolve, reject) => {
-    let closed: () => void = () => {}
-    const done = new Promise<void>((r) => (closed = r))
-    const connection = new autobahn.Connection({
-      realm: "realm1",
-      transports: [{ type: "websocket", url, serializers: [new CodecSerializer(serializer)] }],
-      use_es6_promises: true,
-      max_retries: 0,
-      retry_if_unreachable: false
-    })
-    connection.onopen = (session) =>
-      resolve({
-        session,
-        close: async () => {
-          connection.close()
-          await done
-        }
-      })
-    connection.onclose = (reason, details) => {
-      closed()
-      reject(new Error(`${reason}: ${details.reason ?? ""} ${details.message ?? ""}`))
-      return true
-    }
-    connection.open()
-  })
 
 /** The JS callee with client.py's callee contract (echo, fail, progress, values). */
 const registerJsCallee = async (session: autobahn.Session, prefix: string): Promise<void> => {

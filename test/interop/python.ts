@@ -20,7 +20,7 @@ export const autobahnPythonMissing = (): string | undefined => {
 
 export type Report = Record<string, unknown> & { readonly event: string }
 
-/** A Python process that reports one JSON object per stdout line. */
+/** A Python process that reports one JSON object per stdout line (other lines: `{ event: "output", line }`). */
 export class PythonProcess {
   readonly reports: Array<Report> = []
   #stderr = ""
@@ -30,11 +30,15 @@ export class PythonProcess {
 
   constructor(readonly label: string, private readonly child: ChildProcess) {
     Readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      let report: Report
       try {
-        this.reports.push(JSON.parse(line) as Report)
+        report = JSON.parse(line) as Report
       } catch {
+        // plain output (logs, print): kept as a report too, to wait for a line
+        report = { event: "output", line }
         this.#stderr += `(stdout) ${line}\n`
       }
+      this.reports.push(report)
       for (const wake of this.#waiters) wake()
     })
     child.stderr!.on("data", (chunk: Buffer) => (this.#stderr += chunk.toString()))
