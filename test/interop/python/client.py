@@ -127,7 +127,8 @@ async def shared_callee(session, options, details):
 async def caller(session, options, details):
     prefix = options.prefix
 
-    echoed = await session.call(prefix + ".echo", *SAMPLE_ARGS, **SAMPLE_KWARGS)
+    # with a router-side timeout: the router passes it on in INVOCATION, where Python requires an int
+    echoed = await session.call(prefix + ".echo", *SAMPLE_ARGS, options=CallOptions(timeout=60000), **SAMPLE_KWARGS)
     received_by_callee = echoed.kwresults.pop("received", None)
 
     values = await session.call(prefix + ".values")
