@@ -7,6 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import autobahn from "autobahn"
 import * as fc from "fast-check"
+import { JsonSerializer, MsgpackSerializer } from "../../src/layers/wamp/serializers.js"
 import { serializerForProtocol, serializers } from "../../src/wamp/codecs.js"
 import type { SerializerName } from "../../src/router/types.js"
 
@@ -356,5 +357,14 @@ describe("JSON properties", () => {
       }),
       { numRuns: 500 }
     )
+  })
+})
+
+describe("the component's autobahn serializers", () => {
+  it("write a bigint (a 64-bit integer beyond 2^53 from a msgpack or CBOR peer) to JSON as its exact digits", () => {
+    const json = new JsonSerializer()
+    expect(json.serialize([70, 1, {}, [2n ** 60n + 1n, 2.5]])).toBe("[70,1,{},[1152921504606846977,2.5]]")
+    const msgpack = new MsgpackSerializer()
+    expect(msgpack.unserialize(Buffer.from(msgpack.serialize([70, 1, {}, [2n ** 60n + 1n, 2 ** 53]]) as Uint8Array))).toEqual([70, 1, {}, [2n ** 60n + 1n, 2 ** 53]])
   })
 })
