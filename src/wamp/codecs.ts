@@ -45,7 +45,6 @@ function binaryReplacer(this: Record<string, unknown>, key: string, value: unkno
   return value
 }
 
-
 const binaryReviver = (_key: string, value: unknown): unknown =>
   typeof value === "string" && value.charCodeAt(0) === 0 ? Buffer.from(value.slice(1), "base64") : value
 
@@ -105,10 +104,16 @@ const holdsByte = (bytes: Buffer, a: number, b: number): boolean => {
   return false
 }
 
-/** A DataView over the encoders' buffer: they write message after message into the same one. */
-let lastView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
-const viewOf = (bytes: Uint8Array): DataView =>
-  lastView.buffer === bytes.buffer ? lastView : (lastView = new DataView(bytes.buffer))
+/**
+ * A DataView over an encoder's buffer, kept while the encoder writes message after message into the
+ * same buffer (one cache per encoder).
+ */
+const viewCache = (): (bytes: Uint8Array) => DataView => {
+  let last: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0))
+  return (bytes) => last.buffer === bytes.buffer ? last : (last = new DataView(bytes.buffer))
+}
+const msgpackView = viewCache()
+const cborView = viewCache()
 
 /** Writes `v` (an integer, |v| <= 2^53) as a big-endian 64-bit two's complement integer at `at`. */
 const writeInt64 = (view: DataView, at: number, v: number): void => {
@@ -129,7 +134,7 @@ const MSGPACK_SIZE = new Int8Array(256).map((_, b) =>
 
 /** Rewrites each integral float64 in [-2^53, 2^53] of an encoded msgpack item as uint64 (0xcf) or int64 (0xd3). */
 const msgpackIntegersInPlace = (bytes: Uint8Array): void => {
-  const view = viewOf(bytes)
+  const view = msgpackView(bytes)
   const base = bytes.byteOffset
   const end = bytes.length
   let at = 0
@@ -157,7 +162,7 @@ const msgpackIntegersInPlace = (bytes: Uint8Array): void => {
 
 /** Rewrites each integral float64 in [-2^53, 2^53] of an encoded CBOR item as major type 0 (0x1b) or 1 (0x3b). */
 const cborIntegersInPlace = (bytes: Uint8Array): void => {
-  const view = viewOf(bytes)
+  const view = cborView(bytes)
   const base = bytes.byteOffset
   const end = bytes.length
   let at = 0
