@@ -73,7 +73,7 @@ describe.skipIf(missing !== undefined)("Autobahn|Python through the router of th
   })
 
   /** What the Python caller reports after calling a callee with the echo/fail/progress/values contract. */
-  const expectCallerReport = (report: Record<string, unknown>, prefix: string, pythonCallee: boolean): void => {
+  const expectCallerReport = (report: Record<string, unknown>, pythonCallee: boolean): void => {
     const sample = typed([SAMPLE_ARGS, SAMPLE_KWARGS])
     expect(report["session"]).toEqual(["int", expect.stringMatching(/^\d+$/)])
     expect(report["echoed"]).toEqual(sample)
@@ -87,7 +87,6 @@ describe.skipIf(missing !== undefined)("Autobahn|Python through the router of th
     for (const id of meta["sessions"]![1] as Array<unknown>) expect(id).toEqual(["int", expect.stringMatching(/^\d+$/)])
     expect(meta["me"]).toMatchObject(["dict", { session: report["session"], authid: ["str", expect.any(String)], authrole: ["str", "anonymous"] }])
     expect(meta["registration"]).toEqual(["int", expect.stringMatching(/^\d+$/)])
-    void prefix
   }
 
   describe.each(["json", "msgpack", "cbor"] as const)("on %s", (serializer) => {
@@ -97,7 +96,7 @@ describe.skipIf(missing !== undefined)("Autobahn|Python through the router of th
       await callee.waitFor((r) => r.event === "ready")
       const caller = started(python("caller", serializer, prefix))
       await caller.succeeds()
-      expectCallerReport(await caller.waitFor((r) => r.event === "report"), prefix, true)
+      expectCallerReport(await caller.waitFor((r) => r.event === "report"), true)
       await callee.stop()
     })
 
@@ -108,7 +107,7 @@ describe.skipIf(missing !== undefined)("Autobahn|Python through the router of th
         await registerJsCallee(js.session, prefix)
         const caller = started(python("caller", serializer, prefix))
         await caller.succeeds()
-        expectCallerReport(await caller.waitFor((r) => r.event === "report"), prefix, false)
+        expectCallerReport(await caller.waitFor((r) => r.event === "report"), false)
       } finally {
         await js.close()
       }
