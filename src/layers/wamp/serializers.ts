@@ -13,10 +13,12 @@ import type autobahn from "autobahn"
 import { parseJson, serializers, stringifyJson } from "../../wamp/codecs.js"
 
 /**
- * Whether a value holds a byte array anywhere. A walk over the message is cheaper than giving every
- * message JSON.stringify's replacer (measured: the replacer cost now.v1 ~12% component CPU).
+ * Whether a value holds a byte array or a bigint anywhere (both need JSON.stringify's replacer). A
+ * walk over the message is cheaper than giving every message the replacer (measured: the replacer
+ * cost now.v1 ~12% component CPU).
  */
 const holdsBytes = (value: unknown): boolean => {
+  if (typeof value === "bigint") return true
   if (typeof value !== "object" || value === null) return false
   if (ArrayBuffer.isView(value)) return true
   if (Array.isArray(value)) {
