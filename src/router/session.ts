@@ -332,8 +332,8 @@ export class Session {
     const type = m[0] as number
     if (this.#state !== State.Established) {
       if (type === MessageType.HELLO && this.#state === State.Idle) return this.hello(m)
-      if (type === MessageType.ABORT) return this.peer.close(1000, "aborted by peer")
-      if (type === MessageType.GOODBYE && this.#state === State.ShuttingDown) return this.peer.close(1000, "goodbye")
+      if (type === MessageType.ABORT) return this.ended("aborted by peer")
+      if (type === MessageType.GOODBYE && this.#state === State.ShuttingDown) return this.ended("goodbye")
       if (this.#state === State.ShuttingDown) return
       return this.protocolViolation(`message type ${type} before the session was established`)
     }
@@ -367,7 +367,7 @@ export class Session {
         return this.protocolViolation("HELLO received on an established session")
       case MessageType.ABORT:
         this.leave()
-        return this.peer.close(1000, "aborted by peer")
+        return this.ended("aborted by peer")
       default:
         return this.protocolViolation(`message type ${type} is not valid on an established session`)
     }
@@ -412,6 +412,12 @@ export class Session {
       }
     ], false)
     realm.join(this)
+  }
+
+  /** The peer ended the session: nothing it sends after that is read (its realm is gone). */
+  private ended(reason: string): void {
+    this.#state = State.Closed
+    this.peer.close(1000, reason)
   }
 
   /** Ends the session with ABORT and closes the connection. */
