@@ -90,20 +90,23 @@ const helloDetailsProblem = (d: Record<string, unknown>): string | undefined => 
   return undefined
 }
 
-const PUBLISH_FLAGS = ["acknowledge", "exclude_me", "disclose_me", "retain"] as const
-const PUBLISH_ID_LISTS = ["exclude", "eligible"] as const
-const PUBLISH_STRING_LISTS = ["exclude_authid", "eligible_authid", "exclude_authrole", "eligible_authrole"] as const
-
 const publishOptionsProblem = (o: Record<string, unknown>): string | undefined => {
-  for (const name of PUBLISH_FLAGS) if (!optionalBoolean(o[name])) return `PUBLISH.Options.${name} must be a boolean`
-  for (const name of PUBLISH_ID_LISTS) {
-    if (!listOf(o[name], isId)) return `PUBLISH.Options.${name} must be a list of at most ${MAX_LIST_LENGTH} session ids`
-  }
-  for (const name of PUBLISH_STRING_LISTS) {
-    if (!listOf(o[name], isString)) return `PUBLISH.Options.${name} must be a list of at most ${MAX_LIST_LENGTH} strings`
-  }
+  // one named lookup per option (not a loop over names): this runs for every PUBLISH
+  if (!optionalBoolean(o["acknowledge"])) return "PUBLISH.Options.acknowledge must be a boolean"
+  if (!optionalBoolean(o["exclude_me"])) return "PUBLISH.Options.exclude_me must be a boolean"
+  if (!optionalBoolean(o["disclose_me"])) return "PUBLISH.Options.disclose_me must be a boolean"
+  if (!optionalBoolean(o["retain"])) return "PUBLISH.Options.retain must be a boolean"
+  if (!listOf(o["exclude"], isId)) return idListProblem("exclude")
+  if (!listOf(o["eligible"], isId)) return idListProblem("eligible")
+  if (!listOf(o["exclude_authid"], isString)) return stringListProblem("exclude_authid")
+  if (!listOf(o["eligible_authid"], isString)) return stringListProblem("eligible_authid")
+  if (!listOf(o["exclude_authrole"], isString)) return stringListProblem("exclude_authrole")
+  if (!listOf(o["eligible_authrole"], isString)) return stringListProblem("eligible_authrole")
   return undefined
 }
+
+const idListProblem = (name: string): string => `PUBLISH.Options.${name} must be a list of at most ${MAX_LIST_LENGTH} session ids`
+const stringListProblem = (name: string): string => `PUBLISH.Options.${name} must be a list of at most ${MAX_LIST_LENGTH} strings`
 
 const callOptionsProblem = (o: Record<string, unknown>): string | undefined =>
   !optionalCount(o["timeout"])
