@@ -127,7 +127,15 @@ export const describeValue = (value: unknown): string => {
     case "bigint":
       return String(value)
     default:
-      return value === null ? "null" : Array.isArray(value) ? "a list" : value === undefined ? "nothing" : `a ${typeof value}`
+      return value === null
+        ? "null"
+        : Array.isArray(value)
+        ? "a list"
+        : value === undefined
+        ? "nothing"
+        : typeof value === "object"
+        ? "an object"
+        : `a ${typeof value}`
   }
 }
 
