@@ -141,18 +141,17 @@ const options = (keys: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<unkn
   )
 
 const requestId = or(fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constant(100)))
-const payload = fc.oneof(
+/** Payload values: hostile ones, and often big integers, which only CBOR can carry to a receiver. */
+const payloadValue = fc.oneof({ weight: 3, arbitrary: hostile }, { weight: 1, arbitrary: fc.constantFrom(2n ** 70n, -(2n ** 64n)) })
+const wellFormedPayload = fc.oneof(
   fc.constant([] as Array<unknown>),
-  fc.tuple(fc.array(hostile, { maxLength: 3 })),
-  fc.tuple(fc.array(hostile, { maxLength: 3 }), fc.dictionary(fc.constantFrom("a", "toString", "__proto__"), hostile, { maxKeys: 2 })),
-  fc.tuple(hostile)
+  fc.tuple(fc.array(payloadValue, { minLength: 1, maxLength: 3 })),
+  fc.tuple(fc.array(payloadValue, { maxLength: 3 }), fc.dictionary(fc.constantFrom("a", "toString", "__proto__"), payloadValue, { maxKeys: 2 }))
 )
+const payload = fc.oneof({ weight: 4, arbitrary: wellFormedPayload }, { weight: 1, arbitrary: fc.tuple(hostile) })
 
 /** Procedures a hostile client calls: its own, the pair's, unknown ones and every meta procedure. */
-const procedures = [
-  "com.fuzz.own",
-  "com.fuzz.echo",
-  "com.fuzz.nothing",
+const metaProcedures = [
   "wamp.session.get",
   "wamp.session.count",
   "wamp.session.list",
@@ -169,14 +168,19 @@ const procedures = [
   "wamp.subscription.list_subscribers",
   "wamp.subscription.count_subscribers"
 ]
+const procedure = fc.oneof(
+  { weight: 3, arbitrary: fc.constant("com.fuzz.echo") },
+  { weight: 3, arbitrary: fc.constantFrom(...metaProcedures) },
+  { weight: 2, arbitrary: fc.constantFrom("com.fuzz.own", "com.fuzz.nothing") }
+)
 const uri = or(fc.constantFrom("com.fuzz.own", "com.fuzz.topic", "com.fuzz", "com..own", "wamp.x", "bad uri"))
 const matchPolicy = fc.constantFrom("exact", "prefix", "wildcard", "other")
 const bool = fc.boolean()
 const idList = fc.array(or(fc.integer({ min: 1, max: 2 ** 53 })), { maxLength: 4 })
 const stringList = fc.array(or(fc.constantFrom("anonymous", "a")), { maxLength: 4 })
 
-const withPayload = (head: fc.Arbitrary<Array<unknown>>): fc.Arbitrary<Array<unknown>> =>
-  fc.tuple(head, payload).map(([h, p]) => [...h, ...p])
+const withPayload = (head: fc.Arbitrary<Array<unknown>>, body = payload): fc.Arbitrary<Array<unknown>> =>
+  fc.tuple(head, body).map(([h, p]) => [...h, ...p])
 
 /** HELLO with hostile details (the first message of a connection). */
 export const hostileHello: fc.Arbitrary<Array<unknown>> = fc.tuple(
@@ -197,7 +201,17 @@ export const hostileHello: fc.Arbitrary<Array<unknown>> = fc.tuple(
 
 /** One message of every type a router accepts on an established session, fields valid or hostile. */
 export const hostileMessage: fc.Arbitrary<unknown> = fc.oneof(
-  withPayload(fc.tuple(fc.constant(48), requestId, options({ timeout: fc.integer({ min: 0, max: 50 }), receive_progress: bool, disclose_me: bool }), or(fc.constantFrom(...procedures)))),
+  // well-formed messages carrying hostile payloads to other peers (and serializers)
+  {
+    weight: 8,
+    arbitrary: fc.oneof(
+      withPayload(fc.tuple(fc.constant(48), fc.integer({ min: 1000, max: 2 ** 40 }), fc.constantFrom({}, { receive_progress: true }, { timeout: 20 }), procedure), wellFormedPayload),
+      withPayload(fc.tuple(fc.constant(16), fc.integer({ min: 1, max: 5 }), fc.constantFrom({}, { acknowledge: true }, { exclude_me: false }), fc.constant("com.fuzz.topic")), wellFormedPayload),
+      withPayload(fc.tuple(fc.constant(70), fc.constant(1), fc.constantFrom({}, { progress: true })), wellFormedPayload)
+    )
+  },
+  // every type the router accepts, fields and options valid or hostile
+  withPayload(fc.tuple(fc.constant(48), requestId, options({ timeout: fc.integer({ min: 0, max: 50 }), receive_progress: bool, disclose_me: bool }), or(procedure))),
   withPayload(fc.tuple(fc.constant(70), or(fc.constant(1)), options({ progress: bool }))),
   withPayload(fc.tuple(fc.constant(8), or(fc.constant(68)), or(fc.constant(1)), options({ a: bool }), or(fc.constant("com.fuzz.error")))),
   withPayload(fc.tuple(fc.constant(16), requestId, options({
@@ -217,16 +231,40 @@ export const hostileMessage: fc.Arbitrary<unknown> = fc.oneof(
   fc.tuple(fc.constant(64), requestId, options({ match: matchPolicy, invoke: fc.constantFrom("single", "roundrobin", "random", "first", "last", "x") }), uri),
   fc.tuple(fc.constant(66), requestId, or(fc.integer({ min: 1, max: 3 }))),
   fc.tuple(fc.constant(49), or(fc.constant(100)), options({ mode: fc.constantFrom("skip", "kill", "killnowait", "x") })),
-  fc.tuple(fc.constant(6), options({ message: fc.string() }), or(fc.constant("wamp.close.normal"))),
-  fc.tuple(fc.constant(3), options({ message: fc.string() }), or(fc.constant("wamp.close.normal"))),
-  fc.tuple(fc.constant(5), or(fc.constant("signature")), options({})),
-  fc.tuple(fc.constant(1), or(fc.constant("realm1")), options({ roles: options({}) })),
+  // messages that end the session however they look (GOODBYE, ABORT, AUTHENTICATE, HELLO)
+  fc.oneof(
+    fc.tuple(fc.constant(6), options({ message: fc.string() }), or(fc.constant("wamp.close.normal"))),
+    fc.tuple(fc.constant(3), options({ message: fc.string() }), or(fc.constant("wamp.close.normal"))),
+    fc.tuple(fc.constant(5), or(fc.constant("signature")), options({})),
+    fc.tuple(fc.constant(1), or(fc.constant("realm1")), options({ roles: options({}) }))
+  ),
   // the message itself hostile, or with elements added or missing (rarer: they test only the shape check)
   { weight: 1, arbitrary: fc.oneof(fc.tuple(hostile), fc.array(hostile, { maxLength: 8 }), hostile) }
 )
 
 // ---------------------------------------------------------------------------------------------
 // A raw client for one batch
+
+/** A RESULT (not a progressive one) or an ERROR for the CALL with this request id. */
+const isFinalAnswer = (m: Array<unknown>, request: number): boolean =>
+  (m[0] === 50 && m[1] === request && (m[2] as { progress?: unknown } | undefined)?.progress !== true) ||
+  (m[0] === 8 && m[1] === 48 && m[2] === request)
+
+const finalAnswers = (received: ReadonlyArray<Array<unknown>>, request: number): number =>
+  received.filter((m) => isFinalAnswer(m, request)).length
+
+/**
+ * Request ids of the CALLs in a batch that must get an answer while the session lasts: those to
+ * the pair's procedure or to the meta API (the hostile client's own registrations, which it never
+ * answers, can catch nothing else).
+ */
+export const mustAnswer = (batch: ReadonlyArray<unknown>): Array<number> =>
+  batch.flatMap((m) =>
+    Array.isArray(m) && m[0] === 48 && typeof m[1] === "number" && typeof m[3] === "string" &&
+      (m[3] === "com.fuzz.echo" || m[3].startsWith("wamp."))
+      ? [m[1]]
+      : []
+  )
 
 /** The request id of the marker CALL: the router answers it only after handling the whole batch. */
 const MARKER = 2 ** 53
@@ -256,7 +294,8 @@ export const runBatch = async (
   url: string,
   serializer: SerializerName,
   frames: ReadonlyArray<string | Uint8Array>,
-  hello?: string | Uint8Array
+  hello?: string | Uint8Array,
+  answers: ReadonlyArray<number> = []
 ): Promise<Outcome> => {
   const client = await RawClient.open(url, serializer)
   const received: Array<Array<unknown>> = []
@@ -292,6 +331,12 @@ export const runBatch = async (
     client.send([48, MARKER, {}, "wamp.session.count"])
     const answered = await until((m) => (m[0] === 50 && m[1] === MARKER) || (m[0] === 8 && m[2] === MARKER))
     if (!answered && !ended) throw new Error(`no answer to the marker and no end of the session: ${JSON.stringify(received.slice(-3))}`)
+    // a session still up gets a final answer to every call that must be answered
+    const missing = (): number | undefined => answers.find((id, i) => answers.slice(0, i + 1).filter((x) => x === id).length > finalAnswers(received, id))
+    for (let id = missing(); id !== undefined && !ended; id = missing()) {
+      const wanted = id
+      if (!(await until((m) => isFinalAnswer(m, wanted))) && !ended) throw new Error(`no answer to CALL ${wanted}`)
+    }
     return { ended, received }
   } finally {
     client.close()
