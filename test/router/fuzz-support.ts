@@ -150,7 +150,6 @@ const wellFormedPayload = fc.oneof(
 )
 const payload = fc.oneof({ weight: 4, arbitrary: wellFormedPayload }, { weight: 1, arbitrary: fc.tuple(hostile) })
 
-/** Procedures a hostile client calls: its own, the pair's, unknown ones and every meta procedure. */
 const metaProcedures = [
   "wamp.session.get",
   "wamp.session.count",
@@ -168,6 +167,7 @@ const metaProcedures = [
   "wamp.subscription.list_subscribers",
   "wamp.subscription.count_subscribers"
 ]
+/** Procedures a hostile client calls: the pair's, every meta procedure, its own and an unknown one. */
 const procedure = fc.oneof(
   { weight: 3, arbitrary: fc.constant("com.fuzz.echo") },
   { weight: 3, arbitrary: fc.constantFrom(...metaProcedures) },
