@@ -4,6 +4,7 @@
  * would answer `challenge` and finish on AUTHENTICATE.
  */
 import { randomBytes } from "node:crypto"
+import { describeValue } from "../wamp/messages.js"
 import { Uri } from "../wamp/uris.js"
 import type { AuthMethod } from "./types.js"
 
@@ -32,7 +33,8 @@ const anonymousAuthid = (): string => {
 
 /**
  * Picks the first method the client asks for (HELLO.Details.authmethods, default ["anonymous"])
- * that the transport offers, and authenticates with it.
+ * that the transport offers, and authenticates with it. The details passed the HELLO shape check
+ * (authmethods is absent or a list of strings); the ABORT message names at most a few of them.
  */
 export const authenticate = (details: Record<string, unknown>, methods: ReadonlyArray<AuthMethod>): AuthOutcome => {
   const requested = details["authmethods"]
@@ -51,7 +53,8 @@ export const authenticate = (details: Record<string, unknown>, methods: Readonly
   return {
     _tag: "abort",
     reason: Uri.noAuthMethod,
-    message: `cannot authenticate using any of the offered authmethods [${asked.map(String).join(", ")}]; ` +
+    message: `cannot authenticate using any of the offered authmethods [${asked.slice(0, 8).map(describeValue).join(", ")}` +
+      `${asked.length > 8 ? ", ..." : ""}]; ` +
       `this transport offers [${methods.map((m) => m.type).join(", ")}]`
   }
 }

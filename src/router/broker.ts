@@ -4,7 +4,7 @@
  * encoded once per subscription and serializer, then the same bytes go to every receiver.
  */
 import { IdSequence, randomId } from "../wamp/ids.js"
-import { type Message, MessageType } from "../wamp/messages.js"
+import { describeValue, type Message, MessageType } from "../wamp/messages.js"
 import { Uri } from "../wamp/uris.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
@@ -69,7 +69,7 @@ export class Broker {
     const match = (m[2] as Record<string, unknown>)["match"] ?? "exact"
     const topic = m[3] as string
     if (typeof match !== "string" || !MATCH_POLICIES.has(match)) {
-      return session.send(errorMessage(MessageType.SUBSCRIBE, request, Uri.invalidArgument, `unknown match policy ${String(match)}`), false)
+      return session.send(errorMessage(MessageType.SUBSCRIBE, request, Uri.invalidArgument, `unknown match policy ${describeValue(match)}`), false)
     }
     const policy = match as MatchPolicy
     if (!isValidUri(topic, policy)) {

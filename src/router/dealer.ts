@@ -4,7 +4,7 @@
  * Payloads (args, kwargs) are forwarded as the same objects, never copied.
  */
 import { IdSequence } from "../wamp/ids.js"
-import { isId, type Message, MessageType } from "../wamp/messages.js"
+import { describeValue, isId, type Message, MessageType } from "../wamp/messages.js"
 import { Uri } from "../wamp/uris.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
@@ -41,6 +41,9 @@ const INVOKE_POLICIES: ReadonlySet<string> = new Set(invokePolicies)
 const MATCH_POLICIES: ReadonlySet<string> = new Set(matchPolicies)
 const CANCEL_MODES: ReadonlySet<string> = new Set(["skip", "kill", "killnowait"])
 
+/** The longest router-side call timeout: the longest a Node timer can wait (about 24.8 days). */
+export const MAX_CALL_TIMEOUT_MS = 2_147_483_647
+
 /** [ERROR, type, request, {}, uri, [message]?] */
 const errorMessage = (type: number, request: unknown, uri: string, message?: string): Message =>
   message === undefined ? [MessageType.ERROR, type, request, {}, uri] : [MessageType.ERROR, type, request, {}, uri, [message]]
@@ -60,10 +63,10 @@ export class Dealer {
     const match = options["match"] ?? "exact"
     const invoke = options["invoke"] ?? "single"
     if (typeof match !== "string" || !MATCH_POLICIES.has(match)) {
-      return session.send(errorMessage(MessageType.REGISTER, request, Uri.invalidArgument, `unknown match policy ${String(match)}`), false)
+      return session.send(errorMessage(MessageType.REGISTER, request, Uri.invalidArgument, `unknown match policy ${describeValue(match)}`), false)
     }
     if (typeof invoke !== "string" || !INVOKE_POLICIES.has(invoke)) {
-      return session.send(errorMessage(MessageType.REGISTER, request, Uri.invalidArgument, `unknown invocation policy ${String(invoke)}`), false)
+      return session.send(errorMessage(MessageType.REGISTER, request, Uri.invalidArgument, `unknown invocation policy ${describeValue(invoke)}`), false)
     }
     const policy = match as MatchPolicy
     if (!isValidUri(procedure, policy) || procedure.startsWith("wamp.")) {
@@ -132,9 +135,17 @@ export class Dealer {
   }
 
   call(caller: Session, m: Message, binary: boolean): void {
+    // option types were checked with the message's shape (checkShape); here only their values
     const request = m[1] as number
     const options = m[2] as Record<string, unknown>
     const procedure = m[3] as string
+    const timeout = options["timeout"] as number | null | undefined
+    if (timeout != null && timeout > MAX_CALL_TIMEOUT_MS) {
+      return caller.send(
+        errorMessage(MessageType.CALL, request, Uri.invalidArgument, `call timeout ${timeout} ms is above the maximum of ${MAX_CALL_TIMEOUT_MS} ms`),
+        false
+      )
+    }
     // Crossbar's order: a bad URI, then authorization, then lookup (so no one learns what exists)
     if (!isValidUri(procedure, "exact")) {
       return caller.send(errorMessage(MessageType.CALL, request, Uri.invalidUri, `invalid procedure URI "${procedure}"`), false)
@@ -186,14 +197,13 @@ export class Dealer {
       details["caller_authrole"] = caller.authrole
     }
     const invocation: Invocation = { id, callee, caller, request, receiveProgress, timer: undefined }
-    const timeout = options["timeout"]
-    if (typeof timeout === "number" && timeout > 0) {
+    if (timeout != null && timeout > 0) {
       details["timeout"] = timeout
       invocation.timer = setTimeout(() => this.timedOut(invocation), timeout)
     }
     caller.calls.set(request, invocation)
     callee.invocations.set(id, invocation)
-    callee.send(
+    const sent = callee.trySend(
       m.length === 4
         ? [MessageType.INVOCATION, id, registration.id, details]
         : m.length === 5
@@ -201,6 +211,18 @@ export class Dealer {
         : [MessageType.INVOCATION, id, registration.id, details, m[4], m[5]],
       binary
     )
+    // a call never waits for an INVOCATION that did not leave
+    if (!sent) {
+      this.finish(invocation)
+      if (callee.isClosed) {
+        caller.send(errorMessage(MessageType.CALL, request, Uri.canceled, "the callee left"), false)
+      } else {
+        caller.send(
+          errorMessage(MessageType.CALL, request, Uri.invalidPayload, `the call's payload cannot be encoded for the callee (${callee.serializer.name})`),
+          false
+        )
+      }
+    }
   }
 
   yield(callee: Session, m: Message, binary: boolean): void {
@@ -211,14 +233,19 @@ export class Dealer {
     const caller = invocation.caller
     if (progress) {
       if (caller !== undefined && invocation.receiveProgress) {
-        caller.send(resultMessage(invocation.request, PROGRESS, m, 3), binary)
+        if (!caller.trySend(resultMessage(invocation.request, PROGRESS, m, 3), binary)) {
+          // the caller cannot get this result: the call ends here, for both sides
+          return this.abandon(invocation, caller, "a progressive result")
+        }
         // backpressure: stop reading this callee while the caller is behind (see FlowControl)
         caller.throttle(callee)
       }
       return
     }
     this.finish(invocation)
-    if (caller !== undefined) caller.send(resultMessage(invocation.request, EMPTY, m, 3), binary)
+    if (caller !== undefined && !caller.trySend(resultMessage(invocation.request, EMPTY, m, 3), binary)) {
+      this.unencodable(caller, invocation.request, "the result")
+    }
   }
 
   /** ERROR from a callee for an INVOCATION: reaches the caller with its URI, args and kwargs. */
@@ -232,7 +259,7 @@ export class Dealer {
     const caller = invocation.caller
     this.finish(invocation)
     if (caller === undefined) return
-    caller.send(
+    const sent = caller.trySend(
       m.length === 5
         ? [MessageType.ERROR, MessageType.CALL, invocation.request, {}, m[4]]
         : m.length === 6
@@ -240,13 +267,32 @@ export class Dealer {
         : [MessageType.ERROR, MessageType.CALL, invocation.request, {}, m[4], m[5], m[6]],
       binary
     )
+    if (!sent) this.unencodable(caller, invocation.request, "the callee's error")
+  }
+
+  /** What the callee answered cannot be encoded for the caller: it gets invalid_payload instead. */
+  private unencodable(caller: Session, request: number, what: string): void {
+    caller.send(
+      errorMessage(MessageType.CALL, request, Uri.invalidPayload, `${what} cannot be encoded for the caller (${caller.serializer.name})`),
+      false
+    )
+  }
+
+  /** A progressive result could not reach the caller: cancel the call at the callee, fail it at the caller. */
+  private abandon(invocation: Invocation, caller: Session, what: string): void {
+    this.detachCaller(invocation)
+    const callee = invocation.callee
+    if (callee.invocations.delete(invocation.id) && callee.calleeCancels) {
+      callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
+    }
+    this.unencodable(caller, invocation.request, what)
   }
 
   cancel(caller: Session, m: Message): void {
     const request = m[1] as number
     const mode = (m[2] as Record<string, unknown>)["mode"] ?? "killnowait"
     if (typeof mode !== "string" || !CANCEL_MODES.has(mode)) {
-      return caller.send(errorMessage(MessageType.CANCEL, request, Uri.invalidArgument, `unknown cancel mode ${String(mode)}`), false)
+      return caller.send(errorMessage(MessageType.CANCEL, request, Uri.invalidArgument, `unknown cancel mode ${describeValue(mode)}`), false)
     }
     const invocation = caller.calls.get(request)
     // the call may have completed already: nothing to do

@@ -4,7 +4,7 @@
  */
 import type { Broker, Subscription } from "./broker.js"
 import type { Dealer, Registration } from "./dealer.js"
-import { isDict, isId, type Message, MessageType } from "../wamp/messages.js"
+import { describeValue, isDict, isId, isString, type Message, MAX_LIST_LENGTH, MessageType } from "../wamp/messages.js"
 import { Uri } from "../wamp/uris.js"
 import type { Session } from "./session.js"
 import type { MatchPolicy } from "./types.js"
@@ -26,15 +26,36 @@ export const sessionDetails = (s: Session): Record<string, unknown> => ({
   transport: s.transport
 })
 
-const roleFilter = (args: Args, kwargs: Kwargs): ReadonlyArray<unknown> | undefined => {
+/*
+ * Meta procedure arguments are checked before use: a value of the wrong type, or out of range, is
+ * answered with wamp.error.invalid_argument (the call fails, the session stays), as Crossbar does
+ * for application-level arguments. An id of the right type that names nothing gets the spec's
+ * no_such_* error.
+ */
+
+const invalid = (message: string): Answer => ({ error: Uri.invalidArgument, message })
+
+/** The optional authrole filter of wamp.session.count/list: a list of strings, or an error. */
+const roleFilter = (args: Args, kwargs: Kwargs): ReadonlyArray<string> | undefined | Answer => {
   const value = args[0] ?? kwargs["filter_authroles"]
-  return Array.isArray(value) ? value : undefined
+  if (value == null) return undefined
+  if (!Array.isArray(value) || value.length > MAX_LIST_LENGTH || !value.every(isString)) {
+    return invalid(`filter_authroles must be a list of at most ${MAX_LIST_LENGTH} strings, not ${describeValue(value)}`)
+  }
+  return value
 }
 
-const matchOf = (options: unknown): MatchPolicy => {
-  const match = isDict(options) ? options["match"] : undefined
-  return match === "prefix" || match === "wildcard" ? match : "exact"
+/** The match policy of a lookup's options ({match?: string}), or an error. */
+const matchOf = (options: unknown): MatchPolicy | Answer => {
+  if (options == null) return "exact"
+  if (!isDict(options)) return invalid(`lookup options must be a dictionary, not ${describeValue(options)}`)
+  const match = options["match"] ?? "exact"
+  return match === "exact" || match === "prefix" || match === "wildcard"
+    ? match
+    : invalid(`unknown match policy ${describeValue(match)}`)
 }
+
+const isAnswer = (x: unknown): x is Answer => typeof x === "object" && x !== null && ("result" in x || "error" in x)
 
 const byPolicy = <T extends { readonly id: number; readonly match: MatchPolicy }>(items: Iterable<T>) => {
   const result: Record<MatchPolicy, Array<number>> = { exact: [], prefix: [], wildcard: [] }
@@ -52,40 +73,49 @@ export class Meta {
   ) {
     const registration = (args: Args): Registration | Answer => {
       const id = args[0]
-      const found = isId(id) ? dealer.byId.get(id) : undefined
-      return found ?? { error: Uri.noSuchRegistration, message: `no registration with id ${String(id)}` }
+      if (!isId(id)) return invalid(`a registration id expected, not ${describeValue(id)}`)
+      return dealer.byId.get(id) ?? { error: Uri.noSuchRegistration, message: `no registration with id ${id}` }
     }
     const subscription = (args: Args): Subscription | Answer => {
       const id = args[0]
-      const found = isId(id) ? broker.byId.get(id) : undefined
-      return found ?? { error: Uri.noSuchSubscription, message: `no subscription with id ${String(id)}` }
+      if (!isId(id)) return invalid(`a subscription id expected, not ${describeValue(id)}`)
+      return broker.byId.get(id) ?? { error: Uri.noSuchSubscription, message: `no subscription with id ${id}` }
     }
-    const isAnswer = (x: object): x is Answer => "result" in x || "error" in x
-    const withSession = (args: Args, kwargs: Kwargs): Array<Session> => {
+    const withSession = (args: Args, kwargs: Kwargs): Array<Session> | Answer => {
       const roles = roleFilter(args, kwargs)
+      if (isAnswer(roles)) return roles
       const out: Array<Session> = []
       for (const s of sessions.values()) if (roles === undefined || roles.includes(s.authrole)) out.push(s)
       return out
     }
     this.#procedures = new Map<string, (caller: Session, args: Args, kwargs: Kwargs) => Answer>([
-      ["wamp.session.count", (_c, args, kwargs) => ({ result: withSession(args, kwargs).length })],
-      ["wamp.session.list", (_c, args, kwargs) => ({ result: withSession(args, kwargs).map((s) => s.id) })],
+      ["wamp.session.count", (_c, args, kwargs) => {
+        const found = withSession(args, kwargs)
+        return isAnswer(found) ? found : { result: found.length }
+      }],
+      ["wamp.session.list", (_c, args, kwargs) => {
+        const found = withSession(args, kwargs)
+        return isAnswer(found) ? found : { result: found.map((s) => s.id) }
+      }],
       ["wamp.session.get", (_c, args) => {
         const id = args[0]
-        const s = isId(id) ? sessions.get(id) : undefined
+        if (!isId(id)) return invalid(`a session id expected, not ${describeValue(id)}`)
+        const s = sessions.get(id)
         return s === undefined
-          ? { error: Uri.noSuchSession, message: `no session with id ${String(id)}` }
+          ? { error: Uri.noSuchSession, message: `no session with id ${id}` }
           : { result: sessionDetails(s) }
       }],
       ["wamp.registration.list", () => ({ result: byPolicy(dealer.byId.values()) })],
       ["wamp.registration.lookup", (_c, args) => {
         const uri = args[0]
-        if (typeof uri !== "string") return { error: Uri.invalidArgument, message: "procedure URI expected" }
-        return { result: dealer.registrations.get(uri, matchOf(args[1]))?.id ?? null }
+        if (typeof uri !== "string") return invalid(`a procedure URI expected, not ${describeValue(uri)}`)
+        const match = matchOf(args[1])
+        if (isAnswer(match)) return match
+        return { result: dealer.registrations.get(uri, match)?.id ?? null }
       }],
       ["wamp.registration.match", (_c, args) => {
         const uri = args[0]
-        if (typeof uri !== "string") return { error: Uri.invalidArgument, message: "procedure URI expected" }
+        if (typeof uri !== "string") return invalid(`a procedure URI expected, not ${describeValue(uri)}`)
         return { result: dealer.registrations.best(uri)?.value.id ?? null }
       }],
       ["wamp.registration.get", (_c, args) => {
@@ -104,12 +134,14 @@ export class Meta {
       ["wamp.subscription.list", () => ({ result: byPolicy(broker.byId.values()) })],
       ["wamp.subscription.lookup", (_c, args) => {
         const uri = args[0]
-        if (typeof uri !== "string") return { error: Uri.invalidArgument, message: "topic URI expected" }
-        return { result: broker.subscriptions.get(uri, matchOf(args[1]))?.id ?? null }
+        if (typeof uri !== "string") return invalid(`a topic URI expected, not ${describeValue(uri)}`)
+        const match = matchOf(args[1])
+        if (isAnswer(match)) return match
+        return { result: broker.subscriptions.get(uri, match)?.id ?? null }
       }],
       ["wamp.subscription.match", (_c, args) => {
         const uri = args[0]
-        if (typeof uri !== "string") return { error: Uri.invalidArgument, message: "topic URI expected" }
+        if (typeof uri !== "string") return invalid(`a topic URI expected, not ${describeValue(uri)}`)
         const ids = broker.subscriptions.matches(uri).map((e) => e.value.id)
         return { result: ids.length > 0 ? ids : null }
       }],

@@ -7,7 +7,7 @@ import { authenticate } from "./auth.js"
 import type { Subscription } from "./broker.js"
 import type { Invocation, Registration } from "./dealer.js"
 import { randomId } from "../wamp/ids.js"
-import { checkShape, isDict, type Message, MessageType } from "../wamp/messages.js"
+import { checkShape, describeValue, isDict, type Message, MessageType } from "../wamp/messages.js"
 import { Uri } from "../wamp/uris.js"
 import type { Realm } from "./realm.js"
 import type { Serializer } from "../wamp/codecs.js"
@@ -127,6 +127,9 @@ const enum State {
   Closed
 }
 
+/** An error's message, without running a peer's code (errors come from our own code or the codecs). */
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : describeValue(error))
+
 const feature = (roles: Record<string, unknown>, role: string, name: string): boolean => {
   const r = roles[role]
   if (!isDict(r)) return false
@@ -175,17 +178,32 @@ export class Session {
     return this.#state === State.Established
   }
 
-  /** Sends a message; `mayHoldBinary` as in {@link Serializer.encode}. */
+  /** Sends a message; `mayHoldBinary` as in {@link Serializer.encode}. See {@link trySend}. */
   send(message: ReadonlyArray<unknown>, mayHoldBinary: boolean): void {
-    if (this.#state === State.Closed) return
+    this.trySend(message, mayHoldBinary)
+  }
+
+  /**
+   * Sends a message; false when it was not sent: the session is closed, or the message cannot be
+   * encoded with its serializer (a payload from a peer of another serializer: a big integer, a
+   * cycle, nesting too deep). Whoever waits for the message must then be answered otherwise.
+   */
+  trySend(message: ReadonlyArray<unknown>, mayHoldBinary: boolean): boolean {
+    if (this.#state === State.Closed) return false
     let data: string | Uint8Array
     try {
       data = this.serializer.encode(message, mayHoldBinary)
     } catch (error) {
-      this.context.log.warn(`session ${this.id}: cannot encode message ${String(message[0])}: ${String(error)}`)
-      return
+      this.context.log.warn(`session ${this.id}: cannot encode message ${String(message[0])} with ${this.serializer.name}: ${errorText(error)}`)
+      return false
     }
     this.peer.send(data)
+    return true
+  }
+
+  /** Closed: left its realm, nothing more is sent to it. */
+  get isClosed(): boolean {
+    return this.#state === State.Closed
   }
 
   /** Sends an already encoded message (the broker encodes an EVENT once per serializer). */
@@ -274,22 +292,48 @@ export class Session {
     try {
       decoded = this.serializer.decode(data)
     } catch (error) {
-      return this.protocolViolation(`undecodable ${this.serializer.name} message: ${String(error)}`)
+      return this.protocolViolation(`undecodable ${this.serializer.name} message: ${errorText(error)}`)
     }
     if (!Array.isArray(decoded) || decoded.length === 0) {
       return this.protocolViolation("a WAMP message must be a non-empty array")
     }
-    const problem = checkShape(decoded)
-    if (problem !== undefined) return this.protocolViolation(problem)
-    this.dispatch(decoded)
+    // Second line of defence: the shape checks should leave nothing for a handler to trip on, but
+    // an exception escaping one message ends this session only, never the router.
+    try {
+      const problem = checkShape(decoded)
+      if (problem !== undefined) return this.protocolViolation(problem)
+      this.dispatch(decoded)
+    } catch (error) {
+      this.failed(decoded[0], error)
+    }
+  }
+
+  /** Handling a message threw: log it once, abort this session, and make sure it is gone. */
+  private failed(type: unknown, error: unknown): void {
+    this.context.log.warn(
+      `session ${this.id}: internal error handling message type ${describeValue(type)}, ending the session: ${errorText(error)}`
+    )
+    try {
+      this.abort(Uri.protocolViolation, "the router could not handle a message of this session", 1011)
+    } catch {
+      // the abort itself failed midway: drop the connection and what the realm still holds
+      this.#state = State.Closed
+      try {
+        this.realm?.leave(this)
+      } catch {
+        // the realm is inconsistent for this session only; nothing more can be done for it
+      }
+      this.realm = undefined
+      this.peer.close(1011, Uri.protocolViolation)
+    }
   }
 
   private dispatch(m: Message): void {
     const type = m[0] as number
     if (this.#state !== State.Established) {
       if (type === MessageType.HELLO && this.#state === State.Idle) return this.hello(m)
-      if (type === MessageType.ABORT) return this.peer.close(1000, "aborted by peer")
-      if (type === MessageType.GOODBYE && this.#state === State.ShuttingDown) return this.peer.close(1000, "goodbye")
+      if (type === MessageType.ABORT) return this.ended("aborted by peer")
+      if (type === MessageType.GOODBYE && this.#state === State.ShuttingDown) return this.ended("goodbye")
       if (this.#state === State.ShuttingDown) return
       return this.protocolViolation(`message type ${type} before the session was established`)
     }
@@ -323,7 +367,7 @@ export class Session {
         return this.protocolViolation("HELLO received on an established session")
       case MessageType.ABORT:
         this.leave()
-        return this.peer.close(1000, "aborted by peer")
+        return this.ended("aborted by peer")
       default:
         return this.protocolViolation(`message type ${type} is not valid on an established session`)
     }
@@ -368,6 +412,12 @@ export class Session {
       }
     ], false)
     realm.join(this)
+  }
+
+  /** The peer ended the session: nothing it sends after that is read (its realm is gone). */
+  private ended(reason: string): void {
+    this.#state = State.Closed
+    this.peer.close(1000, reason)
   }
 
   /** Ends the session with ABORT and closes the connection. */

@@ -23,6 +23,8 @@ export const Uri = {
   unavailable: "wamp.error.unavailable",
   runtimeError: "wamp.error.runtime_error",
   payloadSizeExceeded: "wamp.error.payload_size_exceeded",
+  /** A payload could not be serialized for its receiver (Autobahn's ApplicationError.INVALID_PAYLOAD). */
+  invalidPayload: "wamp.error.invalid_payload",
   closeNormal: "wamp.close.normal",
   closeRealm: "wamp.close.close_realm",
   goodbyeAndOut: "wamp.close.goodbye_and_out",
