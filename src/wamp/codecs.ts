@@ -9,7 +9,7 @@
  * Decoding gives a number for integers in [-2^53, 2^53] and a bigint beyond (exact, and never a
  * valid WAMP id); JSON writes a bigint as its exact digits.
  */
-import { Decoder as CborDecoder, Encoder as CborEncoder } from "cbor-x"
+import { addExtension as addCborExtension, Decoder as CborDecoder, Encoder as CborEncoder } from "cbor-x"
 import { Packr } from "msgpackr"
 import type { SerializerName } from "./types.js"
 
@@ -237,6 +237,21 @@ class MsgpackSerializer implements Serializer {
 const CBOR_ENCODER_OPTIONS = { useRecords: false, mapsAsObjects: true, useTag259ForMaps: false, tagUint8Array: false }
 // 64-bit integers (CBOR's 0x1b/0x3b, only written for values beyond 32 bits) decode as bigints,
 // then `smallBigIntsToNumbers` turns those in [-2^53, 2^53] into numbers
+/**
+ * CBOR tags that make cbor-x build objects from a peer's data are refused (the frame fails to decode,
+ * a protocol violation): 27 calls `Error`/`RegExp` with the peer's arguments, 28/29 share values and
+ * so let a peer send cyclic data. A WAMP payload is plain data. cbor-x keeps tags per process; the
+ * router is its only user here.
+ */
+const refuseCborTag = (tag: number): Parameters<typeof addCborExtension>[0] =>
+  ({
+    tag,
+    decode: () => {
+      throw new Error(`CBOR tag ${tag} is not accepted`)
+    }
+  }) as unknown as Parameters<typeof addCborExtension>[0] // decode-only: the typings demand a Class and an encoder
+for (const tag of [27, 28, 29]) addCborExtension(refuseCborTag(tag))
+
 const CBOR_DECODER_OPTIONS = { useRecords: false, mapsAsObjects: true, int64AsNumber: false }
 
 class CborSerializer implements Serializer {

@@ -71,6 +71,17 @@ describe("JSON binary convention", () => {
     expect(() => serializers.msgpack.decode(Buffer.from([0x93, 0x01]))).toThrow()
     expect(() => serializers.cbor.decode(Buffer.from([0x83, 0x01]))).toThrow()
   })
+
+  it("refuses CBOR tags that build objects from a peer's data (27 generic object, 28/29 shared values)", () => {
+    // [16, tag 27 ["RegExp", "a+"]]
+    const genericObject = Buffer.from([0x82, 0x10, 0xd8, 0x1b, 0x82, 0x66, ...Buffer.from("RegExp"), 0x62, 0x61, 0x2b])
+    expect(() => serializers.cbor.decode(genericObject)).toThrow(/tag 27/)
+    // tag 28 around [1], and tag 29 referring to it: a value sharing pair
+    expect(() => serializers.cbor.decode(Buffer.from([0x82, 0xd8, 0x1c, 0x81, 0x01, 0xd8, 0x1d, 0x00]))).toThrow(/tag 28/)
+    expect(() => serializers.cbor.decode(Buffer.from([0x81, 0xd8, 0x1d, 0x00]))).toThrow(/tag 29/)
+    // a plain CBOR array still decodes
+    expect(serializers.cbor.decode(Buffer.from([0x82, 0x10, 0x01]))).toEqual([16, 1])
+  })
 })
 
 /**
