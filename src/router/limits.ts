@@ -45,6 +45,8 @@ export const originCheck = (
     if (origin === undefined) return true
     const o = origin.toLowerCase()
     if (o === "null") return allowNull
+    // one origin, never a list (repeated Origin headers arrive joined with ", ")
+    if (/[\s,]/.test(o)) return false
     return regexes.some((r) => r.test(o))
   }
 }
