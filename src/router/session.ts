@@ -9,6 +9,7 @@ import type { Invocation, Registration } from "./dealer.js"
 import { randomId } from "../wamp/ids.js"
 import { checkShape, isDict, type Message, MessageType } from "../wamp/messages.js"
 import { Uri } from "../wamp/uris.js"
+import { websocketLimitDefaults } from "./limits.js"
 import type { Realm } from "./realm.js"
 import type { Serializer } from "../wamp/codecs.js"
 import type { AuthMethod } from "./types.js"
@@ -82,7 +83,7 @@ export interface FlowControl {
  */
 export const flowControl = (maxMessageSize: number): FlowControl => ({
   highWaterMark: Math.min(1024 * 1024, 4 * maxMessageSize),
-  pauseLimitMs: 1000
+  pauseLimitMs: websocketLimitDefaults.slowCallerTimeout
 })
 
 /** Callees paused for one caller, until its buffer drains. */

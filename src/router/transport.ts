@@ -40,8 +40,9 @@ export interface RunningTransport {
 
 /**
  * A peer with more than this many maximum-size messages waiting to be sent is dropped. Progressive
- * results pause their callee well below this (session.ts, FlowControl), so a slow caller is
- * dropped only when it holds callees paused beyond the pause limit or other traffic fills it.
+ * results pause their callee well below this (session.ts, FlowControl), and a caller that keeps a
+ * callee paused beyond the slow caller timeout has that call canceled, so a slow caller is
+ * dropped only when other traffic fills its buffer.
  */
 const SEND_BUFFER_MESSAGES = 16
 
