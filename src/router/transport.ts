@@ -289,7 +289,18 @@ export const startTransport = async (
     })
   }
 
-  const server: Server = createServer(onRequest)
+  // open_handshake_timeout also bounds the HTTP part of the opening: a connection that has not
+  // sent its request headers by then gets 408 and is closed (checked every second at most)
+  const limits = [...websockets.values()].map((w) => w.openHandshakeTimeout).filter((ms) => ms > 0)
+  const headersTimeout = limits.length > 0 ? Math.min(...limits) : undefined
+  const server: Server = createServer(
+    headersTimeout === undefined ? {} : {
+      headersTimeout,
+      requestTimeout: Math.max(300_000, headersTimeout),
+      connectionsCheckingInterval: Math.min(1000, headersTimeout)
+    },
+    onRequest
+  )
   server.on("upgrade", onUpgrade)
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)

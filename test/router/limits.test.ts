@@ -7,6 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
+import { connect } from "node:net"
 import { WebSocket } from "ws"
 import { originCheck, publicHeaders } from "../../src/router/limits.js"
 import type { Realm, RealmOptions, RouterConfig, WebSocketOptions } from "../../src/router/types.js"
@@ -90,6 +91,24 @@ describe("open_handshake_timeout", () => {
       // the joined session outlives the timeout and still works
       expect(yield* closedWithin(member.ws, 300)).toBe("open")
       expect((yield* ask(member, [REGISTER, 1, {}, "com.example.p"]))[0]).toBe(REGISTERED)
+    }))
+
+  it.live("it also bounds the HTTP request: a TCP connection that sends nothing gets 408 and is closed", () =>
+    Effect.gen(function*() {
+      const r = yield* router(configWith({ websocket: { openHandshakeTimeout: 300 } }))
+      const port = r.listening[0]!.port
+      const outcome = yield* promise(() =>
+        new Promise<{ readonly reply: string; readonly after: number }>((resolve) => {
+          const started = Date.now()
+          let reply = ""
+          const socket = connect(port, "127.0.0.1")
+          socket.on("data", (d: Buffer) => (reply += d.toString()))
+          socket.on("error", () => {})
+          socket.on("close", () => resolve({ reply, after: Date.now() - started }))
+        })
+      )
+      expect(outcome.reply).toMatch(/^HTTP\/1\.1 408/)
+      expect(outcome.after).toBeGreaterThanOrEqual(250)
     }))
 
   it.live("0 turns it off", () =>
