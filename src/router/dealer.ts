@@ -82,12 +82,6 @@ export class Dealer {
         false
       )
     }
-    if (session.registrations.size >= this.limits.maxRegistrationsPerSession) {
-      return session.send(
-        errorMessage(MessageType.REGISTER, request, WampgresUri.limitExceeded, `session has ${session.registrations.size} registrations, the realm's max_registrations_per_session`),
-        false
-      )
-    }
     let registration = this.registrations.get(procedure, policy)
     if (registration !== undefined) {
       if (registration.invoke === "single" || registration.invoke !== invoke || registration.callees.includes(session)) {
@@ -97,12 +91,14 @@ export class Dealer {
           false
         )
       }
+      if (this.atRegistrationLimit(session, request)) return
       registration.callees.push(session)
       session.registrations.set(registration.id, registration)
       session.send([MessageType.REGISTERED, request, registration.id], false)
       this.meta?.registered(session, registration, false)
       return
     }
+    if (this.atRegistrationLimit(session, request)) return
     registration = {
       id: this.#ids.next(),
       uri: procedure,
@@ -117,6 +113,16 @@ export class Dealer {
     session.registrations.set(registration.id, registration)
     session.send([MessageType.REGISTERED, request, registration.id], false)
     this.meta?.registered(session, registration, true)
+  }
+
+  /** Answers a REGISTER that would pass max_registrations_per_session with an ERROR. */
+  private atRegistrationLimit(session: Session, request: unknown): boolean {
+    if (session.registrations.size < this.limits.maxRegistrationsPerSession) return false
+    session.send(
+      errorMessage(MessageType.REGISTER, request, WampgresUri.limitExceeded, `session has ${session.registrations.size} registrations, the realm's max_registrations_per_session`),
+      false
+    )
+    return true
   }
 
   unregister(session: Session, m: Message): void {

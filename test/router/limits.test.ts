@@ -257,6 +257,68 @@ describe("per-session limits: an ERROR with wampgres.error.limit_exceeded, the s
     }))
 })
 
+describe("per-session limits against a model", () => {
+  type Command = { readonly op: "register" | "unregister" | "subscribe" | "unsubscribe"; readonly n: number }
+  const command: fc.Arbitrary<Command> = fc.record({
+    op: fc.constantFrom("register" as const, "unregister" as const, "subscribe" as const, "unsubscribe" as const),
+    n: fc.integer({ min: 0, max: 5 })
+  })
+
+  it.live("any sequence of (un)registrations and (un)subscriptions: refused exactly when the session is at its limit", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({ realms: [realmWith({ maxRegistrationsPerSession: 3, maxSubscriptionsPerSession: 2 })] }))
+      yield* promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 20 }), async (commands) => {
+            const c = await RawClient.open(r.url)
+            try {
+              await c.hello()
+              const registered = new Map<number, unknown>()
+              const subscribed = new Map<number, unknown>()
+              let request = 0
+              const send = async (m: Array<unknown>) => {
+                c.send(m)
+                return c.next()
+              }
+              for (const { op, n } of commands) {
+                request++
+                if (op === "register") {
+                  const answer = await send([REGISTER, request, {}, `com.example.p${n}`])
+                  if (registered.has(n)) expect(answer[4]).toBe("wamp.error.procedure_already_exists")
+                  else if (registered.size >= 3) expect(answer.slice(0, 5)).toEqual([ERROR, REGISTER, request, {}, LIMIT_EXCEEDED])
+                  else {
+                    expect(answer[0]).toBe(REGISTERED)
+                    registered.set(n, answer[2])
+                  }
+                } else if (op === "unregister" && registered.has(n)) {
+                  expect(await send([UNREGISTER, request, registered.get(n)])).toEqual([UNREGISTERED, request])
+                  registered.delete(n)
+                } else if (op === "subscribe") {
+                  const answer = await send([SUBSCRIBE, request, {}, `com.example.t${n}`])
+                  if (!subscribed.has(n) && subscribed.size >= 2) {
+                    expect(answer.slice(0, 5)).toEqual([ERROR, SUBSCRIBE, request, {}, LIMIT_EXCEEDED])
+                  } else {
+                    expect(answer[0]).toBe(SUBSCRIBED)
+                    if (subscribed.has(n)) expect(answer[2]).toBe(subscribed.get(n))
+                    subscribed.set(n, answer[2])
+                  }
+                } else if (op === "unsubscribe" && subscribed.has(n)) {
+                  expect(await send([34, request, subscribed.get(n)])).toEqual([35, request])
+                  subscribed.delete(n)
+                }
+              }
+              // the session is still there and answers
+              expect((await send([CALL, ++request, {}, "wamp.session.count", []]))[0]).toBe(RESULT)
+            } finally {
+              c.close()
+            }
+          }),
+          { numRuns: 60 }
+        )
+      )
+    }), 60_000)
+})
+
 describe("the realm's enable_meta_api", () => {
   it.live("false: meta procedures are no_such_procedure and no meta event is published", () =>
     Effect.gen(function*() {
