@@ -5,11 +5,13 @@
  */
 import { IdSequence, randomId } from "../wamp/ids.js"
 import { describeValue, type Message, MessageType } from "../wamp/messages.js"
-import { Uri } from "../wamp/uris.js"
+import { Uri, WampgresUri } from "../wamp/uris.js"
+import { realmDefaults } from "./limits.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
 import { type MatchPolicy, matchPolicies, type SerializerName } from "../wamp/types.js"
 import type { RealmAuthorizer } from "./authorizer.js"
+import type { RealmOptions } from "./types.js"
 import { isValidUri, PatternMap } from "../wamp/uri.js"
 
 export interface Subscription {
@@ -61,6 +63,8 @@ export class Broker {
   readonly byId = new Map<number, Subscription>()
   readonly #ids = new IdSequence()
   meta: Meta | undefined = undefined
+  /** The realm's per-session limits. */
+  limits: RealmOptions = realmDefaults
 
   constructor(private readonly authorizer: RealmAuthorizer) {}
 
@@ -85,6 +89,12 @@ export class Broker {
       )
     }
     let subscription = this.subscriptions.get(topic, policy)
+    if (session.subscriptions.size >= this.limits.maxSubscriptionsPerSession && !subscription?.subscribers.has(session)) {
+      return session.send(
+        errorMessage(MessageType.SUBSCRIBE, request, WampgresUri.limitExceeded, `session has ${session.subscriptions.size} subscriptions, the realm's max_subscriptions_per_session`),
+        false
+      )
+    }
     let created = false
     if (subscription === undefined) {
       subscription = { id: this.#ids.next(), uri: topic, match: policy, created: new Date().toISOString(), subscribers: new Set() }

@@ -19,11 +19,13 @@ import type {
   Permission,
   Realm,
   Role,
+  RealmOptions,
   RouterConfig,
   SerializerName,
   Transport,
   WebSocketOptions
 } from "./types.js"
+import { realmDefaults, websocketLimitDefaults } from "./limits.js"
 import { isValidUri } from "../wamp/uri.js"
 import { matchPolicies } from "../wamp/types.js"
 
@@ -183,14 +185,7 @@ const parseRealm = (value: unknown, path: string): Realm => {
   if (!REALM_NAME.test(name)) {
     fail(key(path, "name"), `invalid realm name ${show(name)} (3 to 255 letters, digits, "_", "-", "@" or ".", starting with a letter)`)
   }
-  if (obj["options"] !== undefined) {
-    // Crossbar's realm options; this router always checks URIs loosely and always has the meta API
-    const optionsPath = key(path, "options")
-    const options = object(obj["options"], optionsPath, ["enable_meta_api", "bridge_meta_api", "event_dispatching_chunk_size", "uri_check"])
-    if (options["uri_check"] !== undefined && options["uri_check"] !== "loose") {
-      fail(key(optionsPath, "uri_check"), `only "loose" URI checking is supported, got ${show(options["uri_check"])}`)
-    }
-  }
+  const options = parseRealmOptions(obj["options"], key(path, "options"))
   if (obj["store"] !== undefined) notSupported(key(path, "store"), "an event store (\"store\")")
   const rolesPath = key(path, "roles")
   const roles = (obj["roles"] === undefined ? [] : array(obj["roles"], rolesPath)).map((r, i) => parseRole(r, index(rolesPath, i)))
@@ -198,7 +193,38 @@ const parseRealm = (value: unknown, path: string): Realm => {
     const first = roles.findIndex((r) => r.name === role.name)
     if (first !== i) fail(key(index(rolesPath, i), "name"), `duplicate role name "${role.name}" (also ${index(rolesPath, first)})`)
   })
-  return { name, roles }
+  return { name, roles, options }
+}
+
+/** The longest limit in milliseconds a configuration may set (24 h). */
+const MAX_MS = 24 * 60 * 60 * 1000
+/** The largest count limit a configuration may set. */
+const MAX_COUNT = 1_000_000
+
+/**
+ * Crossbar's realm options (`enable_meta_api`; this router always checks URIs loosely) and the
+ * router's per-session limits.
+ */
+const parseRealmOptions = (value: unknown, path: string): RealmOptions => {
+  const options = value === undefined ? {} : object(value, path, [
+    "enable_meta_api",
+    "bridge_meta_api",
+    "event_dispatching_chunk_size",
+    "uri_check",
+    "max_registrations_per_session",
+    "max_subscriptions_per_session",
+    "max_calls_in_flight_per_session"
+  ])
+  if (options["uri_check"] !== undefined && options["uri_check"] !== "loose") {
+    fail(key(path, "uri_check"), `only "loose" URI checking is supported, got ${show(options["uri_check"])}`)
+  }
+  const count = (name: string, fallback: number): number => integer(options[name], key(path, name), 1, MAX_COUNT, fallback)
+  return {
+    enableMetaApi: boolean(options["enable_meta_api"], key(path, "enable_meta_api"), realmDefaults.enableMetaApi),
+    maxRegistrationsPerSession: count("max_registrations_per_session", realmDefaults.maxRegistrationsPerSession),
+    maxSubscriptionsPerSession: count("max_subscriptions_per_session", realmDefaults.maxSubscriptionsPerSession),
+    maxCallsInFlightPerSession: count("max_calls_in_flight_per_session", realmDefaults.maxCallsInFlightPerSession)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,7 +234,7 @@ const parseEndpoint = (value: unknown, path: string): Endpoint => {
   if (isObject(value) && value["host"] !== undefined) {
     fail(path, `"host" is not a listening option (use "interface" to choose the address to bind)`)
   }
-  const obj = object(value, path, ["type", "port", "interface", "version", "backlog", "shared", "tls"])
+  const obj = object(value, path, ["type", "port", "interface", "version", "backlog", "shared", "tls", "max_connections"])
   const type = string(required(obj, "type", path), key(path, "type"))
   if (type === "unix") notSupported(key(path, "type"), "a Unix socket endpoint")
   if (type !== "tcp") fail(key(path, "type"), `expected "tcp", got ${show(type)}`)
@@ -220,11 +246,16 @@ const parseEndpoint = (value: unknown, path: string): Endpoint => {
   boolean(obj["shared"], key(path, "shared"), false)
   const port = integer(required(obj, "port", path), key(path, "port"), 0, 65535)
   const iface = obj["interface"] === undefined ? undefined : string(obj["interface"], key(path, "interface"))
-  return { port, interface: iface }
+  const maxConnections = integer(obj["max_connections"], key(path, "max_connections"), 1, MAX_COUNT, websocketLimitDefaults.maxConnections)
+  return { port, interface: iface, maxConnections }
 }
 
-/** Crossbar's (Autobahn's) WebSocket options: the three this router uses, the rest accepted and ignored. */
+/**
+ * Crossbar's (Autobahn's) WebSocket options: the ones this router uses (sizes, pings, origins, the
+ * opening handshake) and its own `slow_caller_timeout`; the rest accepted and ignored.
+ */
 const WEBSOCKET_OPTIONS = [
+  "slow_caller_timeout",
   "max_message_size",
   "auto_ping_interval",
   "auto_ping_timeout",
@@ -308,8 +339,27 @@ const parseWebSocketService = (obj: Json, path: string, roles: ReadonlySet<strin
     maxMessageSize: integer(options["max_message_size"], key(optionsPath, "max_message_size"), 1, 64 * 1024 * 1024, websocketDefaults.maxMessageSize),
     autoPingInterval: integer(options["auto_ping_interval"], key(optionsPath, "auto_ping_interval"), 0, Number.MAX_SAFE_INTEGER, websocketDefaults.autoPingInterval),
     autoPingTimeout: integer(options["auto_ping_timeout"], key(optionsPath, "auto_ping_timeout"), 0, Number.MAX_SAFE_INTEGER, websocketDefaults.autoPingTimeout),
-    auth: parseAuth(obj["auth"], key(path, "auth"), roles)
+    auth: parseAuth(obj["auth"], key(path, "auth"), roles),
+    openHandshakeTimeout: integer(options["open_handshake_timeout"], key(optionsPath, "open_handshake_timeout"), 0, MAX_MS, websocketLimitDefaults.openHandshakeTimeout),
+    allowedOrigins: parseAllowedOrigins(options["allowed_origins"], key(optionsPath, "allowed_origins")),
+    allowNullOrigin: boolean(options["allow_null_origin"], key(optionsPath, "allow_null_origin"), websocketLimitDefaults.allowNullOrigin),
+    slowCallerTimeout: integer(options["slow_caller_timeout"], key(optionsPath, "slow_caller_timeout"), 1, MAX_MS, websocketLimitDefaults.slowCallerTimeout)
   }
+}
+
+/**
+ * `allowed_origins`: origins such as "https://example.com" or "http://localhost:*" (`*` matches any
+ * characters). Left out: every origin; `["*"]` says the same explicitly.
+ */
+const parseAllowedOrigins = (value: unknown, path: string): ReadonlyArray<string> | undefined => {
+  if (value === undefined) return undefined
+  const list = array(value, path)
+  return list.map((origin, i) => {
+    const at = index(path, i)
+    const text = string(origin, at)
+    if (text === "" || /\s/.test(text)) fail(at, `expected an origin such as "https://example.com" or "http://localhost:*", got ${show(text)}`)
+    return text
+  })
 }
 
 const WEBSOCKET_KEYS = ["type", "url", "serializers", "auth", "options", "debug"]

@@ -5,11 +5,13 @@
  */
 import { IdSequence } from "../wamp/ids.js"
 import { describeValue, isId, type Message, MessageType } from "../wamp/messages.js"
-import { Uri } from "../wamp/uris.js"
+import { Uri, WampgresUri } from "../wamp/uris.js"
+import { realmDefaults } from "./limits.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
 import { type InvokePolicy, invokePolicies, type MatchPolicy, matchPolicies } from "../wamp/types.js"
 import type { RealmAuthorizer } from "./authorizer.js"
+import type { RealmOptions } from "./types.js"
 import { isValidUri, PatternMap } from "../wamp/uri.js"
 
 export type { InvokePolicy }
@@ -53,6 +55,8 @@ export class Dealer {
   readonly byId = new Map<number, Registration>()
   readonly #ids = new IdSequence()
   meta: Meta | undefined = undefined
+  /** The realm's per-session limits. */
+  limits: RealmOptions = realmDefaults
 
   constructor(private readonly authorizer: RealmAuthorizer) {}
 
@@ -90,12 +94,14 @@ export class Dealer {
           false
         )
       }
+      if (this.atRegistrationLimit(session, request)) return
       registration.callees.push(session)
       session.registrations.set(registration.id, registration)
       session.send([MessageType.REGISTERED, request, registration.id], false)
       this.meta?.registered(session, registration, false)
       return
     }
+    if (this.atRegistrationLimit(session, request)) return
     registration = {
       id: this.#ids.next(),
       uri: procedure,
@@ -110,6 +116,16 @@ export class Dealer {
     session.registrations.set(registration.id, registration)
     session.send([MessageType.REGISTERED, request, registration.id], false)
     this.meta?.registered(session, registration, true)
+  }
+
+  /** Answers a REGISTER that would pass max_registrations_per_session with an ERROR. */
+  private atRegistrationLimit(session: Session, request: unknown): boolean {
+    if (session.registrations.size < this.limits.maxRegistrationsPerSession) return false
+    session.send(
+      errorMessage(MessageType.REGISTER, request, WampgresUri.limitExceeded, `session has ${session.registrations.size} registrations, the realm's max_registrations_per_session`),
+      false
+    )
+    return true
   }
 
   unregister(session: Session, m: Message): void {
@@ -161,6 +177,12 @@ export class Dealer {
       return caller.protocolViolation(`CALL request id ${request} is already in use`)
     }
     if (this.meta !== undefined && procedure.startsWith("wamp.") && this.meta.call(caller, request, procedure, m)) return
+    if (caller.calls.size >= this.limits.maxCallsInFlightPerSession) {
+      return caller.send(
+        errorMessage(MessageType.CALL, request, WampgresUri.limitExceeded, `session has ${caller.calls.size} calls in flight, the realm's max_calls_in_flight_per_session`),
+        false
+      )
+    }
     const found = this.registrations.best(procedure)
     if (found === undefined) {
       return caller.send(
@@ -309,6 +331,24 @@ export class Dealer {
       callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
     }
     caller.send(errorMessage(MessageType.CALL, request, Uri.canceled, "call canceled by the caller"), false)
+  }
+
+  /**
+   * A caller kept `callee` paused longer than its slow caller timeout (see FlowControl): its
+   * progressive calls to that callee are canceled on both sides, which resumes the callee.
+   */
+  cancelSlowCaller(caller: Session, callee: Session, timeoutMs: number): void {
+    for (const invocation of caller.calls.values()) {
+      if (invocation.callee !== callee || !invocation.receiveProgress) continue
+      this.detachCaller(invocation)
+      if (callee.invocations.delete(invocation.id) && callee.calleeCancels) {
+        callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
+      }
+      caller.send(
+        errorMessage(MessageType.CALL, invocation.request, Uri.canceled, `call canceled: its progressive results were not read for ${timeoutMs} ms while the callee waited`),
+        false
+      )
+    }
   }
 
   /** The router-side timeout (CALL.Options.timeout, ms): cancel both sides. */

@@ -2,6 +2,7 @@
 import { RealmAuthorizer } from "./authorizer.js"
 import { Broker } from "./broker.js"
 import { Dealer } from "./dealer.js"
+import { realmOptions } from "./limits.js"
 import { Meta } from "./meta.js"
 import type { Session } from "./session.js"
 import type { Realm as RealmConfig } from "./types.js"
@@ -12,14 +13,18 @@ export class Realm {
   readonly sessions = new Map<number, Session>()
   readonly dealer: Dealer
   readonly broker: Broker
-  readonly meta: Meta
+  /** Undefined when the realm's `enable_meta_api` is false: no meta procedures, no meta events. */
+  readonly meta: Meta | undefined
 
   constructor(config: RealmConfig) {
     this.name = config.name
     this.authorizer = new RealmAuthorizer(config)
     this.dealer = new Dealer(this.authorizer)
     this.broker = new Broker(this.authorizer)
-    this.meta = new Meta(this.sessions, this.dealer, this.broker)
+    const options = realmOptions(config.options)
+    this.dealer.limits = options
+    this.broker.limits = options
+    this.meta = options.enableMetaApi ? new Meta(this.sessions, this.dealer, this.broker) : undefined
     this.dealer.meta = this.meta
     this.broker.meta = this.meta
   }
@@ -27,7 +32,7 @@ export class Realm {
   join(session: Session): void {
     session.realm = this
     this.sessions.set(session.id, session)
-    this.meta.joined(session)
+    this.meta?.joined(session)
   }
 
   /** Removes every trace of the session: pending calls, registrations, subscriptions. */
@@ -35,7 +40,7 @@ export class Realm {
     if (!this.sessions.delete(session.id)) return
     this.dealer.leave(session)
     this.broker.leave(session)
-    this.meta.left(session)
+    this.meta?.left(session)
   }
 
   /** Router shutdown: GOODBYE to every session. */

@@ -9,6 +9,7 @@ import type { Invocation, Registration } from "./dealer.js"
 import { randomId } from "../wamp/ids.js"
 import { checkShape, describeValue, isDict, type Message, MessageType } from "../wamp/messages.js"
 import { Uri } from "../wamp/uris.js"
+import { websocketLimitDefaults } from "./limits.js"
 import type { Realm } from "./realm.js"
 import type { Serializer } from "../wamp/codecs.js"
 import type { AuthMethod } from "./types.js"
@@ -63,14 +64,15 @@ export interface SessionContext {
  * call ends or is canceled, or when either session leaves.
  *
  * Trade-off: this is TCP-level backpressure, so while a callee is paused for one slow caller
- * everything else it sends waits too (results for other callers, its publications). A caller
- * that has not drained within `pauseLimitMs` no longer pauses anyone until it drains: its buffer
- * may then grow, and the transport drops it as a slow peer if it reaches its send-buffer limit.
+ * everything else it sends waits too (results for other callers, its publications). So the pause
+ * is bounded: a caller that has not drained within `pauseLimitMs` (the `slow_caller_timeout`) has
+ * its progressive calls to the paused callees canceled (INTERRUPT to the callee, ERROR to the
+ * caller), the callees are read again at once, and the caller pauses no one until it drains.
  */
 export interface FlowControl {
   /** Unsent bytes toward a caller above which a callee streaming progressive results to it is paused. */
   readonly highWaterMark: number
-  /** The longest a caller's buffer may stay undrained while it keeps callees paused. */
+  /** The longest a caller's buffer may stay undrained while it keeps callees paused; then its calls to them are canceled. */
   readonly pauseLimitMs: number
 }
 
@@ -81,7 +83,7 @@ export interface FlowControl {
  */
 export const flowControl = (maxMessageSize: number): FlowControl => ({
   highWaterMark: Math.min(1024 * 1024, 4 * maxMessageSize),
-  pauseLimitMs: 30_000
+  pauseLimitMs: websocketLimitDefaults.slowCallerTimeout
 })
 
 /** Callees paused for one caller, until its buffer drains. */
@@ -263,11 +265,13 @@ export class Session {
     if (held === undefined) return
     held.timer = undefined
     held.stalled = true
+    const limit = this.context.flow.pauseLimitMs
     this.context.log.info(
-      `session ${this.id}: ${this.peer.bufferedAmount} bytes undrained after ${this.context.flow.pauseLimitMs} ms, resuming ${held.callees.size} paused callee(s)`
+      `session ${this.id}: ${this.peer.bufferedAmount} bytes undrained after ${limit} ms, canceling its calls to ${held.callees.size} paused callee(s)`
     )
     const callees = [...held.callees]
     held.callees.clear()
+    for (const callee of callees) this.realm?.dealer.cancelSlowCaller(this, callee, limit)
     this.resume(callees)
   }
 

@@ -1,7 +1,7 @@
 /**
  * Static files for `web` transports: a directory mounted on a URL path, index.html for
- * directories, content types by extension, and no way out of the directory (`..`, encoded
- * separators, symlinks pointing elsewhere).
+ * directories, content types by extension, no way out of the directory (`..`, encoded
+ * separators, symlinks pointing elsewhere), and no redirect to another host.
  */
 import { createReadStream } from "node:fs"
 import { realpath, stat } from "node:fs/promises"
@@ -35,6 +35,17 @@ export const contentType = (file: string): string =>
 const reply = (res: ServerResponse, status: number, text: string): void => {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) })
   res.end(text)
+}
+
+/**
+ * Where a directory requested without its trailing "/" is redirected: "./<last segment>/", a
+ * relative path that resolves to the same path plus "/" on the same host. Never the path itself:
+ * "//evil.example" + "/" would be a protocol-relative URL to another host.
+ */
+export const directoryRedirect = (fullPath: string): string => {
+  const segment = fullPath.slice(fullPath.lastIndexOf("/") + 1)
+  // anything but printable ASCII is percent-encoded: a header value must be Latin-1 and clean
+  return `./${segment.replace(/[^\x21-\x7e]/gu, (c) => encodeURIComponent(c))}/`
 }
 
 /** Serves files below one directory. */
@@ -71,7 +82,7 @@ export class StaticDirectory {
       info = await stat(file)
       if (info.isDirectory()) {
         if (!fullPath.endsWith("/")) {
-          res.writeHead(301, { location: fullPath + "/" })
+          res.writeHead(301, { location: directoryRedirect(fullPath) })
           return void res.end()
         }
         file = path.join(file, "index.html")

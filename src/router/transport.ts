@@ -1,12 +1,15 @@
 /**
  * Listening transports: a Node HTTP server per endpoint, WebSocket paths (`ws`) with WAMP
  * subprotocol negotiation, message-size limits and auto-ping, and static paths on `web`
- * transports. Each accepted WebSocket becomes a {@link Session}.
+ * transports. Each accepted WebSocket becomes a {@link Session}. The transport's limits: the
+ * Origin check and the connection count of upgrades, and the time a connection gets to
+ * establish its WAMP session.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import { WebSocket, WebSocketServer } from "ws"
+import { originCheck, publicHeaders, websocketLimitDefaults } from "./limits.js"
 import type { Realm } from "./realm.js"
 import { serializerForProtocol, serializers } from "../wamp/codecs.js"
 import {
@@ -37,8 +40,9 @@ export interface RunningTransport {
 
 /**
  * A peer with more than this many maximum-size messages waiting to be sent is dropped. Progressive
- * results pause their callee well below this (session.ts, FlowControl), so a slow caller is
- * dropped only when it holds callees paused beyond the pause limit or other traffic fills it.
+ * results pause their callee well below this (session.ts, FlowControl), and a caller that keeps a
+ * callee paused beyond the slow caller timeout has that call canceled, so a slow caller is
+ * dropped only when other traffic fills its buffer.
  */
 const SEND_BUFFER_MESSAGES = 16
 
@@ -48,6 +52,8 @@ const CLOSE_GRACE_MS = 1000
 class WebSocketService {
   readonly wss: WebSocketServer
   readonly context: SessionContext
+  readonly originAllowed: (origin: string | undefined) => boolean
+  readonly openHandshakeTimeout: number
   constructor(
     readonly options: WebSocketOptions,
     realms: ReadonlyMap<string, Realm>,
@@ -59,8 +65,14 @@ class WebSocketService {
       auth: options.auth,
       maxMessageSize: options.maxMessageSize,
       log,
-      flow: { ...flowControl(options.maxMessageSize), ...flow }
+      flow: {
+        ...flowControl(options.maxMessageSize),
+        pauseLimitMs: options.slowCallerTimeout ?? websocketLimitDefaults.slowCallerTimeout,
+        ...flow
+      }
     }
+    this.originAllowed = originCheck(options.allowedOrigins, options.allowNullOrigin ?? websocketLimitDefaults.allowNullOrigin)
+    this.openHandshakeTimeout = options.openHandshakeTimeout ?? websocketLimitDefaults.openHandshakeTimeout
     this.wss = new WebSocketServer({
       noServer: true,
       // frames up to this size are read so that an oversized message gets a WAMP ABORT naming the
@@ -117,6 +129,9 @@ export const startTransport = async (
     statics.sort((a, b) => b.mount.length - a.mount.length)
   }
   const sockets = new Set<WebSocket>()
+  /** Upgrade requests accepted so far whose connection is still open (max_connections counts them). */
+  let connections = 0
+  const maxConnections = transport.endpoint.maxConnections ?? websocketLimitDefaults.maxConnections
 
   const findWebSocket = (pathname: string): WebSocketService | undefined =>
     transport.type === "websocket" ? websockets.get("/") : websockets.get(pathname)
@@ -144,6 +159,15 @@ export const startTransport = async (
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const service = findWebSocket(pathnameOf(req.url))
     if (service === undefined) return rejectUpgrade(socket, "404 Not Found", "no WebSocket service on this path")
+    const origin = req.headers.origin
+    if (!service.originAllowed(origin)) {
+      log.info(`WebSocket upgrade from origin ${JSON.stringify(origin)} refused (not in allowed_origins)`)
+      return rejectUpgrade(socket, "403 Forbidden", "this origin may not open a WebSocket here (allowed_origins)")
+    }
+    if (connections >= maxConnections) {
+      log.warn(`WebSocket upgrade refused: ${connections} connections, the transport's max_connections`)
+      return rejectUpgrade(socket, "503 Service Unavailable", `too many connections (max_connections ${maxConnections})`)
+    }
     if (service.choose(offeredProtocols(req)) === undefined) {
       return rejectUpgrade(
         socket,
@@ -151,19 +175,20 @@ export const startTransport = async (
         `no supported WAMP subprotocol offered; this endpoint speaks ${service.options.serializers.map((s) => `wamp.2.${s}`).join(", ")}`
       )
     }
+    connections++
+    socket.once("close", () => connections--)
     service.wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, service))
   }
 
   const accept = (ws: WebSocket, req: IncomingMessage, service: WebSocketService): void => {
     sockets.add(ws)
     const name = serializerForProtocol(ws.protocol) as SerializerName
-    const headers: Record<string, string> = {}
-    for (const [key, value] of Object.entries(req.headers)) if (typeof value === "string") headers[key] = value
     const info: TransportInfo = {
       type: "websocket",
       protocol: ws.protocol,
       peer: `tcp:${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}`,
-      http_headers_received: headers
+      // other sessions see these through the meta API: no cookies, credentials or custom headers
+      http_headers_received: publicHeaders(req.headers)
     }
     let closeTimer: ReturnType<typeof setTimeout> | undefined
     const sendBufferLimit = SEND_BUFFER_MESSAGES * service.options.maxMessageSize
@@ -225,6 +250,16 @@ export const startTransport = async (
     }
     const session = new Session(peer, serializers[name], info, service.context)
 
+    // open_handshake_timeout: a connection that has not established its WAMP session by then is closed
+    const handshakeTimer = service.openHandshakeTimeout > 0
+      ? setTimeout(() => {
+        if (session.established) return
+        log.info(`connection from ${info.peer}: no WAMP session within ${service.openHandshakeTimeout} ms, closing it`)
+        session.closed()
+        peer.close(1008, `no WAMP session within open_handshake_timeout (${service.openHandshakeTimeout} ms)`)
+      }, service.openHandshakeTimeout)
+      : undefined
+
     // auto-ping: a peer that does not answer a ping within the timeout is dropped
     const { autoPingInterval, autoPingTimeout } = service.options
     if (autoPingInterval > 0) {
@@ -249,11 +284,23 @@ export const startTransport = async (
       if (pingTimer !== undefined) clearInterval(pingTimer)
       if (pongTimer !== undefined) clearTimeout(pongTimer)
       if (closeTimer !== undefined) clearTimeout(closeTimer)
+      if (handshakeTimer !== undefined) clearTimeout(handshakeTimer)
       session.closed()
     })
   }
 
-  const server: Server = createServer(onRequest)
+  // open_handshake_timeout also bounds the HTTP part of the opening: a connection that has not
+  // sent its request headers by then gets 408 and is closed (checked every second at most)
+  const limits = [...websockets.values()].map((w) => w.openHandshakeTimeout).filter((ms) => ms > 0)
+  const headersTimeout = limits.length > 0 ? Math.min(...limits) : undefined
+  const server: Server = createServer(
+    headersTimeout === undefined ? {} : {
+      headersTimeout,
+      requestTimeout: Math.max(300_000, headersTimeout),
+      connectionsCheckingInterval: Math.min(1000, headersTimeout)
+    },
+    onRequest
+  )
   server.on("upgrade", onUpgrade)
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)

@@ -23,9 +23,26 @@ export interface Role {
   readonly permissions: ReadonlyArray<Permission>
 }
 
+/**
+ * A realm's options (Crossbar's realm `options`): the meta API switch and the limits every session
+ * of the realm gets. Left out, each takes its default (`realmDefaults` in limits.ts).
+ */
+export interface RealmOptions {
+  /** Crossbar's `enable_meta_api`: false answers meta procedures with no_such_procedure and publishes no meta events. */
+  readonly enableMetaApi: boolean
+  /** `max_registrations_per_session`: a further REGISTER gets an ERROR (the session stays). */
+  readonly maxRegistrationsPerSession: number
+  /** `max_subscriptions_per_session`: a further SUBSCRIBE gets an ERROR (the session stays). */
+  readonly maxSubscriptionsPerSession: number
+  /** `max_calls_in_flight_per_session`: a further CALL while this many wait for their result gets an ERROR. */
+  readonly maxCallsInFlightPerSession: number
+}
+
 export interface Realm {
   readonly name: string
   readonly roles: ReadonlyArray<Role>
+  /** The config parser gives every option; programmatic configurations may leave any out. */
+  readonly options?: Partial<RealmOptions>
 }
 
 /**
@@ -44,12 +61,36 @@ export interface WebSocketOptions {
   readonly autoPingTimeout: number
   /** Authentication methods in the order offered; without `auth` in the config: anonymous. */
   readonly auth: ReadonlyArray<AuthMethod>
+  // The limits below are filled in by the config parser; programmatic configurations may leave
+  // them out and get the defaults of `websocketLimitDefaults` (limits.ts).
+  /**
+   * Milliseconds from the WebSocket upgrade until the WAMP session is established (WELCOME); a
+   * connection without one by then is closed. 0 = no limit. Crossbar's `open_handshake_timeout`.
+   */
+  readonly openHandshakeTimeout?: number
+  /**
+   * Origins a WebSocket upgrade may come from, with `*` wildcards (Crossbar's `allowed_origins`);
+   * any other Origin header is refused with HTTP 403. Undefined = every origin.
+   */
+  readonly allowedOrigins?: ReadonlyArray<string> | undefined
+  /** Whether `Origin: null` (sandboxed or file pages) passes `allowedOrigins`. Crossbar's `allow_null_origin`. */
+  readonly allowNullOrigin?: boolean
+  /**
+   * Milliseconds a caller that does not read its progressive results may hold back the callee
+   * streaming them (and so the callee's other callers); then its call is canceled.
+   */
+  readonly slowCallerTimeout?: number
 }
 
 export interface Endpoint {
   readonly port: number
   /** Interface to bind, e.g. "127.0.0.1"; undefined = all interfaces. */
   readonly interface: string | undefined
+  /**
+   * WebSocket connections the transport holds at once; a further upgrade is refused with HTTP
+   * 503. Filled in by the config parser; left out: `websocketLimitDefaults.maxConnections`.
+   */
+  readonly maxConnections?: number
 }
 
 /** A service mounted on a path of a `web` transport. */

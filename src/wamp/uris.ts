@@ -44,5 +44,7 @@ export const WampgresUri = {
   /** The component is not joined to its realm. */
   notConnected: "wampgres.error.not_connected",
   /** The first join did not happen within the join timeout. */
-  joinTimeout: "wampgres.error.join_timeout"
+  joinTimeout: "wampgres.error.join_timeout",
+  /** A request would pass one of the router's per-session limits (registrations, subscriptions, calls in flight). */
+  limitExceeded: "wampgres.error.limit_exceeded"
 } as const

@@ -3,7 +3,9 @@
  * that does not read is no longer read by the router once the caller's unsent bytes pass the
  * high-water mark (TCP then pushes back on the callee, whose own bufferedAmount grows), so the
  * router's buffer toward the caller stays bounded and the caller is not dropped; the callee is
- * read again when the caller drains, cancels or leaves, or when the pause limit passes.
+ * read again when the caller drains, cancels or leaves, or when the pause limit (the slow caller
+ * timeout) passes, which cancels the caller's call. The tests of the pause itself set a long
+ * limit (30 s), so that the default of 1 s does not cancel the call while they look.
  *
  * The router runs as one transport over a realm this test holds, so that it can look at the
  * router-side sessions (their unsent bytes, whether they are paused).
@@ -19,6 +21,9 @@ import { openRealm, promise, raw, type RawClient, websocketOptions } from "./sup
 
 const CALL = 48, CANCEL = 49, RESULT = 50, ERROR = 8, REGISTER = 64, REGISTERED = 65
 const INVOCATION = 68, INTERRUPT = 69, YIELD = 70
+
+/** A pause limit longer than any of these tests: they observe the pause itself. */
+const PATIENT: Partial<FlowControl> = { pauseLimitMs: 30_000 }
 
 /** A small maximum message size: the router drops a peer with 16 x this unsent (2 MiB). */
 const MAX_MESSAGE_SIZE = 128 * 1024
@@ -87,7 +92,7 @@ const sleep = (ms: number) => promise(() => new Promise((r) => setTimeout(r, ms)
  * writes every progressive YIELD and the final one at once (ws queues what its socket does not
  * take). Samples the router's unsent bytes toward the caller every millisecond.
  */
-const streamToSlowCaller = (flow?: Partial<FlowControl>) =>
+const streamToSlowCaller = (flow: Partial<FlowControl> = PATIENT) =>
   Effect.gen(function*() {
     const r = yield* router(flow)
     const callee = yield* joined(r.url)
@@ -197,13 +202,26 @@ describe("backpressure toward slow callers (progressive results)", () => {
       expect(last.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
     }), 30_000)
 
-  it.live("a caller that never drains holds the callee only for the pause limit, then is dropped as a slow peer", () =>
+  it.live("a caller that never drains holds the callee only for the pause limit: then its call is canceled and the callee read again", () =>
     Effect.gen(function*() {
       const s = yield* streamToSlowCaller({ pauseLimitMs: 300 })
       yield* calleeHeld(s)
-      expect(s.r.realm.sessions.has(s.caller.id)).toBe(true)
-      // (the caller's own socket is paused, so it is the router's side that shows the drop)
-      yield* until("the router drops the caller", () => !s.r.realm.sessions.has(s.caller.id))
+      expect((yield* promise(() => s.callee.client.next()))).toEqual([INTERRUPT, s.id, { mode: "killnowait", reason: "wamp.error.canceled" }])
       yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
+      // the rest of the stream was dropped, not queued for the caller: it stays, with a bounded buffer
+      expect(s.r.realm.sessions.has(s.caller.id)).toBe(true)
+      expect(s.maxOutgoing()).toBeLessThan(HIGH_WATER + 4 * PAYLOAD.length)
+      s.caller.client.ws.resume()
+      const last = yield* promise(async () => {
+        for (;;) {
+          const m = await s.caller.client.next(5000)
+          if (m[0] !== RESULT) return m
+        }
+      })
+      expect(last.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
     }), 30_000)
+
+  it("the default pause limit is at most 1 s", () => {
+    expect(flowControl(MAX_MESSAGE_SIZE).pauseLimitMs).toBeLessThanOrEqual(1000)
+  })
 })

@@ -4,6 +4,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { RealmAuthorizer } from "../../src/router/authorizer.js"
 import { loadRouterConfig, parseRouterConfig, websocketDefaults } from "../../src/router/config.js"
+import { originCheck, realmDefaults, websocketLimitDefaults } from "../../src/router/limits.js"
 import type { Action } from "../../src/router/types.js"
 
 const fixtures = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "fixtures", "config")
@@ -27,14 +28,15 @@ describe("loadRouterConfig: the seed's Crossbar configuration", () => {
                 { uri: "", match: "prefix", allow: allOf(true, true, true, true), disclose: { caller: false, publisher: false } }
               ]
             }
-          ]
+          ],
+          options: realmDefaults
         }
       ])
       expect(router.transports).toHaveLength(1)
       const web = router.transports[0]!
       expect(web.type).toBe("web")
       if (web.type !== "web") return
-      expect(web.endpoint).toEqual({ port: 8080, interface: undefined })
+      expect(web.endpoint).toEqual({ port: 8080, interface: undefined, maxConnections: websocketLimitDefaults.maxConnections })
       expect([...web.paths.keys()]).toEqual(["/", "/ws"])
       // "../hello/web" resolved against the configuration's folder, whether or not it exists
       expect(web.paths.get("/")).toEqual({ type: "static", directory: Path.resolve(fixtures, "hello", "web") })
@@ -45,7 +47,11 @@ describe("loadRouterConfig: the seed's Crossbar configuration", () => {
           maxMessageSize: 1_048_576,
           autoPingInterval: websocketDefaults.autoPingInterval,
           autoPingTimeout: websocketDefaults.autoPingTimeout,
-          auth: [{ type: "anonymous", role: "anonymous" }]
+          auth: [{ type: "anonymous", role: "anonymous" }],
+          openHandshakeTimeout: websocketLimitDefaults.openHandshakeTimeout,
+          allowedOrigins: undefined,
+          allowNullOrigin: false,
+          slowCallerTimeout: websocketLimitDefaults.slowCallerTimeout
         }
       })
       expect(skippedWorkers).toEqual(["container (workers[1])"])
@@ -86,7 +92,7 @@ describe("loadRouterConfig: a configuration using more of Crossbar's options", (
 
       const [web, plain] = router.transports
       if (web?.type !== "web" || plain?.type !== "websocket") throw new Error("expected a web and a websocket transport")
-      expect(web.endpoint).toEqual({ port: 0, interface: "127.0.0.1" })
+      expect(web.endpoint).toEqual({ port: 0, interface: "127.0.0.1", maxConnections: websocketLimitDefaults.maxConnections })
       expect([...web.paths.keys()]).toEqual(["/", "/ws", "/assets"])
       expect(web.paths.get("/")).toEqual({ type: "static", directory: Path.join(fixtures, "web") })
       expect(web.paths.get("/assets")).toEqual({ type: "static", directory: "/srv/assets" })
@@ -97,10 +103,14 @@ describe("loadRouterConfig: a configuration using more of Crossbar's options", (
           maxMessageSize: 65536,
           autoPingInterval: 0,
           autoPingTimeout: 2000,
-          auth: [{ type: "anonymous", role: "frontend" }]
+          auth: [{ type: "anonymous", role: "frontend" }],
+          openHandshakeTimeout: websocketLimitDefaults.openHandshakeTimeout,
+          allowedOrigins: undefined,
+          allowNullOrigin: false,
+          slowCallerTimeout: websocketLimitDefaults.slowCallerTimeout
         }
       })
-      expect(plain.endpoint).toEqual({ port: 9001, interface: undefined })
+      expect(plain.endpoint).toEqual({ port: 9001, interface: undefined, maxConnections: websocketLimitDefaults.maxConnections })
       expect(plain.options.serializers).toEqual(["json", "msgpack", "cbor"])
       expect(skippedWorkers).toEqual(["router component (workers[0].components[0])", "guest (workers[1])", "container (workers[2])"])
 
@@ -301,7 +311,47 @@ const errorCases: ReadonlyArray<readonly [string, (c: Config & Mutable) => unkno
   ],
   ["an unknown worker type", (c) => ((c.workers[0]!.type = "proxy"), c), `workers[0].type: expected "router", "container" or "guest", got "proxy"`],
   ["no router worker", (c) => ((c.workers = []), c), `workers: expected a worker of type "router"`],
-  ["a document that is not an object", () => [1, 2], `(top level): expected a JSON object, got an array`]
+  ["a document that is not an object", () => [1, 2], `(top level): expected a JSON object, got an array`],
+  [
+    "an open_handshake_timeout that is not a number",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.options = { open_handshake_timeout: "10s" }), c),
+    `workers[0].transports[0].paths.ws.options.open_handshake_timeout: expected an integer 0..86400000, got "10s"`
+  ],
+  [
+    "a negative slow_caller_timeout",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.options = { slow_caller_timeout: -1 }), c),
+    `workers[0].transports[0].paths.ws.options.slow_caller_timeout: expected an integer 1..86400000, got -1`
+  ],
+  [
+    "allowed_origins that is a string",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.options = { allowed_origins: "http://localhost:*" }), c),
+    `workers[0].transports[0].paths.ws.options.allowed_origins: expected an array, got "http://localhost:*"`
+  ],
+  [
+    "an empty origin in allowed_origins",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.options = { allowed_origins: ["http://a.example", ""] }), c),
+    `workers[0].transports[0].paths.ws.options.allowed_origins[1]: expected an origin such as "https://example.com"`
+  ],
+  [
+    "a max_connections of 0",
+    (c) => (((c.workers[0]!.transports[0]!.endpoint as Mutable).max_connections = 0), c),
+    `workers[0].transports[0].endpoint.max_connections: expected an integer 1..1000000, got 0`
+  ],
+  [
+    "enable_meta_api that is not a boolean",
+    (c) => (((c.workers[0]!.realms[0] as Mutable).options = { enable_meta_api: "no" }), c),
+    `workers[0].realms[0].options.enable_meta_api: expected true or false, got "no"`
+  ],
+  [
+    "a fractional max_calls_in_flight_per_session",
+    (c) => (((c.workers[0]!.realms[0] as Mutable).options = { max_calls_in_flight_per_session: 1.5 }), c),
+    `workers[0].realms[0].options.max_calls_in_flight_per_session: expected an integer 1..1000000, got 1.5`
+  ],
+  [
+    "an unknown realm option",
+    (c) => (((c.workers[0]!.realms[0] as Mutable).options = { max_registrations: 5 }), c),
+    `workers[0].realms[0].options: unknown key "max_registrations"`
+  ],
 ]
 
 describe("parseRouterConfig: permissions", () => {
@@ -352,6 +402,80 @@ describe("parseRouterConfig: permissions", () => {
       expect(message).toBe(
         `workers[0].realms[0].roles[0].permissions[0].uri: "*" only has a meaning without "match" (Crossbar's starred URIs); with "match": "prefix" write the URI without it`
       )
+    }))
+})
+
+describe("parseRouterConfig: limits", () => {
+  it.effect("reads every limit with Crossbar's names where Crossbar has them", () =>
+    Effect.gen(function*() {
+      const c = minimal() as Config & Mutable
+      ;(c.workers[0]!.realms[0] as Mutable).options = {
+        enable_meta_api: false,
+        max_registrations_per_session: 5,
+        max_subscriptions_per_session: 6,
+        max_calls_in_flight_per_session: 7
+      }
+      ;(c.workers[0]!.transports[0]!.endpoint as Mutable).max_connections = 50
+      c.workers[0]!.transports[0]!.paths.ws.options = {
+        open_handshake_timeout: 2500,
+        allowed_origins: ["https://*.example.com", "http://localhost:8080"],
+        allow_null_origin: true,
+        slow_caller_timeout: 250
+      }
+      const { router } = yield* parseRouterConfig(c, "/tmp")
+      expect(router.realms[0]!.options).toEqual({
+        enableMetaApi: false,
+        maxRegistrationsPerSession: 5,
+        maxSubscriptionsPerSession: 6,
+        maxCallsInFlightPerSession: 7
+      })
+      const web = router.transports[0]!
+      if (web.type !== "web") throw new Error("expected a web transport")
+      expect(web.endpoint.maxConnections).toBe(50)
+      expect(web.paths.get("/ws")).toMatchObject({
+        type: "websocket",
+        options: {
+          openHandshakeTimeout: 2500,
+          allowedOrigins: ["https://*.example.com", "http://localhost:8080"],
+          allowNullOrigin: true,
+          slowCallerTimeout: 250
+        }
+      })
+    }))
+
+  it.effect("left out, each limit has its default; open_handshake_timeout 0 turns that limit off", () =>
+    Effect.gen(function*() {
+      const c = minimal() as Config & Mutable
+      c.workers[0]!.transports[0]!.paths.ws.options = { open_handshake_timeout: 0 }
+      const { router } = yield* parseRouterConfig(c, "/tmp")
+      expect(router.realms[0]!.options).toEqual(realmDefaults)
+      expect(realmDefaults).toEqual({
+        enableMetaApi: true,
+        maxRegistrationsPerSession: 1000,
+        maxSubscriptionsPerSession: 1000,
+        maxCallsInFlightPerSession: 1000
+      })
+      const web = router.transports[0]!
+      if (web.type !== "web") throw new Error("expected a web transport")
+      expect(web.endpoint.maxConnections).toBe(1000)
+      const ws = web.paths.get("/ws")
+      expect(ws?.type === "websocket" && ws.options).toMatchObject({ openHandshakeTimeout: 0, allowedOrigins: undefined, slowCallerTimeout: 1000 })
+    }))
+
+  it.effect("the shipped configuration admits only pages of this machine", () =>
+    Effect.gen(function*() {
+      const { router } = yield* loadRouterConfig(Path.join(fixtures, "..", "..", "..", "..", ".crossbar", "config.json"))
+      const web = router.transports[0]!
+      const ws = web.type === "web" ? web.paths.get("/ws") : undefined
+      if (ws?.type !== "websocket") throw new Error("expected a websocket path /ws")
+      const allowed = originCheck(ws.options.allowedOrigins, ws.options.allowNullOrigin ?? false)
+      for (const origin of ["http://localhost:8080", "http://127.0.0.1:41234", "http://[::1]:8080", "https://localhost:8443", undefined]) {
+        expect(allowed(origin), String(origin)).toBe(true)
+      }
+      for (const origin of ["https://evil.example", "http://localhost.evil.example:8080", "http://127.0.0.1.evil.example", "null", "http://10.0.0.5:8080"]) {
+        expect(allowed(origin), origin).toBe(false)
+      }
+      expect(ws.options.slowCallerTimeout).toBeLessThanOrEqual(1000)
     }))
 })
 

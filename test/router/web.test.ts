@@ -9,6 +9,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import type { RouterConfig } from "../../src/router/types.js"
+import * as fc from "fast-check"
+import { directoryRedirect } from "../../src/router/static.js"
 import { openRealm, promise, RawClient, router, session, websocketOptions } from "./support.js"
 
 interface Reply {
@@ -42,6 +44,8 @@ const site = Effect.acquireRelease(
     const web = path.join(root, "web")
     const lib = path.join(root, "lib")
     await mkdir(path.join(web, "sub"), { recursive: true })
+    await mkdir(path.join(web, "evil.example"))
+    await writeFile(path.join(web, "evil.example", "index.html"), "<p>a directory named like a host</p>")
     await mkdir(lib)
     await writeFile(path.join(web, "index.html"), "<h1>home</h1>")
     await writeFile(path.join(web, "app.js"), "export const x = 1")
@@ -78,7 +82,7 @@ describe("web transport", () => {
       expect(home).toMatchObject({ status: 200, type: "text/html; charset=utf-8", body: "<h1>home</h1>" })
       expect(yield* promise(() => get(port, "/app.js"))).toMatchObject({ status: 200, type: "text/javascript; charset=utf-8" })
       expect(yield* promise(() => get(port, "/style.css"))).toMatchObject({ status: 200, type: "text/css; charset=utf-8" })
-      expect(yield* promise(() => get(port, "/sub"))).toMatchObject({ status: 301, location: "/sub/" })
+      expect(yield* promise(() => get(port, "/sub"))).toMatchObject({ status: 301, location: "./sub/" })
       expect(yield* promise(() => get(port, "/sub/"))).toMatchObject({ status: 200, body: "<p>sub</p>" })
       expect((yield* promise(() => get(port, "/missing.html"))).status).toBe(404)
       expect((yield* promise(() => get(port, "/app.js", "POST"))).status).toBe(405)
@@ -122,4 +126,48 @@ describe("web transport", () => {
       expect(refused.message).toContain("404")
       expect((yield* promise(() => get(r.listening[0]!.port, "/ws"))).status).toBe(426)
     }))
+
+  it.live("a directory redirect stays on this host, whatever the path looks like (//host, /\\host, encoded)", () =>
+    Effect.gen(function*() {
+      const { web, lib } = yield* site
+      const r = yield* router(webConfig(web, lib))
+      const port = r.listening[0]!.port
+      const origin = `http://127.0.0.1:${port}`
+      const stays = (p: string, reply: Reply) => {
+        if (reply.status < 300 || reply.status >= 400) return
+        expect(reply.location, p).toBeDefined()
+        // resolved as a browser resolves it against the requested URL
+        expect(new URL(reply.location!, origin + p).host, `${p} -> ${reply.location}`).toBe(`127.0.0.1:${port}`)
+      }
+      for (const p of ["//evil.example", "///evil.example", "//evil.example/", "/\\evil.example", "/%2F%2Fevil.example", "/%5Cevil.example", "/evil.example", "//sub"]) {
+        const reply = yield* promise(() => get(port, p))
+        stays(p, reply)
+      }
+      // "//evil.example" names the directory "evil.example" below the root: redirected to itself plus "/"
+      const redirected = yield* promise(() => get(port, "//evil.example"))
+      expect(redirected).toMatchObject({ status: 301, location: "./evil.example/" })
+      expect(new URL(redirected.location!, `${origin}//evil.example`).href).toBe(`${origin}//evil.example/`)
+
+      const segment = fc.constantFrom("", "evil.example", "sub", "..", ".", "%2f", "%2F%2F", "%5c", "http:", "x:y", "%00", "@evil.example", "evil.example:80")
+      yield* promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 5 }), async (segments) => {
+            const p = "/" + segments.join("/")
+            stays(p, await get(port, p))
+          }),
+          { numRuns: 150 }
+        )
+      )
+    }), 60_000)
+
+  it("directoryRedirect: a relative path on the same host and a clean header value, for any request path", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (tail) => {
+        const location = directoryRedirect("/" + tail)
+        expect(location).toMatch(/^\.\/[\x21-\x7e]*\/$/)
+        expect(new URL(location, "http://router.test/a/b").host).toBe("router.test")
+      }),
+      { numRuns: 2000 }
+    )
+  })
 })

@@ -8,6 +8,10 @@
  *
  * Without the router's pause the caller's buffer grows until the router drops it as a slow peer,
  * which cancels the query: the query is gone from pg_stat_activity and no final result arrives.
+ *
+ * The router here lets a caller hold the component back for 60 s (`slow_caller_timeout`; the
+ * default of 1 s would cancel this call, as test/router/limits-slow-caller.test.ts shows), so that
+ * the pause can be watched for a while.
  */
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -16,6 +20,7 @@ import * as Metric from "effect/Metric"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as Net from "node:net"
+import { fileURLToPath } from "node:url"
 import WebSocket from "ws"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import * as Progressive from "../../../src/procedures/Progressive.js"
@@ -23,7 +28,7 @@ import { Router } from "../../../src/router/index.js"
 import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
 
 const Env = componentLayer(Ledger.layer).pipe(
-  Layer.provideMerge(TestRouter.layer()),
+  Layer.provideMerge(TestRouter.layer({ configFile: fileURLToPath(new URL("fixtures/patient-router.json", import.meta.url)) })),
   Layer.provideMerge(TestDatabase.layer)
 )
 
