@@ -506,7 +506,7 @@ ${lines.join("\n")}
 
 /** The README's configuration table. */
 export const markdownTable = (): string => {
-  const cell = (s: string) => s.replaceAll("|", "\\|")
+  const cell = (s: string) => s.replaceAll("|", "\\|").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
   const rows = all.map((s) =>
     `| \`${s.name}\` | ${s.shownDefault === "" ? "–" : cell(s.shownDefault)} | ${cell(s.help)} |`
   )
