@@ -16,7 +16,7 @@ const scenario = (id: string) => {
 describe("Node flags of the service", () => {
   it("default: the flags between tsx and src/main.ts in npm start", () => {
     const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } }
-    const expected = pkg.scripts.start.replace(/^tsx\s*/, "").replace(/\s*src\/main\.ts.*$/, "").split(/\s+/).filter((w) => w !== "")
+    const expected = pkg.scripts.start.replace(/^(exec\s+)?tsx\s*/, "").replace(/\s*src\/main\.ts.*$/, "").split(/\s+/).filter((w) => w !== "")
     expect(startScriptNodeOptions()).toEqual(expected)
   })
 

@@ -13,6 +13,7 @@ import * as Fs from "node:fs"
 import * as FsP from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { startScriptNodeOptions } from "../../bench/lib/options.js"
 import { clientSession, repoRoot } from "../support/index.js"
 import { type Block, blocks, shapeOf } from "./blocks.js"
 
@@ -61,6 +62,13 @@ describe("docs", () => {
     }
     assert.strictEqual(all.filter((b) => b.annotation?._tag === "Service").length, 1, "one service command")
     assert.isAtLeast(runnable.length, 4)
+  })
+
+  it("the supervisor command runs src/main.ts with the Node flags of npm start", () => {
+    const service = all.find((b) => b.annotation?._tag === "Service")!.code.trim()
+    const flags = startScriptNodeOptions()
+    assert.isAbove(flags.length, 0)
+    assert.strictEqual(service, `node_modules/.bin/node ${flags.join(" ")} --import tsx src/main.ts`)
   })
 
   it("the NOTIFY_BRIDGE example of docs/ledger.md is the one this test starts the service with", () => {
