@@ -1,12 +1,14 @@
 /**
- * The composition root: `npm start` / `npx tsx src/main.ts`.
+ * The composition root: `npm start`, or under a supervisor
+ * `node_modules/.bin/node --import tsx src/main.ts` (see the README). Settings: `src/Settings.ts`.
  *
  * With no configuration it runs everything in one process: an embedded PostgreSQL (data in
  * `.data/postgres`), the embedded WAMP router with `.crossbar/config.json` (realm1, anonymous, web on
  * 8080 serving `web/` and `/ws`), and the component registering the procedure groups below.
  * `WAMP_URL` set → no embedded router; `DATABASE_URL` or `PGHOST` set → no embedded PostgreSQL.
  * SIGINT/SIGTERM shut down in reverse order: procedures drain and unregister, the session leaves,
- * the router stops, the pool closes, PostgreSQL stops; exit code 0.
+ * the router stops, the pool closes, PostgreSQL stops; exit code 0. A start-up failure prints what is
+ * wrong and what to do (`src/StartupFailure.ts`) and exits 1; a bad setting or argument exits 2.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
@@ -71,9 +73,10 @@ export const app = (settings: Settings.Settings) =>
   )
 
 /**
- * npm does not pass a SIGTERM sent to it on to the script: `kill <npm pid>` would orphan the service
- * (and its PostgreSQL). Under `npm start` we find npm among our ancestors (Linux /proc) and end the
- * service, as a signal does, when that process is gone.
+ * npm passes SIGINT/SIGTERM on to its script (the start script `exec`s tsx, so no shell in between
+ * swallows them and npm exits with the service's code 0), but an npm that dies without doing so
+ * (SIGKILL) would orphan the service and its PostgreSQL. Under `npm start` we find npm among our
+ * ancestors (Linux /proc) and end the service, as a signal does, when that process is gone.
  */
 const npmAncestor = (): number | undefined => {
   let pid = process.ppid
