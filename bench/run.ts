@@ -16,7 +16,8 @@ import { type BenchOptions, defaults, startScriptNodeOptions } from "./lib/optio
 import type { Serializer } from "./lib/protocol.js"
 import { evaluateTargets, renderTable, renderTargets, writeReport } from "./lib/report.js"
 import type { Report, RowResult } from "./lib/result.js"
-import { type Progress, type RunContext, runRow } from "./lib/runner.js"
+import { progressPrinter } from "./lib/progress.js"
+import { type RunContext, runRow } from "./lib/runner.js"
 import { rowsFor, scenarios } from "./lib/scenarios.js"
 
 const flags = {
@@ -151,32 +152,6 @@ const routerConfig = (realm: string) => ({
     }]
   }]
 })
-
-/**
- * Progress of the rows. Every row prints the same lines: `[i/n] label: starting`, one line as each
- * phase begins (warmup, measure, drain), then its result. On a terminal the phase line is rewritten
- * in place with the calls so far; in logs and pipes each phase is one plain line.
- */
-const progressPrinter = () => {
-  const tty = process.stderr.isTTY === true
-  const fit = (text: string) => text.slice(0, (process.stderr.columns || 120) - 1)
-  let current = ""
-  return {
-    row: (prefix: string) => (progress: Progress | "starting") => {
-      const text = progress === "starting" ? "starting" : progress._tag === "Phase" ? progress.phase : progress.text
-      if (tty) {
-        process.stderr.write(`\r\x1b[K${fit(`${prefix}: ${text}`)}`)
-        current = text
-      } else if (progress === "starting" || progress._tag === "Phase") {
-        process.stderr.write(`${prefix}: ${text}\n`)
-      }
-    },
-    clear: () => {
-      if (tty && current !== "") process.stderr.write("\r\x1b[K")
-      current = ""
-    }
-  }
-}
 
 const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   if (parsed.list) {
