@@ -73,9 +73,10 @@ export const app = (settings: Settings.Settings) =>
   )
 
 /**
- * npm passes SIGINT/SIGTERM on to its script (the start script `exec`s tsx, so no shell in between
- * swallows them and npm exits with the service's code 0), but an npm that dies without doing so
- * (SIGKILL) would orphan the service and its PostgreSQL. Under `npm start` we find npm among our
+ * npm passes SIGINT/SIGTERM on to its script. The start script `exec`s node with the tsx loader:
+ * no shell to die of the signal (npm would then exit 130/143) and no tsx CLI process, which SIGKILLs
+ * a child that does not acknowledge a signal within 30 ms (under load, mid-shutdown). An npm that
+ * dies without passing the signal on (SIGKILL) would orphan the service and its PostgreSQL. Under `npm start` we find npm among our
  * ancestors (Linux /proc) and end the service, as a signal does, when that process is gone.
  */
 const npmAncestor = (): number | undefined => {
