@@ -5,8 +5,8 @@
  * See bench/README.md for what is measured and how to read it.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Option } from "effect"
-import { CliError, Command, Flag } from "effect/cli"
+import { Cause, Console, Effect, Exit, Layer, Option, Schema } from "effect"
+import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,6 +16,7 @@ import { type BenchOptions, defaults, startScriptNodeOptions } from "./lib/optio
 import type { Serializer } from "./lib/protocol.js"
 import { evaluateTargets, renderTable, renderTargets, writeReport } from "./lib/report.js"
 import type { Report, RowResult } from "./lib/result.js"
+import { progressPrinter } from "./lib/progress.js"
 import { type RunContext, runRow } from "./lib/runner.js"
 import { rowsFor, scenarios } from "./lib/scenarios.js"
 
@@ -75,10 +76,25 @@ const serviceVariants = (s: string): Array<Array<string>> => {
   return variants.length === 0 ? [startScriptNodeOptions()] : variants
 }
 
-/** A flag error the CLI prints as such, without a stack trace. */
-const usage = (message: string) => Effect.fail(new CliError.UserError({ cause: message, userMessage: message }))
+/** A wrong flag value: printed as one line plus where the flags are, exit code 2. */
+class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { message: Schema.String }) {}
 
-const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, CliError.UserError> =>
+const flagsHint = "npm run bench -- --help lists the flags"
+
+const usage = (message: string) => Effect.fail(new UsageError({ message }))
+
+/**
+ * Flags the parser refuses (unknown flag, a value of the wrong type): the problem and where the
+ * flags are, instead of the whole help page. `--help` still prints the help.
+ */
+const shortErrors = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Console.error(`${event.errors.map((error) => error.message).join("; ")}\n${flagsHint}`)
+      : CliOutput.defaultPresenter.present(event)
+})
+
+const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, UsageError> =>
   Effect.gen(function*() {
     const serializers = p.quick && p.serializers === "json,msgpack" ? ["json"] : list(p.serializers)
     for (const s of serializers) {
@@ -137,26 +153,6 @@ const routerConfig = (realm: string) => ({
   }]
 })
 
-/** One progress line, rewritten in place on a terminal; throttled plain lines otherwise. */
-const progressPrinter = () => {
-  const tty = process.stderr.isTTY === true
-  let lastPlain = 0
-  return {
-    show: (text: string) => {
-      if (tty) {
-        process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns || 120) - 1)}`)
-      } else if (text.includes(" calls ") && Date.now() - lastPlain >= 5_000) {
-        // Logs and pipes: a measured-progress line now and then, no phase chatter.
-        lastPlain = Date.now()
-        process.stderr.write(`${text}\n`)
-      }
-    },
-    clear: () => {
-      if (tty) process.stderr.write("\r\x1b[K")
-    }
-  }
-}
-
 const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   if (parsed.list) {
     for (const s of scenarios) yield* Console.log(`${s.id.padEnd(18)} ${s.description}`)
@@ -192,11 +188,12 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   }
 
   const progress = progressPrinter()
-  const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: progress.show }
+  const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: () => undefined }
   const results: Array<RowResult> = []
   for (const [i, row] of rows.entries()) {
-    progress.show(`[${i + 1}/${rows.length}] ${row.label}: starting`)
-    let result = yield* runRow(row, { ...ctx, runId: `${runId}r${i + 1}`, onProgress: (text) => progress.show(`[${i + 1}/${rows.length}] ${text}`) })
+    const show = progress.row(`[${i + 1}/${rows.length}] ${row.label}`)
+    show("starting")
+    let result = yield* runRow(row, { ...ctx, runId: `${runId}r${i + 1}`, onProgress: show })
     if (result.status === "unavailable" && result.reason === "no database" && databaseProblem !== undefined) {
       result = { ...result, reason: `database: ${databaseProblem}` }
     }
@@ -233,6 +230,18 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
 Command.make("bench", flags, bench).pipe(
   Command.withDescription("Benchmark wampgres: routers, components, PostgreSQL; see bench/README.md"),
   Command.run({ version: "0.1.0" }),
-  Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
+  Effect.tapError((error) => error instanceof UsageError ? Console.error(`${error.message}\n${flagsHint}`) : Effect.void),
+  Effect.provide(Layer.merge(NodeServices.layer, shortErrors)),
+  (program) =>
+    NodeRuntime.runMain(program, {
+      disableErrorReporting: true,
+      // 2: the command line is wrong (already explained above); 1: the run failed.
+      teardown: (exit, onExit) => {
+        if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
+        const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+        if (error instanceof UsageError || CliError.isCliError(error)) return onExit(2)
+        process.stderr.write(`${Cause.pretty(exit.cause)}\n`)
+        onExit(1)
+      }
+    })
 )

@@ -1,31 +1,33 @@
 /**
- * The composition root: `npm start` / `npx tsx src/main.ts`.
+ * The composition root: `npm start`, or under a supervisor
+ * `node_modules/.bin/node --import tsx src/main.ts` (see the README). Settings: `src/Settings.ts`.
  *
  * With no configuration it runs everything in one process: an embedded PostgreSQL (data in
  * `.data/postgres`), the embedded WAMP router with `.crossbar/config.json` (realm1, anonymous, web on
  * 8080 serving `web/` and `/ws`), and the component registering the procedure groups below.
  * `WAMP_URL` set → no embedded router; `DATABASE_URL` or `PGHOST` set → no embedded PostgreSQL.
  * SIGINT/SIGTERM shut down in reverse order: procedures drain and unregister, the session leaves,
- * the router stops, the pool closes, PostgreSQL stops; exit code 0.
+ * the router stops, the pool closes, PostgreSQL stops; exit code 0. A start-up failure prints what is
+ * wrong and what to do (`src/StartupFailure.ts`) and exits 1; a bad setting or argument exits 2.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
-import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
-import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Database from "./layers/Database.js"
-import { externalTarget, poolSettings } from "./layers/DatabaseConfig.js"
-import { dataDirFor, EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
+import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
-import { config as wampConfig, WampSession } from "./layers/WampSession.js"
+import * as NotifyBridge from "./layers/NotifyBridge.js"
+import { WampSession } from "./layers/WampSession.js"
 import * as Ledger from "./procedures/ledger/index.js"
 import { NowGroup } from "./procedures/now.js"
 import { Router } from "./router/index.js"
+import * as Settings from "./Settings.js"
+import { describeStartupFailure } from "./StartupFailure.js"
 
 /** The procedure groups of this service: one line per group. */
 const Procedures = Layer.mergeAll(
@@ -33,93 +35,49 @@ const Procedures = Layer.mergeAll(
   Ledger.layer
 )
 
-export const help = `wampgres: WAMP procedures doing PostgreSQL database programming, Effect-native.
-
-Usage: npm start            (or: npx tsx src/main.ts [--help])
-
-With no configuration: embedded PostgreSQL + embedded WAMP router + the component.
-
-Environment variables:
-  Database (set DATABASE_URL or PGHOST to use an external PostgreSQL instead of the embedded one)
-    DATABASE_URL          postgres://user:password@host:port/database
-    PGHOST, PGPORT        host, port (default 5432)
-    PGDATABASE, PGUSER    database (default: the user), user (default: the OS user)
-    PGPASSWORD            password
-    DB_POOL_MIN           connections kept open (adbapi cp_min)           default 3
-    DB_POOL_MAX           connections at most (adbapi cp_max)             default 10
-    DB_CONNECT_TIMEOUT    timeout of one connection attempt               default "5 seconds"
-    DB_STARTUP_TIMEOUT    time for the health query to succeed at start   default "20 seconds"
-    DB_HEALTH_QUERY       health query (adbapi cp_good_sql)               default "SELECT 1"
-    DB_MULTIPLEX          pipeline statements on shared connections       default true
-    DB_APPLICATION_NAME   application_name in pg_stat_activity            default wampgres
-    WAMPGRES_DATA_DIR     embedded PostgreSQL data lives in <dir>/postgres default .data
-  WAMP (set WAMP_URL to use an external router, e.g. Crossbar.io, instead of the embedded one)
-    WAMP_URL              router WebSocket URL                            default: the embedded router
-    WAMP_REALM            realm to join                                   default realm1
-    WAMP_SERIALIZER       json | msgpack                                  default json
-    WAMP_INVOKE           single | roundrobin | random | first | last     default single
-                          invocation policy of procedures without their own; anything but
-                          single lets several instances share the same procedures (scale-out)
-    WAMP_JOIN_TIMEOUT     time to join at start-up                        default "15 seconds"
-    WAMP_REQUEST_TIMEOUT  bound on register/call/publish requests         default "10 seconds"
-    WAMP_DRAIN_TIMEOUT    time in-flight calls get at shutdown            default "3 seconds"
-    WAMP_MAX_RETRY_DELAY  longest pause between reconnect attempts        default "5 seconds"
-  Embedded router (only when WAMP_URL is not set)
-    ROUTER_CONFIG         Crossbar.io configuration file                  default .crossbar/config.json
-    ROUTER_PORT           overrides the web transport's port (0 = any free port)
-  Logging
-    LOG_LEVEL             Trace | Debug | Info | Warn | Error             default Info
-
-Durations are written like "5 seconds" or "500 millis".
-`
+/** `--help`: rendered from the settings' declarations. */
+export const help = Settings.help()
 
 /** PostgreSQL: external when DATABASE_URL/PGHOST is set, else embedded. */
-const DatabaseLive = Layer.unwrap(
-  Effect.gen(function*() {
-    const target = yield* externalTarget
-    const pool = yield* poolSettings
-    if (Option.isSome(target)) return Database.layer(target.value, pool)
-    const dataDir = dataDirFor(yield* Config.option(Config.String("WAMPGRES_DATA_DIR")).pipe(Effect.map(Option.getOrUndefined)))
-    return Layer.unwrap(Effect.map(EmbeddedPostgres, (pg) => Database.layer(pg.target, pool))).pipe(
-      Layer.provide(EmbeddedPostgres.layer({ dataDir }))
-    )
+const databaseLayer = (settings: Settings.Settings["database"]) =>
+  Option.match(settings.external, {
+    onSome: (target) => Database.layer(target, settings.pool),
+    onNone: () =>
+      Layer.unwrap(Effect.map(EmbeddedPostgres, (pg) => Database.layer(pg.target, settings.pool))).pipe(
+        Layer.provide(EmbeddedPostgres.layer({ dataDir: settings.embeddedDataDir }))
+      )
   })
-)
 
 /** The WAMP session: against WAMP_URL when set, else against the embedded router. */
-const WampSessionLive = Layer.unwrap(
-  Effect.gen(function*() {
-    const settings = yield* wampConfig
-    const url = yield* Config.option(Config.String("WAMP_URL"))
-    if (Option.isSome(url) && url.value.length > 0) return WampSession.layer(settings)
-    const configFile = yield* Config.String("ROUTER_CONFIG").pipe(Config.withDefault(".crossbar/config.json"))
-    // Not Config.Port: 0 (any free port) is allowed here.
-    const port = yield* Config.option(Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), "ROUTER_PORT"))
-    const RouterLive = EmbeddedRouter.layer({ configFile, port: Option.getOrUndefined(port) })
-    return Layer.unwrap(
-      Effect.gen(function*() {
-        const router = yield* Router
-        for (const l of router.listening) {
-          if (l.transport.type === "web" && l.transport.paths.has("/")) {
-            yield* Effect.logInfo(`Web page at http://127.0.0.1:${l.port}/`)
+const wampSessionLayer = (settings: Settings.Settings) =>
+  Option.match(settings.wamp.url, {
+    onSome: (url) => WampSession.layer({ ...settings.wamp.session, url }),
+    onNone: () =>
+      Layer.unwrap(
+        Effect.gen(function*() {
+          const router = yield* Router
+          for (const l of router.listening) {
+            if (l.transport.type === "web" && l.transport.paths.has("/")) {
+              yield* Effect.logInfo(`Web page at http://127.0.0.1:${l.port}/`)
+            }
           }
-        }
-        return WampSession.layer({ ...settings, url: router.url })
-      })
-    ).pipe(Layer.provide(RouterLive))
+          return WampSession.layer({ ...settings.wamp.session, url: router.url })
+        })
+      ).pipe(Layer.provide(EmbeddedRouter.layer(settings.router)))
   })
-)
 
-export const App = Procedures.pipe(
-  Layer.provide(Layer.mergeAll(WampSessionLive, DatabaseLive))
-)
-
-const logLevel = Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const))
+/** The whole service for the given settings. */
+export const app = (settings: Settings.Settings) =>
+  Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge)).pipe(
+    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database)))
+  )
 
 /**
- * npm does not pass a SIGTERM sent to it on to the script: `kill <npm pid>` would orphan the service
- * (and its PostgreSQL). Under `npm start` we find npm among our ancestors (Linux /proc) and end the
- * service, as a signal does, when that process is gone.
+ * npm passes SIGINT/SIGTERM on to its script. The start script `exec`s node with the tsx loader:
+ * no shell to die of the signal (npm would then exit 130/143) and no tsx CLI process, which SIGKILLs
+ * a child that does not acknowledge a signal within 30 ms (under load, mid-shutdown). An npm that
+ * dies without passing the signal on (SIGKILL) would orphan the service and its PostgreSQL. Under `npm start` we find npm among our
+ * ancestors (Linux /proc) and end the service, as a signal does, when that process is gone.
  */
 const npmAncestor = (): number | undefined => {
   let pid = process.ppid
@@ -154,24 +112,54 @@ const exitWithNpm = Effect.gen(function*() {
   yield* Effect.logWarning("npm exited: shutting down")
 })
 
+/** Exit code 2: the command line or the settings are wrong; 1: start-up or running failed. */
+class Failed {
+  constructor(readonly code: number) {}
+}
+
 const main = Effect.gen(function*() {
-  const level = yield* logLevel
-  return yield* Layer.launch(App).pipe(
+  const settings = yield* Settings.load.pipe(
+    Effect.catch((error) =>
+      Effect.andThen(
+        Effect.logError(`${Settings.messageOf(error)}\nSee the settings with: npm start -- --help`),
+        Effect.fail(new Failed(2))
+      )
+    )
+  )
+  return yield* Layer.launch(app(settings)).pipe(
     Effect.raceFirst(exitWithNpm),
-    Effect.provideService(References.MinimumLogLevel, level)
+    // Expected failures get a sentence and a hint; the cause (stack) only with LOG_LEVEL=Debug.
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.andThen(
+        Effect.logDebug("start-up failure in detail", cause),
+        Effect.andThen(Effect.logError(describeStartupFailure(cause)), Effect.fail(new Failed(1)))
+      )
+    ),
+    Effect.provideService(References.MinimumLogLevel, settings.logLevel)
   )
 })
 
+const unknownArguments = process.argv.slice(2).filter((arg) => arg !== "--help" && arg !== "-h")
+
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(help)
+} else if (unknownArguments.length > 0) {
+  process.stderr.write(
+    `wampgres: unknown argument ${unknownArguments[0]}: settings are environment variables, listed by: npm start -- --help\n`
+  )
+  process.exitCode = 2
 } else {
   // A shutdown that hangs must not keep the process: force an exit well after the drain time.
   const deadline = () => setTimeout(() => process.exit(1), 15_000).unref()
   process.once("SIGINT", deadline)
   process.once("SIGTERM", deadline)
   NodeRuntime.runMain(main, {
+    disableErrorReporting: true,
     // A signal-initiated shutdown (interruption) is a normal end: exit code 0.
-    teardown: (exit, onExit) =>
-      onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+    teardown: (exit, onExit) => {
+      if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
+      const failure = Cause.findErrorOption(exit.cause)
+      onExit(Option.isSome(failure) && failure.value instanceof Failed ? failure.value.code : 1)
+    }
   })
 }

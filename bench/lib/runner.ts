@@ -24,8 +24,16 @@ export interface RunContext {
   readonly runId: string
   /** Crossbar-style configuration file for our router. */
   readonly routerConfigFile: string
-  readonly onProgress: (text: string) => void
+  readonly onProgress: (progress: Progress) => void
 }
+
+/**
+ * What a row reports while it runs: each phase of the measurement as it starts (the same three for
+ * every kind of row), and now and then the calls so far (shown only on a terminal).
+ */
+export type Progress =
+  | { readonly _tag: "Phase"; readonly phase: "warmup" | "measure" | "drain" }
+  | { readonly _tag: "Counts"; readonly text: string }
 
 const benchDir = join(process.cwd(), "bench")
 const childScript = (name: string) => join(benchDir, "children", `${name}.ts`)
@@ -70,7 +78,7 @@ const sampleCpu = (role: Role, pids: ReadonlyArray<number>): number | undefined 
 }
 
 /** Reads the load client's messages until its result, sampling CPU on the window's phases. */
-const driveLoad = (client: Child, measured: Measured, label: string, onProgress: (text: string) => void, timeoutMs: number) =>
+const driveLoad = (client: Child, measured: Measured, onProgress: (progress: Progress) => void, timeoutMs: number) =>
   Effect.gen(function*() {
     const roles: Array<Role> = ["router", "component", "client", "database"]
     const atStart: Record<Role, number | undefined> = { router: undefined, component: undefined, client: undefined, database: undefined }
@@ -91,12 +99,16 @@ const driveLoad = (client: Child, measured: Measured, label: string, onProgress:
               if (peaks.length > 0) peak[role] = Math.max(...peaks)
             }
           }
-          onProgress(`${label}: ${message.phase}`)
+          // connect/setup come before the warm-up: the row's "starting" covers them.
+          if (message.phase === "warmup" || message.phase === "measure" || message.phase === "drain") {
+            onProgress({ _tag: "Phase", phase: message.phase })
+          }
           break
         case "progress":
-          onProgress(
-            `${label}: ${message.phase} ${(message.elapsedMs / 1000).toFixed(0)}s  ${message.calls.toLocaleString("en-US")} calls  ${message.errors} errors`
-          )
+          onProgress({
+            _tag: "Counts",
+            text: `${message.phase} ${(message.elapsedMs / 1000).toFixed(0)}s  ${message.calls.toLocaleString("en-US")} calls  ${message.errors} errors`
+          })
           break
         case "failed":
           return yield* new RowFailed({ message: message.message })
@@ -216,7 +228,6 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
     const measured = yield* driveLoad(
       client,
       { pids: { router: routerPids, component: componentPids, client: [client.pid], database: databasePids(ctx, scenario.needsDatabase) } },
-      row.label,
       ctx.onProgress,
       config.readyTimeoutMs + options.warmupMs + options.durationMs + 120_000
     ).pipe(
@@ -284,7 +295,6 @@ const runSqlDirect = (row: Row, ctx: RunContext) =>
     return yield* driveLoad(
       client,
       { pids: { router: [], component: [], client: [client.pid], database: databasePids(ctx, true) } },
-      row.label,
       ctx.onProgress,
       ctx.options.warmupMs + ctx.options.durationMs + 60_000
     )
@@ -298,16 +308,18 @@ const runPgbenchRow = (row: Row, ctx: RunContext) =>
     if (ctx.database === undefined || binary === undefined) return yield* new RowFailed({ message: "no database or pgbench" })
     const [postmaster] = databasePids(ctx, true)
     const dbCpu: Record<"start" | "end", number | undefined> = { start: undefined, end: undefined }
+    ctx.onProgress({ _tag: "Phase", phase: "warmup" })
     const run = yield* runPgbench({
       binary,
       onWindowEdge: (edge) => {
         if (postmaster !== undefined) dbCpu[edge] = treeCpuSeconds(postmaster)
+        ctx.onProgress({ _tag: "Phase", phase: edge === "start" ? "measure" : "drain" })
       },
       databaseUrl: ctx.database.url,
       clients: pgbenchClients(ctx),
       warmupMs: ctx.options.warmupMs,
       durationMs: ctx.options.durationMs,
-      onProgress: (line) => ctx.onProgress(`${row.label}: ${line}`)
+      onProgress: (line) => ctx.onProgress({ _tag: "Counts", text: line })
     }).pipe(Effect.mapError((e) => new RowFailed({ message: e.message })))
     const load: LoadResult = run.result
     const figures = (cpu: number | undefined): RoleFigures => ({

@@ -46,14 +46,16 @@ describe("one row end to end (real processes, real sockets)", () => {
   it.live("echo through fox-wamp: checked calls, CPU and peak RSS for every role, nothing left running", () =>
     Effect.gen(function*() {
       const [row] = rowsFor([scenario("echo@fox-wamp")], ["json"])
+      const phases: Array<string> = []
       const result = yield* runRow(row!, {
         options,
         database: undefined,
         runId: "test",
         routerConfigFile: "unused",
-        onProgress: () => undefined
+        onProgress: (progress) => progress._tag === "Phase" && phases.push(progress.phase)
       })
       expect(result.status, result.reason).toBe("ok")
+      expect(phases).toEqual(["warmup", "measure", "drain"])
       expect(result.load!.errors).toBe(0)
       expect(result.load!.ok).toBeGreaterThan(100)
       expect(result.load!.callsPerSecond).toBeCloseTo((result.load!.ok * 1000) / result.load!.windowMs, 6)

@@ -1,17 +1,12 @@
 /**
- * Where the database is and how the pool behaves, read from the environment with `Config`.
+ * Where the database is and how the pool behaves: the types `Database.layer` takes.
  *
  * The connection comes from `DATABASE_URL`, or else from libpq's variables (`PGHOST`, `PGPORT`,
- * `PGDATABASE`, `PGUSER`, `PGPASSWORD`) with libpq's defaults (port 5432, user = the OS user,
- * database = the user). Pool settings are adbapi's: `DB_POOL_MIN` (`cp_min`, 3), `DB_POOL_MAX`
- * (`cp_max`, 10), `DB_HEALTH_QUERY` (`cp_good_sql`, `SELECT 1`).
+ * `PGDATABASE`, `PGUSER`, `PGPASSWORD`) with libpq's defaults; pool settings are adbapi's
+ * (`cp_min`, `cp_max`, `cp_good_sql`). Variables and defaults are declared in `src/Settings.ts`.
  */
-import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
-import * as Os from "node:os"
 
 /** Where to connect: a URL, or libpq-style fields. */
 export type DatabaseTarget =
@@ -48,47 +43,11 @@ export interface DatabaseConfig {
   readonly pool: PoolSettings
 }
 
-const nonNegativeInt = (name: string) => Config.schema(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)), name)
-
-/** Pool settings from `DB_*` variables, with adbapi's defaults. */
-export const poolSettings: Config.Config<PoolSettings> = Config.all({
-  min: nonNegativeInt("DB_POOL_MIN").pipe(Config.withDefault(3)),
-  max: nonNegativeInt("DB_POOL_MAX").pipe(Config.withDefault(10)),
-  connectTimeout: Config.Duration("DB_CONNECT_TIMEOUT").pipe(Config.withDefault("5 seconds" as Duration.Input)),
-  startupTimeout: Config.Duration("DB_STARTUP_TIMEOUT").pipe(Config.withDefault("20 seconds" as Duration.Input)),
-  healthQuery: Config.String("DB_HEALTH_QUERY").pipe(Config.withDefault("SELECT 1")),
-  multiplex: Config.Boolean("DB_MULTIPLEX").pipe(Config.withDefault(true)),
-  applicationName: Config.String("DB_APPLICATION_NAME").pipe(Config.withDefault("wampgres"))
-}) as Config.Config<PoolSettings>
-
 /**
- * The external database target, or `None` when neither `DATABASE_URL` nor `PGHOST` is set (then
- * `main.ts` starts an embedded PostgreSQL).
+ * The settings are declared in `src/Settings.ts` (variables, defaults, help); re-exported here for
+ * layers that read them from the environment themselves (`Database.layerConfig`).
  */
-export const externalTarget: Config.Config<Option.Option<DatabaseTarget>> = Config.all({
-  url: Config.option(Config.Redacted("DATABASE_URL")),
-  host: Config.option(Config.String("PGHOST")),
-  port: Config.Port("PGPORT").pipe(Config.withDefault(5432)),
-  database: Config.option(Config.String("PGDATABASE")),
-  username: Config.option(Config.String("PGUSER")),
-  password: Config.option(Config.Redacted("PGPASSWORD"))
-}).pipe(
-  Config.map(({ database, host, password, port, url, username }): Option.Option<DatabaseTarget> => {
-    if (Option.isSome(url) && Redacted.value(url.value).length > 0) {
-      return Option.some({ _tag: "Url", url: url.value })
-    }
-    if (Option.isNone(host) || host.value.length === 0) return Option.none()
-    const user = Option.getOrElse(username, () => Os.userInfo().username)
-    return Option.some({
-      _tag: "Fields",
-      host: host.value,
-      port,
-      database: Option.getOrElse(database, () => user),
-      username: user,
-      password: Option.getOrUndefined(password)
-    })
-  })
-)
+export { externalTarget, poolSettings } from "../Settings.js"
 
 /** A printable description of a target, without its password. */
 export const describeTarget = (target: DatabaseTarget): string => {

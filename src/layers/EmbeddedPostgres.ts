@@ -217,9 +217,5 @@ const start = (options: EmbeddedPostgresOptions) =>
 export const unixSocketDirFor = (dataDir: string): string | undefined =>
   Buffer.byteLength(`${dataDir}/.s.PGSQL.65535`) <= 107 ? dataDir : undefined
 
-/** The cluster's directory: `<WAMPGRES_DATA_DIR>/postgres`, by default `.data/postgres` under the working directory. */
-export const dataDirFor = (wampgresDataDir: string | undefined): string =>
-  Path.resolve(wampgresDataDir !== undefined && wampgresDataDir.length > 0 ? wampgresDataDir : ".data", "postgres")
-
 /** Where the OS user running postgres comes from, for messages. */
 export const runsAs = (): string => (isRoot() ? "postgres (created when missing; running as root)" : Os.userInfo().username)

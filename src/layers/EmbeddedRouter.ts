@@ -9,7 +9,7 @@ import { Router, type RouterError } from "../router/index.js"
 import type { RouterConfig } from "../router/types.js"
 
 export interface EmbeddedRouterOptions {
-  /** Path of the Crossbar configuration (`ROUTER_CONFIG`, default `.crossbar/config.json`). */
+  /** Path of the Crossbar configuration (`ROUTER_CONFIG` in `src/Settings.ts`). */
   readonly configFile: string
   /** Overrides the first transport's port when set. */
   readonly port?: number | undefined

@@ -18,13 +18,13 @@
  */
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { type Payload, WampSession } from "./WampSession.js"
+import { NOTIFY_BRIDGE, parseMappings } from "../Settings.js"
 
 export interface Mapping {
   /** The PostgreSQL channel to LISTEN on. */
@@ -116,27 +116,10 @@ export const layer = (
     })
   )
 
-/** Parses `channel=topic,channel=topic`. */
-export const parseMappings = (text: string): ReadonlyArray<Mapping> =>
-  text.split(",").map((part) => part.trim()).filter((part) => part.length > 0).map((part) => {
-    const [channel, topic, ...rest] = part.split("=").map((s) => s.trim())
-    if (channel === undefined || channel.length === 0 || topic === undefined || topic.length === 0 || rest.length > 0) {
-      throw new Error(`expected channel=topic, got "${part}"`)
-    }
-    return { channel, topic }
-  })
+/** `NOTIFY_BRIDGE` (`channel=topic,...`; empty or unset: none), declared in `src/Settings.ts`. */
+export const config: Config.Config<ReadonlyArray<Mapping>> = NOTIFY_BRIDGE.config
 
-/** The mappings in `NOTIFY_BRIDGE` (`channel=topic,...`; empty or unset: none). */
-export const config: Config.Config<ReadonlyArray<Mapping>> = Config.String("NOTIFY_BRIDGE").pipe(
-  Config.withDefault(""),
-  Config.mapEffect((text) =>
-    Effect.try({
-      try: () => parseMappings(text),
-      catch: (error) =>
-        new Config.ConfigError(new ConfigProvider.SourceError({ message: `NOTIFY_BRIDGE: ${String(error)}` }))
-    })
-  )
-)
+export { parseMappings }
 
 /** The bridge configured by `NOTIFY_BRIDGE`. */
 export const layerConfig: Layer.Layer<never, Config.ConfigError, PgClient.PgClient | WampSession> = Layer.unwrap(

@@ -21,7 +21,6 @@
  */
 import autobahn from "autobahn"
 import * as Cause from "effect/Cause"
-import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -36,6 +35,7 @@ import * as Serializers from "./wamp/serializers.js"
 import * as CallCanceling from "./wamp/callCanceling.js"
 import { type InvokePolicy, invokePolicies, type MatchPolicy } from "../wamp/types.js"
 import { Uri, WampgresUri } from "../wamp/uris.js"
+import { sessionDefaults } from "../Settings.js"
 
 /** A WAMP error: a failure a peer reported with an error URI, or a local one under `wampgres.error.*`. */
 export class WampError extends Schema.TaggedError<WampError>()("WampError", {
@@ -114,27 +114,9 @@ export interface WampSessionConfig {
   readonly invoke: InvokePolicy
 }
 
-/** The session settings from the environment (`WAMP_*`). */
-export const config: Config.Config<WampSessionConfig> = Config.all({
-  url: Config.String("WAMP_URL").pipe(Config.withDefault("ws://127.0.0.1:8080/ws")),
-  realm: Config.String("WAMP_REALM").pipe(Config.withDefault("realm1")),
-  joinTimeout: Config.Duration("WAMP_JOIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(15))),
-  requestTimeout: Config.Duration("WAMP_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
-  drainTimeout: Config.Duration("WAMP_DRAIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(3))),
-  maxRetryDelay: Config.Duration("WAMP_MAX_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(5))),
-  serializer: Config.Literals(["json", "msgpack"], "WAMP_SERIALIZER").pipe(Config.withDefault("json" as const)),
-  invoke: Config.Literals(invokePolicies, "WAMP_INVOKE").pipe(Config.withDefault("single" as const))
-}) as Config.Config<WampSessionConfig>
-
-/** The settings used when a test or embedding passes only some of them. */
+/** The settings used when a test or embedding passes only some of them (defaults: `src/Settings.ts`). */
 export const defaults = (overrides: Partial<WampSessionConfig> & Pick<WampSessionConfig, "url">): WampSessionConfig => ({
-  realm: "realm1",
-  joinTimeout: Duration.seconds(15),
-  requestTimeout: Duration.seconds(10),
-  drainTimeout: Duration.seconds(3),
-  maxRetryDelay: Duration.seconds(5),
-  serializer: "json",
-  invoke: "single",
+  ...sessionDefaults,
   ...overrides
 })
 
@@ -170,12 +152,6 @@ export class WampSession extends Context.Service<WampSession, {
   /** A session with the given settings. */
   static readonly layer = (settings: WampSessionConfig): Layer.Layer<WampSession, WampError> =>
     Layer.effect(WampSession, make(settings))
-  /** A session configured from the environment (`WAMP_URL`, `WAMP_REALM`, ...). */
-  static readonly layerConfig: Layer.Layer<WampSession, WampError | Config.ConfigError> = Layer.unwrap(
-    Effect.gen(function*() {
-      return WampSession.layer(yield* config)
-    })
-  )
 }
 
 interface ProcedureEntry {

@@ -11,6 +11,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Settings from "../../src/Settings.js"
 import { callRaw, clientSession, repoRoot } from "../support/index.js"
 
 interface Running {
@@ -120,31 +121,67 @@ const servesAndStops = (user?: User) =>
   })
 
 describe("src/main.ts", () => {
-  it.live("--help lists every option and environment variable", () =>
+  it.live("--help lists every setting", () =>
     Effect.promise(async () => {
       const running = runMain({}, ["--help"])
       assert.strictEqual(await running.exited, 0)
-      for (
-        const name of [
-          "DATABASE_URL", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "DB_POOL_MIN", "DB_POOL_MAX",
-          "DB_CONNECT_TIMEOUT", "DB_HEALTH_QUERY", "DB_MULTIPLEX", "WAMPGRES_DATA_DIR", "WAMP_URL", "WAMP_REALM",
-          "WAMP_INVOKE", "WAMP_DRAIN_TIMEOUT", "ROUTER_CONFIG", "ROUTER_PORT", "LOG_LEVEL"
-        ]
-      ) assert.include(running.output(), name)
+      for (const setting of Settings.all) assert.match(running.output(), new RegExp(`^    ${setting.name} `, "m"))
     }))
-
-  it.live("a bad WAMP_INVOKE fails start-up with a message naming the key", () =>
-    Effect.promise(async () => {
-      // External router and database on closed ports: the configuration is read before either is used.
-      const running = runMain({ WAMP_INVOKE: "everyone", WAMP_URL: "ws://127.0.0.1:9/ws", DATABASE_URL: "postgres://x@127.0.0.1:9/x" })
-      assert.strictEqual(await running.exited, 1)
-      assert.match(running.output(), /WAMP_INVOKE/)
-      assert.match(running.output(), /"roundrobin"/)
-    }), 30_000)
 
   it.live("runs with no configuration, serves the four procedures, and stops cleanly on SIGTERM", () => servesAndStops(), 90_000)
 
   // As a normal user every test already covers this; as root, this one does.
   it.live.skipIf(normalUser === undefined)("runs the same way as a normal user, PostgreSQL as that user", () =>
     servesAndStops(normalUser), 90_000)
+
+  /**
+   * `npm start` in a terminal: Ctrl-C sends SIGINT to npm and the service alike (one process group);
+   * `kill <npm's pid>` sends SIGTERM to npm only, which passes it on. Either way npm exits 0, as the
+   * service does, and nothing is left running.
+   */
+  for (const [how, signal] of [["Ctrl-C (SIGINT to the process group)", "SIGINT"], ["SIGTERM to npm", "SIGTERM"]] as const) {
+    it.live(`npm start exits 0 after ${how}`, () =>
+      Effect.gen(function*() {
+        const dataDir = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "wampgres-npm-"))
+            await Fs.chmod(dir, 0o755)
+            return dir
+          }),
+          (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+        )
+        const npm = ChildProcess.spawn("npm", ["start"], {
+          cwd: repoRoot,
+          detached: true, // its own process group, as in a terminal
+          env: { ...process.env, ROUTER_PORT: "0", WAMPGRES_DATA_DIR: dataDir, DATABASE_URL: "", PGHOST: "", WAMP_URL: "", LOG_LEVEL: "Info" },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        const running: Running = {
+          child: npm,
+          output: (() => {
+            let output = ""
+            npm.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+            npm.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+            return () => output
+          })(),
+          exited: new Promise((resolve) => npm.on("exit", (code) => resolve(code)))
+        }
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            try {
+              process.kill(-npm.pid!, "SIGKILL")
+            } catch {
+              // already gone
+            }
+          })
+        )
+        yield* Effect.promise(() => waitFor(running, /registered 4 procedures \{ group: .ledger. \}/, 60_000))
+        const postgresPid = Number.parseInt(yield* Effect.promise(() => Fs.readFile(Path.join(dataDir, "postgres", "postmaster.pid"), "utf8")), 10)
+        if (signal === "SIGINT") process.kill(-npm.pid!, "SIGINT")
+        else npm.kill("SIGTERM")
+        assert.strictEqual(yield* Effect.promise(() => running.exited), 0, running.output())
+        assert.match(running.output(), /Embedded PostgreSQL stopped/)
+        assert.isFalse(isAlive(postgresPid), "PostgreSQL is still running")
+      }), 90_000)
+  }
 })

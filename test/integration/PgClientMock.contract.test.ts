@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import * as PgClientMock from "../../../src/testing/PgClientMock.js"
-import { TestDatabase } from "../../support/index.js"
+import * as PgClientMock from "../../src/testing/PgClientMock.js"
+import { TestDatabase } from "../support/index.js"
 
 /** What error-mapping code can look at. */
 const shape = (error: SqlError) => {
