@@ -197,7 +197,7 @@ export class Session {
     try {
       data = this.serializer.encode(message, mayHoldBinary)
     } catch (error) {
-      this.context.log.warn(`session ${this.id}: cannot encode message ${String(message[0])} with ${this.serializer.name}: ${errorText(error)}`)
+      this.context.log.debug(`session ${this.id}: cannot encode message ${String(message[0])} with ${this.serializer.name}: ${errorText(error)}`)
       return false
     }
     if (this.peer.send(data)) return true
