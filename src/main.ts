@@ -24,7 +24,7 @@ import { dataDirFor, EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
 import { config as wampConfig, WampSession } from "./layers/WampSession.js"
 import * as Ledger from "./procedures/ledger/index.js"
-import { NowGroup } from "./procedures/now.js"
+import { NowGroup } from "./procedures/now/index.js"
 import { Router } from "./router/index.js"
 
 /** The procedure groups of this service: one line per group. */

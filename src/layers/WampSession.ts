@@ -33,110 +33,23 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Serializers from "./wamp/serializers.js"
+import {
+  type EventMessage,
+  type InvocationRequest,
+  type Payload,
+  type RegisterOptions,
+  type Registration,
+  WampError,
+  wampError
+} from "./wamp/Protocol.js"
+import { config, type WampSessionConfig } from "./wamp/SessionConfig.js"
 import * as CallCanceling from "./wamp/callCanceling.js"
 import { type InvokePolicy, invokePolicies, type MatchPolicy } from "../wamp/types.js"
 import { Uri, WampgresUri } from "../wamp/uris.js"
 
-/** A WAMP error: a failure a peer reported with an error URI, or a local one under `wampgres.error.*`. */
-export class WampError extends Schema.TaggedError<WampError>()("WampError", {
-  /** The WAMP error URI, e.g. `wamp.error.no_such_procedure`. */
-  error: Schema.String,
-  args: Schema.Array(Schema.Unknown),
-  kwargs: Schema.Record(Schema.String, Schema.Unknown),
-  message: Schema.String
-}) {}
-
-/** A WAMP error with a human-readable message as its first positional argument (the usual convention). */
-export const wampError = (error: string, message: string, kwargs: Record<string, unknown> = {}): WampError =>
-  new WampError({ error, args: [message], kwargs, message })
-
-/** Positional and keyword payload of a RESULT, YIELD or EVENT. */
-export interface Payload {
-  readonly args: ReadonlyArray<unknown>
-  readonly kwargs: Readonly<Record<string, unknown>>
-}
-
-/** What a procedure handler gets for one INVOCATION. */
-export interface InvocationRequest extends Payload {
-  /** The procedure URI called (for pattern registrations: the concrete URI). */
-  readonly procedure: string
-  /** Caller identification, when disclosed. */
-  readonly caller: number | undefined
-  readonly callerAuthid: string | undefined
-  readonly callerAuthrole: string | undefined
-  /** Present when the caller asked for progressive results: sends one progressive YIELD. */
-  readonly progress: ((payload: Payload) => Effect.Effect<void>) | undefined
-  /** Bytes queued on the WebSocket and not yet sent: pace progressive results by it. */
-  readonly bufferedAmount: () => number
-}
-
+export * from "./wamp/Protocol.js"
+export * from "./wamp/SessionConfig.js"
 export { type InvokePolicy, invokePolicies }
-
-/** Registration options as WAMP defines them (`match`, `invoke`, `disclose_caller`, ...). */
-export interface RegisterOptions {
-  readonly match?: MatchPolicy
-  readonly invoke?: InvokePolicy
-  readonly disclose_caller?: boolean
-  readonly [option: string]: unknown
-}
-
-/** One procedure as the session sees it: a URI, options and a handler with no requirements left. */
-export interface Registration {
-  readonly uri: string
-  readonly options?: RegisterOptions | undefined
-  /** Fails only with `WampError`, which becomes the ERROR sent back to the caller. */
-  readonly handler: (request: InvocationRequest) => Effect.Effect<Payload, WampError>
-  /**
-   * The services the handler's fibers run with (default: the session's own). A group passes its
-   * services here once instead of providing them to every call (a context merge per INVOCATION).
-   */
-  readonly context?: Context.Context<never> | undefined
-}
-
-export interface EventMessage extends Payload {
-  readonly topic: string
-  readonly publication: number
-  readonly publisher: number | undefined
-}
-
-export interface WampSessionConfig {
-  readonly url: string
-  readonly realm: string
-  readonly joinTimeout: Duration.Duration
-  readonly requestTimeout: Duration.Duration
-  readonly drainTimeout: Duration.Duration
-  readonly maxRetryDelay: Duration.Duration
-  readonly serializer: "json" | "msgpack"
-  /**
-   * The invocation policy of every registration that sets no `options.invoke` of its own. Anything
-   * but "single" lets several instances of the component register the same procedures (scale-out).
-   */
-  readonly invoke: InvokePolicy
-}
-
-/** The session settings from the environment (`WAMP_*`). */
-export const config: Config.Config<WampSessionConfig> = Config.all({
-  url: Config.String("WAMP_URL").pipe(Config.withDefault("ws://127.0.0.1:8080/ws")),
-  realm: Config.String("WAMP_REALM").pipe(Config.withDefault("realm1")),
-  joinTimeout: Config.Duration("WAMP_JOIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(15))),
-  requestTimeout: Config.Duration("WAMP_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
-  drainTimeout: Config.Duration("WAMP_DRAIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(3))),
-  maxRetryDelay: Config.Duration("WAMP_MAX_RETRY_DELAY").pipe(Config.withDefault(Duration.seconds(5))),
-  serializer: Config.Literals(["json", "msgpack"], "WAMP_SERIALIZER").pipe(Config.withDefault("json" as const)),
-  invoke: Config.Literals(invokePolicies, "WAMP_INVOKE").pipe(Config.withDefault("single" as const))
-}) as Config.Config<WampSessionConfig>
-
-/** The settings used when a test or embedding passes only some of them. */
-export const defaults = (overrides: Partial<WampSessionConfig> & Pick<WampSessionConfig, "url">): WampSessionConfig => ({
-  realm: "realm1",
-  joinTimeout: Duration.seconds(15),
-  requestTimeout: Duration.seconds(10),
-  drainTimeout: Duration.seconds(3),
-  maxRetryDelay: Duration.seconds(5),
-  serializer: "json",
-  invoke: "single",
-  ...overrides
-})
 
 export class WampSession extends Context.Service<WampSession, {
   readonly url: string
@@ -147,7 +60,7 @@ export class WampSession extends Context.Service<WampSession, {
    * Registers procedures for the lifetime of the current scope (see the module comment). Fails when
    * any of them cannot be registered (e.g. `wamp.error.procedure_already_exists`); then none is kept.
    */
-  readonly register: (registrations: ReadonlyArray<Registration>) => Effect.Effect<void, WampError, Scope.Scope>
+  readonly register: <R>(registrations: ReadonlyArray<Registration<R>>) => Effect.Effect<void, WampError, Scope.Scope>
   /** Calls a procedure; waits for a (re)join up to the request timeout. */
   readonly call: (
     procedure: string,
@@ -179,9 +92,9 @@ export class WampSession extends Context.Service<WampSession, {
 }
 
 interface ProcedureEntry {
-  readonly registration: Registration
+  readonly registration: Registration<unknown>
   /** Forks a call's fiber with the registration's services. */
-  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  readonly runFork: (effect: Effect.Effect<Payload, WampError, unknown>) => Fiber.Fiber<Payload, WampError>
   /** The session it is registered on, and autobahn's handle (undefined while the REGISTER is pending). */
   session: autobahn.Session | undefined
   handle: autobahn.Registration | undefined
@@ -550,12 +463,12 @@ const make = (settings: WampSessionConfig) =>
         }, { concurrency: "unbounded", discard: true })
       })
 
-    const register = (registrations: ReadonlyArray<Registration>) =>
+    const register = <R>(registrations: ReadonlyArray<Registration<R>>) =>
       Effect.acquireRelease(
         Effect.gen(function*() {
           const entries: Array<ProcedureEntry> = registrations.map((registration) => ({
-            registration,
-            runFork: registration.context === undefined ? runFork : Effect.runForkWith(registration.context),
+            registration: registration as Registration<unknown>,
+            runFork: Effect.runForkWith(registration.context) as ProcedureEntry["runFork"],
             session: undefined,
             handle: undefined,
             closing: false,
