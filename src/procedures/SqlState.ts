@@ -6,15 +6,10 @@
  */
 import * as Effect from "effect/Effect"
 import { isSqlError, SqlError } from "effect/sql/SqlError"
+import { sqlState } from "../layers/wamp/Failure.js"
 
 /** The SQLSTATE of a failed statement (`23505`, `40001`, ...), when PostgreSQL sent one. */
-export const sqlState = (error: SqlError): string | undefined => {
-  const cause: unknown = error.reason.cause
-  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
-    return cause.code
-  }
-  return undefined
-}
+export { sqlState }
 
 /** Well-known SQLSTATEs, for mapping them to a procedure's typed errors. */
 export const SqlStates = {

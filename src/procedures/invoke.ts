@@ -7,21 +7,21 @@
  * 2. the handler runs, inside one transaction when declared `transactional` (committed on success,
  *    rolled back on any failure, defect or interruption; nested `withTransaction` = savepoints).
  * 3. its result is encoded with the result Schema → YIELD args [result].
- * Failures: a declared typed error → its URI, args [message], kwargs = its fields; an `SqlError` →
+ * Failures (mapped by `layers/wamp/Failure.ts`): a declared typed error → its URI, args [message],
+ * kwargs = its fields; an `SqlError` →
  * `wampgres.error.database` (no SQL text or parameters; the SQLSTATE in kwargs), also when it
  * arrives as a defect (a ROLLBACK that failed because the connection dropped); anything else
  * (defects, undeclared errors, a result that does not encode) → `wamp.error.runtime_error`, logged
  * with its cause, no stack trace to the caller. Interruption (a canceled call) stays interruption.
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as Option from "effect/Option"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import * as Failure from "../layers/wamp/Failure.js"
 import { type InvocationRequest, type Payload, type WampError, wampError } from "../layers/wamp/Protocol.js"
 import type { Contract, ErrorSchema } from "./Contract.js"
-import { sqlState } from "./SqlState.js"
 import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** WAMP error URIs callers of wampgres procedures can see. */
@@ -109,36 +109,11 @@ const toWampError = (errors: ReadonlyArray<ErrorSchema<unknown>>, uri: string) =
       Effect.orDie
     )
   }
-  if (isSqlError(failure)) return databaseError(uri, failure)
+  if (isSqlError(failure)) return Failure.databaseError(uri, failure)
   return Effect.die(failure)
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
-
-/** `wampgres.error.database` for an `SqlError`: the SQLSTATE when there is one, never the SQL text. */
-const databaseError = (uri: string, failure: SqlError): Effect.Effect<WampError> => {
-  const code = sqlState(failure)
-  const cause: unknown = failure.reason.cause
-  return Effect.as(
-    Effect.logWarning(
-      `Procedure ${uri} failed in the database: ${failure.reason._tag}${code === undefined ? "" : ` ${code}`} ${
-        cause instanceof Error ? cause.message : failure.reason.message
-      }`
-    ),
-    wampError(ErrorUris.database, "database error", code === undefined ? {} : { sqlstate: code })
-  )
-}
-
-/**
- * An `SqlError` that died: `withTransaction` turns a failed ROLLBACK (e.g. the connection dropped
- * inside the transaction) into a defect. For the caller it is still a database failure.
- */
-const sqlDefect = <E>(cause: Cause.Cause<E>): SqlError | undefined => {
-  for (const reason of cause.reasons) {
-    if (Cause.isDieReason(reason) && isSqlError(reason.defect)) return reason.defect
-  }
-  return undefined
-}
 
 const noKwargs: Readonly<Record<string, unknown>> = Object.freeze({})
 
@@ -169,17 +144,7 @@ export const prepare = <I, R, X>(
   const encodeOutput = (output: unknown) => Effect.orDie(encode(output))
   const onFailure = (failure: unknown) => Effect.flatMap(toError(failure), Effect.fail)
   const onInvalid = (error: Schema.SchemaError) => wampError(ErrorUris.invalidArgument, describeSchemaError(error))
-  const onCause = (cause: Cause.Cause<WampError>): Effect.Effect<never, WampError> => {
-    const failure = Cause.findErrorOption(cause)
-    if (failure._tag === "Some") return Effect.fail(failure.value)
-    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
-    const sqlFailure = sqlDefect(cause)
-    if (sqlFailure !== undefined) return Effect.flip(databaseError(contract.uri, sqlFailure))
-    return Effect.as(
-      Effect.logError(`Procedure ${contract.uri} died`, cause),
-      wampError(ErrorUris.runtimeError, "internal error")
-    ).pipe(Effect.flip)
-  }
+  const onCause = Failure.fromCause(contract.uri)
   const body = (input: I, call: InvocationRequest): Effect.Effect<Payload, WampError, R | X> =>
     around(handler(input, call)).pipe(
       Effect.flatMap(encodeOutput),
