@@ -119,7 +119,7 @@ export const make = (
 const channelNameEncoder = new TextEncoder()
 
 /** As the library's (internal) check: PostgreSQL truncates longer channel names silently. */
-const validateChannelName = (channel: string, operation: string): SqlError | undefined => {
+export const validateChannelName = (channel: string, operation: string): SqlError | undefined => {
   if (channelNameEncoder.encode(channel).byteLength <= 63) return undefined
   const message = "PostgreSQL channel names must not exceed 63 UTF-8 bytes"
   return new SqlError({ reason: new UnknownError({ cause: new Error(message), message, operation }) })
