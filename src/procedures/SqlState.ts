@@ -31,7 +31,7 @@ export const mapSqlState = <E2>(handlers: { readonly [code: string]: (error: Sql
     self,
     (error): error is E & SqlError => error instanceof SqlError && handlers[sqlState(error) ?? ""] !== undefined,
     (error) => Effect.fail(handlers[sqlState(error) ?? ""]!(error))
-  ) as Effect.Effect<A, E | E2, R>
+  )
 
 /**
  * Whether a failure is worth retrying the whole transaction: the driver classified it as a
