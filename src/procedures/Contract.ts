@@ -119,5 +119,22 @@ export const make = <
 
 const emptyFields = <Fields extends PlainFields>(): Fields => ({}) as Fields
 
+/**
+ * Declares the contract of a procedure that streams: as `make`, with the Schema of each progressive
+ * result typed (`Progressive.send(rows, request, contract.progress)` checks the rows against it).
+ */
+export const streaming = <
+  const Fields extends PlainFields,
+  Output,
+  Progress,
+  const Errors extends ReadonlyArray<ErrorSchema> = readonly [],
+  const Transactional extends TransactionPolicy = false
+>(
+  uri: string,
+  spec: Spec<Fields, Output, Errors, Progress, Transactional> & { readonly progress: PlainSchema<Progress> }
+): Contract<Schema.Struct<Fields>["Type"], Output, Errors[number]["Type"], Transactional> & {
+  readonly progress: PlainSchema<Progress>
+} => ({ ...make(uri, spec), progress: spec.progress })
+
 /** The default policy (`false`); `Transactional` is `false` whenever the spec leaves it out. */
 const notTransactional = <Transactional extends TransactionPolicy>(): Transactional => false as Transactional

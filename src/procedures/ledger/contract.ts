@@ -47,7 +47,7 @@ export const transfer = Contract.make(Uris.transfer, {
 })
 
 /** With `receive_progress`: every transfer as one progressive result, then `{ count }`. */
-export const history = Contract.make(Uris.history, {
+export const history = Contract.streaming(Uris.history, {
   args: { account: Id, limit: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))) },
   result: HistoryResult,
   progress: Transfer,

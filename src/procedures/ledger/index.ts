@@ -152,7 +152,7 @@ export const history = Procedure.implement(
     if (request.progress !== undefined) {
       const decodeRow = Schema.decodeUnknownEffect(TransferRow)
       const rows = historyQuery(sql, account, limit).stream.pipe(Stream.mapEffect((row) => Effect.orDie(decodeRow(row))))
-      const count = yield* Progressive.send(rows, request, Transfer)
+      const count = yield* Progressive.send(rows, request, Contract.history.progress)
       return { count }
     }
     if (limit !== undefined && limit > maxListedTransfers) {

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as Stream from "effect/Stream"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
 import * as Client from "../../../src/procedures/Client.js"
@@ -17,6 +18,7 @@ import * as Contract from "../../../src/procedures/Contract.js"
 import { ErrorUris, invoke, request } from "../../../src/procedures/invoke.js"
 import * as Ledger from "../../../src/procedures/ledger/contract.js"
 import * as Procedure from "../../../src/procedures/Procedure.js"
+import * as Progressive from "../../../src/procedures/Progressive.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
 
 const src = Path.resolve(import.meta.dirname, "../../../src")
@@ -91,6 +93,8 @@ describe("a contract and its handler", () => {
     // @ts-expect-error the client sends the contract's input
     Client.call(add, { a: 1 })
     const typed: Effect.Effect<number, unknown, unknown> = Client.call(add, { a: 1, b: 2 })
+    // @ts-expect-error a streaming contract types its progressive results (transfers, not numbers)
+    Progressive.send(Stream.make(1), request(Ledger.history.uri), Ledger.history.progress)
     assert.strictEqual(implemented.uri, add.uri)
     assert.isDefined(typed)
   })
