@@ -7,6 +7,9 @@
  * A bad value fails with a `ConfigError` whose message names the variable, the value (unless it is
  * a secret) and what is expected, e.g. `DB_POOL_MAX="abc" is not valid: expected an integer >= 1`.
  * An empty variable counts as unset (`DATABASE_URL=` means: no external database).
+ *
+ * Longer than a module usually is on purpose: the point of the file is that every setting stands in
+ * one place, one short declaration each.
  */
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
