@@ -9,9 +9,10 @@
  *   on serialization failure/deadlock, a bounded number of times;
  * - `history`: rows streamed from a PostgreSQL portal as progressive results, paced by the socket,
  *   canceled in PostgreSQL when the caller cancels or leaves;
- * - `on_account_change`: a trigger NOTIFYs `ledger_accounts`, the LISTEN/NOTIFY bridge publishes.
+ * - `on_account_change`: a trigger writes each balance change into the transactional outbox
+ *   (migration 0005), whoever made it; the outbox relay publishes it after COMMIT, as `on_transfer`.
  *
- * `Ledger.layer` is the one line for the composition: migrations, then the procedures and the bridge.
+ * `Ledger.layer` is the one line for the composition: migrations, then the procedures and the outbox.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -20,10 +21,10 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as SqlSchema from "effect/sql/SqlSchema"
 import * as Stream from "effect/Stream"
-import * as NotifyBridge from "../../layers/NotifyBridge.js"
 import * as Events from "../Events.js"
 import * as Group from "../Group.js"
 import * as Migrations from "../Migrations.js"
+import * as Outbox from "../Outbox.js"
 import * as Procedure from "../Procedure.js"
 import * as Progressive from "../Progressive.js"
 import * as Rows from "../Rows.js"
@@ -39,8 +40,7 @@ import {
   NoSuchAccount,
   Transfer,
   TransferRow,
-  Uris,
-  accountsChannel
+  Uris
 } from "./schema.js"
 
 export * from "./schema.js"
@@ -168,13 +168,15 @@ export const history = Procedure.implement(
 /** The ledger's procedures. */
 export const LedgerGroup = Group.make("ledger", [openAccount, getAccount, transfer, history])
 
-/** The ledger's schema: `src/procedures/ledger/migrations/`, recorded in `wampgres_migrations_ledger`. */
+/**
+ * The ledger's schema: `src/procedures/ledger/migrations/`, recorded in `wampgres_migrations_ledger`,
+ * after the outbox's (the balance trigger writes into it).
+ */
 export const LedgerMigrations = Migrations.layer("ledger", Migrations.fromDirectory(new URL("./migrations/", import.meta.url)))
+  .pipe(Layer.provide(Outbox.migrations))
 
-/** `ledger_accounts` notifications → `com.example.ledger.on_account_change`. */
-export const accountChanges: NotifyBridge.Mapping = { channel: accountsChannel, topic: Uris.onAccountChange }
-
-/** Migrations first, then the procedures and the account-change bridge. */
-export const layer = Layer.mergeAll(LedgerGroup.layer, NotifyBridge.layer([accountChanges])).pipe(
+/** Migrations first, then the procedures, publishing through the outbox. */
+export const layer = LedgerGroup.layer.pipe(
+  Layer.provide(Outbox.layer),
   Layer.provide(LedgerMigrations)
 )
