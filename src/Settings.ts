@@ -20,6 +20,7 @@ import * as Path from "node:path"
 import type { DatabaseTarget, PoolSettings } from "./layers/DatabaseConfig.js"
 import type { Mapping } from "./layers/NotifyBridge.js"
 import type { WampSessionConfig } from "./layers/WampSession.js"
+import type { OutboxSettings } from "./procedures/Outbox.js"
 import { type InvokePolicy, invokePolicies } from "./wamp/types.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -299,6 +300,24 @@ export const NOTIFY_BRIDGE = withDefault("NOTIFY_BRIDGE", {
   default: [] as ReadonlyArray<Mapping>,
   shownDefault: "none"
 })
+export const OUTBOX_RETENTION = withDefault("OUTBOX_RETENTION", {
+  group: "Events",
+  help: "published outbox events are kept this long for wampgres.outbox.replay (subscribers that saw a gap in _seq)",
+  reader: duration,
+  ...seconds("24 hours")
+})
+export const OUTBOX_POLL_INTERVAL = withDefault("OUTBOX_POLL_INTERVAL", {
+  group: "Events",
+  help: "the outbox relay looks for committed events at least this often (NOTIFY wakes it sooner)",
+  reader: duration,
+  ...seconds("1 second")
+})
+export const IDEMPOTENCY_RETENTION = withDefault("IDEMPOTENCY_RETENTION", {
+  group: "Events",
+  help: "outcomes of calls made with an idempotency key are kept this long: a retry within it gets the original outcome",
+  reader: duration,
+  ...seconds("24 hours")
+})
 export const LOG_LEVEL = withDefault("LOG_LEVEL", {
   group: "Logging",
   help: "Trace, Debug, Info, Warn, Error or None; Debug shows PostgreSQL's log, autobahn's messages, start-up errors in detail",
@@ -333,6 +352,9 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   ROUTER_CONFIG,
   ROUTER_PORT,
   NOTIFY_BRIDGE,
+  OUTBOX_RETENTION,
+  OUTBOX_POLL_INTERVAL,
+  IDEMPOTENCY_RETENTION,
   LOG_LEVEL
 ]
 
@@ -353,6 +375,8 @@ export interface Settings {
   }
   readonly router: { readonly configFile: string; readonly port: number | undefined }
   readonly notifyBridge: ReadonlyArray<Mapping>
+  readonly outbox: Omit<OutboxSettings, "batchSize">
+  readonly idempotencyRetention: Duration.Duration
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -427,6 +451,9 @@ export const config: Config.Config<Settings> = Config.all({
   routerConfig: ROUTER_CONFIG.config,
   routerPort: ROUTER_PORT.config,
   notifyBridge: NOTIFY_BRIDGE.config,
+  outboxRetention: OUTBOX_RETENTION.config,
+  outboxPollInterval: OUTBOX_POLL_INTERVAL.config,
+  idempotencyRetention: IDEMPOTENCY_RETENTION.config,
   logLevel: LOG_LEVEL.config
 }).pipe(
   Config.map((s): Settings => ({
@@ -434,6 +461,8 @@ export const config: Config.Config<Settings> = Config.all({
     wamp: { url: s.url, session: s.session },
     router: { configFile: s.routerConfig, port: Option.getOrUndefined(s.routerPort) },
     notifyBridge: s.notifyBridge,
+    outbox: { retention: s.outboxRetention, pollInterval: s.outboxPollInterval },
+    idempotencyRetention: s.idempotencyRetention,
     logLevel: s.logLevel
   }))
 )
@@ -475,7 +504,7 @@ const groupNotes: Record<Group, string> = {
   Database: "set DATABASE_URL or PGHOST to use an external PostgreSQL instead of the embedded one",
   WAMP: "set WAMP_URL to use an external router (e.g. Crossbar.io) instead of the embedded one",
   "Embedded router": "only when WAMP_URL is not set",
-  Events: "besides the ledger's own bridge of ledger_accounts",
+  Events: "the transactional outbox, idempotent calls and extra LISTEN/NOTIFY bridges",
   Logging: ""
 }
 

@@ -6,7 +6,7 @@
  *   `duplicate_owner`;
  * - `transfer`: locks both accounts in id order (no deadlock between opposite transfers), checks the
  *   balance, writes, and publishes `on_transfer` only after COMMIT; the whole transaction is retried
- *   on serialization failure/deadlock, a bounded number of times;
+ *   on serialization failure/deadlock, a bounded number of times; idempotent with `idempotency_key`;
  * - `history`: rows streamed from a PostgreSQL portal as progressive results, paced by the socket,
  *   canceled in PostgreSQL when the caller cancels or leaves;
  * - `on_account_change`: a trigger writes each balance change into the transactional outbox
@@ -23,13 +23,13 @@ import * as SqlSchema from "effect/sql/SqlSchema"
 import * as Stream from "effect/Stream"
 import * as Events from "../Events.js"
 import * as Group from "../Group.js"
+import * as Idempotency from "../Idempotency.js"
 import * as Migrations from "../Migrations.js"
 import * as Outbox from "../Outbox.js"
 import * as Procedure from "../Procedure.js"
 import * as Progressive from "../Progressive.js"
 import * as Rows from "../Rows.js"
 import { mapSqlState, SqlStates } from "../SqlState.js"
-import * as Transaction from "../Transaction.js"
 import * as Contract from "./contract.js"
 import {
   AccountRow,
@@ -81,7 +81,7 @@ export const getAccount = Procedure.implement(
     Effect.flatMap(findAccount(id), Option.match({ onNone: () => Effect.fail(noSuchAccount(id)), onSome: Effect.succeed }))
 )
 
-/** One transfer, inside the transaction `Transaction.retrying` opens (and reopens on 40001/40P01). */
+/** One transfer, inside the transaction `Idempotency.transaction` opens (and reopens on 40001/40P01). */
 const transferOnce = Effect.fnUntraced(function*({ amount, from, to }: { from: number; to: number; amount: number }) {
   const sql = yield* SqlClient.SqlClient
   // Both rows locked in id order: two opposite transfers wait for each other instead of deadlocking.
@@ -122,7 +122,8 @@ export const transfer = Procedure.implement(
   (input) =>
     input.from === input.to
       ? Effect.fail(new InvalidArgument({ message: "from and to must be different accounts" }))
-      : Transaction.retrying(transferOnce(input)).pipe(
+      : Idempotency.transaction(Contract.transfer, input.idempotency_key, input, transferOnce(input), () =>
+        new InvalidArgument({ message: "idempotency_key: already used for a transfer with other arguments" })).pipe(
         // The table's constraints back up the checks above (a row changed by hand, a future bug).
         mapSqlState<InsufficientFunds | NoSuchAccount>({
           [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
@@ -177,6 +178,6 @@ export const LedgerMigrations = Migrations.layer("ledger", Migrations.fromDirect
 
 /** Migrations first, then the procedures, publishing through the outbox. */
 export const layer = LedgerGroup.layer.pipe(
-  Layer.provide(Outbox.layer),
+  Layer.provide(Layer.merge(Outbox.layer, Idempotency.layer)),
   Layer.provide(LedgerMigrations)
 )
