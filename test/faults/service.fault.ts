@@ -63,8 +63,8 @@ const setup = (options: { readonly pgProxy?: boolean } = {}) => Effect.gen(funct
     DB_POOL_MAX: "8"
   }
   const running: Array<Service> = []
-  const launch = Effect.gen(function*() {
-    const service = runService(env)
+  const launch = (extra: Record<string, string> = {}) => Effect.gen(function*() {
+    const service = runService({ ...env, ...extra })
     running.push(service)
     const started = Date.now()
     yield* Effect.promise(() => service.waitFor(ledgerRegistered, 60_000))
@@ -128,7 +128,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "180 seconds" })
   it.effect("SIGKILL in the middle of 1,000 concurrent transfers, then a restart: nothing half-written, every commit announced", () =>
     Effect.gen(function*() {
       const { launch, router } = yield* setup()
-      const first = yield* launch
+      const first = yield* launch()
       const opening = 1000
       const ids = yield* openAccounts("kill", 20, opening)
       const subscriber = yield* clientSession(router.url)
@@ -146,7 +146,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "180 seconds" })
       first.service.child.kill("SIGKILL")
       yield* Effect.promise(() => first.service.exited)
       yield* Fiber.join(load)
-      const second = yield* launch
+      const second = yield* launch()
       const afterKill = yield* ledgerState(ids, opening)
       const announced = yield* eventually(() => {
         const seen = new Set(events.map((e) => e.id))
@@ -173,7 +173,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "180 seconds" })
   it.effect("the service's router connection cut 3 times for 1.5 s (> its 1 s request timeout) under load: callers retrying with their key see each transfer once", () =>
     Effect.gen(function*() {
       const { launch, router, wampProxy } = yield* setup()
-      yield* launch
+      yield* launch()
       const opening = 1000
       const ids = yield* openAccounts("cut", 10, opening)
       const subscriber = yield* clientSession(router.url)
@@ -235,7 +235,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "180 seconds" })
   it.effect("router restarted under load: the service registers again within 2 s; callers get errors, never hang", () =>
     Effect.gen(function*() {
       const { launch, restartRouter, router } = yield* setup()
-      yield* launch
+      yield* launch()
       const opening = 1000
       const ids = yield* openAccounts("restart", 10, opening)
       const client = yield* Layer.build(clientWamp(router.url, { requestTimeout: Duration.seconds(3) }))
@@ -284,7 +284,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "180 seconds" })
   it.effect("PostgreSQL unreachable for 2 s under load (connections dropped and refused, as in a restart): calls fail fast with wampgres.error.database, then recover", () =>
     Effect.gen(function*() {
       const { launch, pgProxy, router } = yield* setup({ pgProxy: true })
-      yield* launch
+      yield* launch()
       const opening = 1000
       const ids = yield* openAccounts("pgdown", 10, opening)
       const sessions = yield* Effect.all(Array.from({ length: 4 }, () => clientSession(router.url)))
@@ -333,7 +333,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "180 seconds" })
   it.effect("a TCP path to PostgreSQL with latency, a 3 s stall and dropped connections: calls time out with a clear URI, the pool recovers, nothing half-written", () =>
     Effect.gen(function*() {
       const { launch, pgProxy, router } = yield* setup({ pgProxy: true })
-      yield* launch
+      yield* launch()
       const opening = 1000
       const ids = yield* openAccounts("proxy", 10, opening)
       const sessions = yield* Effect.all(Array.from({ length: 4 }, () => clientSession(router.url)))
@@ -375,5 +375,48 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "180 seconds" })
       assert.include(phases["after"]!, "ok", "the pool recovered")
       assert.strictEqual(state.sum, ids.length * opening)
       assert.strictEqual(state.unbalanced, 0, "nothing half-written")
+    }))
+  it.effect("three instances with a shared registration, one SIGKILLed under load: calls continue on the others, the relay hands over", () =>
+    Effect.gen(function*() {
+      const { launch, router } = yield* setup()
+      const instances = [yield* launch({ WAMP_INVOKE: "roundrobin" }), yield* launch({ WAMP_INVOKE: "roundrobin" }), yield* launch({ WAMP_INVOKE: "roundrobin" })]
+      const opening = 1000
+      const ids = yield* openAccounts("three", 12, opening)
+      const subscriber = yield* clientSession(router.url)
+      const events = yield* collect(subscriber, `${L}.on_transfer`)
+      const sessions = yield* Effect.all(Array.from({ length: 4 }, () => clientSession(router.url)))
+      const outcomes: Array<{ readonly at: number; readonly outcome: string }> = []
+      const load = yield* Effect.forkChild(Effect.all(
+        Array.from({ length: 600 }, (_, i) =>
+          Effect.tap(outcomeOf(callRaw(sessions[i % 4]!, `${L}.transfer`, { kwargs: pairs(ids, i) })), (outcome) =>
+            Effect.sync(() => outcomes.push({ at: Date.now(), outcome })))),
+        { concurrency: 40 }
+      ))
+      yield* eventually(() => outcomes.length >= 150, 30_000)
+      const killedAt = Date.now()
+      instances[1]!.service.child.kill("SIGKILL")
+      yield* Effect.promise(() => instances[1]!.service.exited)
+      yield* Fiber.join(load)
+      const state = yield* ledgerState(ids, opening)
+      const announced = yield* eventually(() => {
+        const seen = new Set(events.map((e) => e.id))
+        return state.transfers.every((id) => seen.has(id))
+      }, 30_000)
+      const after = outcomes.filter((o) => o.at > killedAt + 1000).map((o) => o.outcome)
+      const finalState = yield* ledgerState(ids, opening)
+      const dup = duplicates(events)
+      console.log([
+        `three-instances case: 600 transfers (40 at a time, 4 sessions) over 3 instances (roundrobin); instance 2 SIGKILLed after ${outcomes.filter((o) => o.at <= killedAt).length} answers`,
+        `  outcomes: ${tally(outcomes.map((o) => o.outcome))}; from 1 s after the kill: ${tally(after)}`,
+        `  committed ${state.transfers.length}; sum ${state.sum} (expected ${ids.length * opening}); not reconciling ${state.unbalanced}`,
+        `  on_transfer events ${events.length} for ${new Set(events.map((e) => e.id)).size} transfers, duplicates ${dup.count}; outbox pending ${finalState.pending}`
+      ].join("\n"))
+      assert.notInclude(outcomes.map((o) => o.outcome), "HANG")
+      for (const outcome of outcomes) assert.include(["ok", "wamp.error.canceled", `${L}.error.insufficient_funds`], outcome.outcome)
+      assert.isTrue(after.length > 0 && after.every((o) => o !== "wamp.error.canceled"), "the others take every call after the kill")
+      assert.strictEqual(state.sum, ids.length * opening)
+      assert.strictEqual(state.unbalanced, 0)
+      assert.isTrue(announced, "every committed transfer announced (the relay runs on a survivor)")
+      assert.strictEqual(finalState.pending, 0)
     }))
 })
