@@ -181,6 +181,12 @@ export const DATABASE_URL = optional("DATABASE_URL", {
   reader: url(["postgres:", "postgresql:"], "postgres://user:password@host:5432/db"),
   secret: true
 })
+export const DATABASE_DIRECT_URL = optional("DATABASE_DIRECT_URL", {
+  group: "Database",
+  help: "a direct connection (no pooler) for what needs a session of its own (LISTEN), when DATABASE_URL goes through PgBouncer",
+  reader: url(["postgres:", "postgresql:"], "postgres://user:password@host:5432/db"),
+  secret: true
+})
 export const PGHOST = optional("PGHOST", {
   group: "Database",
   help: "libpq-style host instead of DATABASE_URL (a directory means its Unix socket); set: no embedded PostgreSQL",
@@ -231,6 +237,12 @@ export const DB_APPLICATION_NAME = withDefault("DB_APPLICATION_NAME", {
   help: "application_name in pg_stat_activity",
   reader: text,
   default: "wampgres"
+})
+export const DB_TRANSACTION_POOLER = withDefault("DB_TRANSACTION_POOLER", {
+  group: "Database",
+  help: "true when DATABASE_URL is a pooler in transaction mode (PgBouncer): no named prepared statements, no pipelining",
+  reader: boolean,
+  default: false
 })
 export const WAMPGRES_DATA_DIR = withDefault("WAMPGRES_DATA_DIR", {
   group: "Database",
@@ -328,6 +340,7 @@ export const LOG_LEVEL = withDefault("LOG_LEVEL", {
 /** Every setting, in the order of `--help` and the README. */
 export const all: ReadonlyArray<Setting<unknown>> = [
   DATABASE_URL,
+  DATABASE_DIRECT_URL,
   PGHOST,
   PGPORT,
   PGDATABASE,
@@ -340,6 +353,7 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   DB_HEALTH_QUERY,
   DB_MULTIPLEX,
   DB_APPLICATION_NAME,
+  DB_TRANSACTION_POOLER,
   WAMPGRES_DATA_DIR,
   WAMP_URL,
   WAMP_REALM,
@@ -365,6 +379,8 @@ export interface Settings {
   readonly database: {
     /** `None`: no DATABASE_URL or PGHOST, so an embedded PostgreSQL in `embeddedDataDir`. */
     readonly external: Option.Option<DatabaseTarget>
+    /** `DATABASE_DIRECT_URL`: a connection for LISTEN that bypasses the pooler. */
+    readonly direct: Option.Option<DatabaseTarget>
     readonly embeddedDataDir: string
     readonly pool: PoolSettings
   }
@@ -388,7 +404,8 @@ export const poolSettings: Config.Config<PoolSettings> = Config.all({
   startupTimeout: DB_STARTUP_TIMEOUT.config,
   healthQuery: DB_HEALTH_QUERY.config,
   multiplex: DB_MULTIPLEX.config,
-  applicationName: DB_APPLICATION_NAME.config
+  applicationName: DB_APPLICATION_NAME.config,
+  transactionPooler: DB_TRANSACTION_POOLER.config
 }).pipe(
   Config.mapEffect((pool) =>
     pool.min <= pool.max
@@ -444,6 +461,7 @@ export const sessionSettings: Config.Config<Omit<WampSessionConfig, "url">> = Co
 /** The whole configuration of the service, read once by `src/main.ts`. */
 export const config: Config.Config<Settings> = Config.all({
   external: externalTarget,
+  direct: DATABASE_DIRECT_URL.config,
   dataDir: WAMPGRES_DATA_DIR.config,
   pool: poolSettings,
   url: WAMP_URL.config,
@@ -457,7 +475,10 @@ export const config: Config.Config<Settings> = Config.all({
   logLevel: LOG_LEVEL.config
 }).pipe(
   Config.map((s): Settings => ({
-    database: { external: s.external, embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
+    database: {
+      external: s.external,
+      direct: Option.map(s.direct, (url): DatabaseTarget => ({ _tag: "Url", url: Redacted.make(url) })),
+      embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
     wamp: { url: s.url, session: s.session },
     router: { configFile: s.routerConfig, port: Option.getOrUndefined(s.routerPort) },
     notifyBridge: s.notifyBridge,

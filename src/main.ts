@@ -43,7 +43,7 @@ export const help = Settings.help()
 /** PostgreSQL: external when DATABASE_URL/PGHOST is set, else embedded. */
 const databaseLayer = (settings: Settings.Settings["database"]) =>
   Option.match(settings.external, {
-    onSome: (target) => Database.layer(target, settings.pool),
+    onSome: (target) => Database.layer(target, settings.pool, Option.getOrUndefined(settings.direct)),
     onNone: () =>
       Layer.unwrap(Effect.map(EmbeddedPostgres, (pg) => Database.layer(pg.target, settings.pool))).pipe(
         Layer.provide(EmbeddedPostgres.layer({ dataDir: settings.embeddedDataDir }))

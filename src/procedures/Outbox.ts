@@ -30,6 +30,7 @@ import * as Schema from "effect/Schema"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Database from "../layers/Database.js"
 import { type Payload, WampSession } from "../layers/WampSession.js"
 import * as Events from "./Events.js"
 import * as Group from "./Group.js"
@@ -182,7 +183,7 @@ const listenForWakeUps = (pg: PgClient.PgClient, wake: Queue.Queue<void>) =>
 const relay = Effect.gen(function*() {
   const settings = yield* Settings
   const session = yield* WampSession
-  const pg = yield* PgClient.PgClient
+  const pg = yield* Database.sessionClient
   const wake = yield* Queue.sliding<void>(1)
   yield* Effect.forkScoped(listenForWakeUps(pg, wake))
   let lastHousekeeping = 0
