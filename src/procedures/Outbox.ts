@@ -20,6 +20,7 @@
  *
  * Payloads are JSON (stored as `jsonb`): binary values are not supported through the outbox.
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -31,7 +32,8 @@ import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Database from "../layers/Database.js"
-import { type Payload, WampSession } from "../layers/WampSession.js"
+import { type Payload, type WampError, WampSession } from "../layers/WampSession.js"
+import { WampgresUri } from "../wamp/uris.js"
 import * as Events from "./Events.js"
 import * as Group from "./Group.js"
 import * as Migrations from "./Migrations.js"
@@ -76,6 +78,8 @@ const schema = Migrator.fromRecord({
       kwargs       jsonb       NOT NULL DEFAULT '{}',
       created_at   timestamptz NOT NULL DEFAULT now(),
       published_at timestamptz,
+      -- Set when the router refused the event (e.g. not authorized): it is not retried.
+      refused      text,
       UNIQUE (topic, seq)
     )`
     yield* sql`CREATE INDEX wampgres_outbox_pending ON wampgres_outbox (id) WHERE published_at IS NULL`
@@ -152,9 +156,15 @@ const relayPass = (settings: OutboxSettings, session: WampSession["Service"], ho
       for (const row of rows) {
         const exit = yield* Effect.exit(session.publish(row.topic, eventPayload(row), { acknowledge: true }))
         if (exit._tag === "Failure") {
-          yield* Effect.logWarning(`outbox: publishing ${row.topic} #${row.seq} failed, retrying later`, exit.cause)
-          failed = true
-          break
+          const refusal = refusalOf(exit.cause)
+          if (refusal === undefined) {
+            yield* Effect.logWarning(`outbox: publishing ${row.topic} #${row.seq} failed, retrying later`, exit.cause)
+            failed = true
+            break
+          }
+          // Retrying cannot help (not authorized, invalid URI, too large): recorded, then the next.
+          yield* Effect.logError(`outbox: the router refused ${row.topic} #${row.seq}: ${refusal}; not retried`)
+          yield* sql`UPDATE wampgres_outbox SET refused = ${refusal} WHERE id = ${row.id}`
         }
         done.push(row.id)
       }
@@ -164,6 +174,16 @@ const relayPass = (settings: OutboxSettings, session: WampSession["Service"], ho
       return { leader: true, published: done.length, full: rows.length === settings.batchSize, failed } satisfies Pass
     }))
   )
+
+/** Failures of a publish that are only a matter of time (no session, no answer yet). */
+const transient: ReadonlySet<string> = new Set([WampgresUri.timeout, WampgresUri.notConnected, WampgresUri.session])
+
+/** The router's reason when it refused an event for good; `undefined` when a retry may succeed. */
+const refusalOf = (cause: Cause.Cause<WampError>): string | undefined => {
+  const failure = cause.reasons.find((reason) => reason._tag === "Fail")
+  if (failure === undefined || transient.has(failure.error.error)) return undefined
+  return `${failure.error.error}: ${failure.error.message}`
+}
 
 /** Wakes the relay on every NOTIFY of `wampgres_outbox`; listens again after a loss. */
 const listenForWakeUps = (pg: PgClient.PgClient, wake: Queue.Queue<void>) =>

@@ -225,4 +225,22 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
       assert.deepStrictEqual(onTransfer.map((e) => e.seq), Array.from({ length: committed.length }, (_, i) => before + i + 1))
       console.log(`outbox with two relays: ${committed.length} transfers, ${onTransfer.length} events, no duplicate`)
     }))
+  it.effect("an event the router refuses (invalid topic) is recorded as refused and does not block the ones after it", () =>
+    Effect.gen(function*() {
+      const routerScope = yield* start(TestRouter.layer())
+      yield* Effect.addFinalizer(() => routerScope.stop)
+      const router = Context.get(routerScope.context, Router)
+      const instance = yield* component(router)
+      yield* Effect.addFinalizer(() => instance.stop)
+      const subscriber = yield* clientSession(router.url)
+      const after = yield* collect(subscriber, "com.example.test.after_refused")
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`SELECT wampgres_outbox_publish('wamp.reserved.topic', '[1]'::jsonb, '{}'::jsonb)`
+      yield* sql`SELECT wampgres_outbox_publish('com.example.test.after_refused', '[2]'::jsonb, '{}'::jsonb)`
+      assert.isTrue(yield* eventually(() => after.length >= 1), "the next event is published")
+      const [refused] = yield* sql<{ refused: string | null; published: boolean }>`
+        SELECT refused, published_at IS NOT NULL AS published FROM wampgres_outbox WHERE topic = 'wamp.reserved.topic'`
+      assert.match(refused!.refused ?? "", /^wamp\.error\.invalid_uri: /)
+      assert.isTrue(refused!.published)
+    }))
 })
