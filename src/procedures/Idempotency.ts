@@ -64,7 +64,7 @@ const Outcome = Schema.Union([
 ])
 
 /** The arguments of a call as stored beside its key: canonical JSON (keys sorted), the key left out. */
-const fingerprint = (input: unknown): string =>
+export const fingerprint = (input: unknown): string =>
   JSON.stringify(input, (_key, value: unknown) =>
     value !== null && typeof value === "object" && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
