@@ -23,6 +23,7 @@ import * as Path from "node:path"
 import type { DatabaseTarget, PoolSettings } from "./layers/DatabaseConfig.js"
 import type { Mapping } from "./layers/NotifyBridge.js"
 import type { WampSessionConfig } from "./layers/WampSession.js"
+import type { OutboxSettings } from "./procedures/Outbox.js"
 import { type InvokePolicy, invokePolicies } from "./wamp/types.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +184,12 @@ export const DATABASE_URL = optional("DATABASE_URL", {
   reader: url(["postgres:", "postgresql:"], "postgres://user:password@host:5432/db"),
   secret: true
 })
+export const DATABASE_DIRECT_URL = optional("DATABASE_DIRECT_URL", {
+  group: "Database",
+  help: "a direct connection (no pooler) for what needs a session of its own (LISTEN), when DATABASE_URL goes through PgBouncer",
+  reader: url(["postgres:", "postgresql:"], "postgres://user:password@host:5432/db"),
+  secret: true
+})
 export const PGHOST = optional("PGHOST", {
   group: "Database",
   help: "libpq-style host instead of DATABASE_URL (a directory means its Unix socket); set: no embedded PostgreSQL",
@@ -233,6 +240,12 @@ export const DB_APPLICATION_NAME = withDefault("DB_APPLICATION_NAME", {
   help: "application_name in pg_stat_activity",
   reader: text,
   default: "wampgres"
+})
+export const DB_TRANSACTION_POOLER = withDefault("DB_TRANSACTION_POOLER", {
+  group: "Database",
+  help: "true when DATABASE_URL is a pooler in transaction mode (PgBouncer): no named prepared statements, no pipelining",
+  reader: boolean,
+  default: false
 })
 export const WAMPGRES_DATA_DIR = withDefault("WAMPGRES_DATA_DIR", {
   group: "Database",
@@ -302,6 +315,24 @@ export const NOTIFY_BRIDGE = withDefault("NOTIFY_BRIDGE", {
   default: [] as ReadonlyArray<Mapping>,
   shownDefault: "none"
 })
+export const OUTBOX_RETENTION = withDefault("OUTBOX_RETENTION", {
+  group: "Events",
+  help: "published outbox events are kept this long for wampgres.outbox.replay (subscribers that saw a gap in _seq)",
+  reader: duration,
+  ...seconds("24 hours")
+})
+export const OUTBOX_POLL_INTERVAL = withDefault("OUTBOX_POLL_INTERVAL", {
+  group: "Events",
+  help: "the outbox relay looks for committed events at least this often (NOTIFY wakes it sooner)",
+  reader: duration,
+  ...seconds("1 second")
+})
+export const IDEMPOTENCY_RETENTION = withDefault("IDEMPOTENCY_RETENTION", {
+  group: "Events",
+  help: "outcomes of calls made with an idempotency key are kept this long: a retry within it gets the original outcome",
+  reader: duration,
+  ...seconds("24 hours")
+})
 export const LOG_LEVEL = withDefault("LOG_LEVEL", {
   group: "Logging",
   help: "Trace, Debug, Info, Warn, Error or None; Debug shows PostgreSQL's log, autobahn's messages, start-up errors in detail",
@@ -312,6 +343,7 @@ export const LOG_LEVEL = withDefault("LOG_LEVEL", {
 /** Every setting, in the order of `--help` and the README. */
 export const all: ReadonlyArray<Setting<unknown>> = [
   DATABASE_URL,
+  DATABASE_DIRECT_URL,
   PGHOST,
   PGPORT,
   PGDATABASE,
@@ -324,6 +356,7 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   DB_HEALTH_QUERY,
   DB_MULTIPLEX,
   DB_APPLICATION_NAME,
+  DB_TRANSACTION_POOLER,
   WAMPGRES_DATA_DIR,
   WAMP_URL,
   WAMP_REALM,
@@ -336,6 +369,9 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   ROUTER_CONFIG,
   ROUTER_PORT,
   NOTIFY_BRIDGE,
+  OUTBOX_RETENTION,
+  OUTBOX_POLL_INTERVAL,
+  IDEMPOTENCY_RETENTION,
   LOG_LEVEL
 ]
 
@@ -346,6 +382,8 @@ export interface Settings {
   readonly database: {
     /** `None`: no DATABASE_URL or PGHOST, so an embedded PostgreSQL in `embeddedDataDir`. */
     readonly external: Option.Option<DatabaseTarget>
+    /** `DATABASE_DIRECT_URL`: a connection for LISTEN that bypasses the pooler. */
+    readonly direct: Option.Option<DatabaseTarget>
     readonly embeddedDataDir: string
     readonly pool: PoolSettings
   }
@@ -356,6 +394,8 @@ export interface Settings {
   }
   readonly router: { readonly configFile: string; readonly port: number | undefined }
   readonly notifyBridge: ReadonlyArray<Mapping>
+  readonly outbox: Omit<OutboxSettings, "batchSize">
+  readonly idempotencyRetention: Duration.Duration
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -367,7 +407,8 @@ export const poolSettings: Config.Config<PoolSettings> = Config.all({
   startupTimeout: DB_STARTUP_TIMEOUT.config,
   healthQuery: DB_HEALTH_QUERY.config,
   multiplex: DB_MULTIPLEX.config,
-  applicationName: DB_APPLICATION_NAME.config
+  applicationName: DB_APPLICATION_NAME.config,
+  transactionPooler: DB_TRANSACTION_POOLER.config
 }).pipe(
   Config.mapEffect((pool) =>
     pool.min <= pool.max
@@ -423,6 +464,7 @@ export const sessionSettings: Config.Config<Omit<WampSessionConfig, "url">> = Co
 /** The whole configuration of the service, read once by `src/main.ts`. */
 export const config: Config.Config<Settings> = Config.all({
   external: externalTarget,
+  direct: DATABASE_DIRECT_URL.config,
   dataDir: WAMPGRES_DATA_DIR.config,
   pool: poolSettings,
   url: WAMP_URL.config,
@@ -430,13 +472,21 @@ export const config: Config.Config<Settings> = Config.all({
   routerConfig: ROUTER_CONFIG.config,
   routerPort: ROUTER_PORT.config,
   notifyBridge: NOTIFY_BRIDGE.config,
+  outboxRetention: OUTBOX_RETENTION.config,
+  outboxPollInterval: OUTBOX_POLL_INTERVAL.config,
+  idempotencyRetention: IDEMPOTENCY_RETENTION.config,
   logLevel: LOG_LEVEL.config
 }).pipe(
   Config.map((s): Settings => ({
-    database: { external: s.external, embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
+    database: {
+      external: s.external,
+      direct: Option.map(s.direct, (url): DatabaseTarget => ({ _tag: "Url", url: Redacted.make(url) })),
+      embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
     wamp: { url: s.url, session: s.session },
     router: { configFile: s.routerConfig, port: Option.getOrUndefined(s.routerPort) },
     notifyBridge: s.notifyBridge,
+    outbox: { retention: s.outboxRetention, pollInterval: s.outboxPollInterval },
+    idempotencyRetention: s.idempotencyRetention,
     logLevel: s.logLevel
   }))
 )
@@ -478,7 +528,7 @@ const groupNotes: Record<Group, string> = {
   Database: "set DATABASE_URL or PGHOST to use an external PostgreSQL instead of the embedded one",
   WAMP: "set WAMP_URL to use an external router (e.g. Crossbar.io) instead of the embedded one",
   "Embedded router": "only when WAMP_URL is not set",
-  Events: "besides the ledger's own bridge of ledger_accounts",
+  Events: "the transactional outbox, idempotent calls and extra LISTEN/NOTIFY bridges",
   Logging: ""
 }
 

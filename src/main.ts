@@ -23,7 +23,9 @@ import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
 import * as NotifyBridge from "./layers/NotifyBridge.js"
 import { WampSession } from "./layers/WampSession.js"
+import * as Idempotency from "./procedures/Idempotency.js"
 import * as Ledger from "./procedures/ledger/index.js"
+import * as Outbox from "./procedures/Outbox.js"
 import { NowGroup } from "./procedures/now/index.js"
 import { Router } from "./router/index.js"
 import * as Settings from "./Settings.js"
@@ -41,7 +43,7 @@ export const help = Settings.help()
 /** PostgreSQL: external when DATABASE_URL/PGHOST is set, else embedded. */
 const databaseLayer = (settings: Settings.Settings["database"]) =>
   Option.match(settings.external, {
-    onSome: (target) => Database.layer(target, settings.pool),
+    onSome: (target) => Database.layer(target, settings.pool, Option.getOrUndefined(settings.direct)),
     onNone: () =>
       Layer.unwrap(Effect.map(EmbeddedPostgres, (pg) => Database.layer(pg.target, settings.pool))).pipe(
         Layer.provide(EmbeddedPostgres.layer({ dataDir: settings.embeddedDataDir }))
@@ -66,10 +68,17 @@ const wampSessionLayer = (settings: Settings.Settings) =>
       ).pipe(Layer.provide(EmbeddedRouter.layer(settings.router)))
   })
 
+/** The outbox's and idempotency's settings, read by their layers. */
+const toolkitSettings = (settings: Settings.Settings) =>
+  Layer.mergeAll(
+    Layer.succeed(Outbox.Settings, { ...settings.outbox, batchSize: 200 }),
+    Layer.succeed(Idempotency.Settings, { retention: settings.idempotencyRetention })
+  )
+
 /** The whole service for the given settings. */
 export const app = (settings: Settings.Settings) =>
   Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge)).pipe(
-    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database)))
+    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database), toolkitSettings(settings)))
   )
 
 /**

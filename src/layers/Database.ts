@@ -42,6 +42,21 @@ export class OnConnect extends Context.Reference<PgPoolClient.OnConnect>("wampgr
   defaultValue: () => logNewConnection
 }) {}
 
+/**
+ * The client for what needs a session of its own (LISTEN): a direct connection to PostgreSQL when
+ * `DATABASE_DIRECT_URL` is set (the pool goes through a transaction pooler), else `undefined` and
+ * the pool serves it too. Read with `Database.sessionClient`.
+ */
+export class SessionClient extends Context.Reference<PgClient.PgClient | undefined>("wampgres/layers/Database/SessionClient", {
+  defaultValue: () => undefined
+}) {}
+
+/** The client for LISTEN: the direct one when configured, else the pool. */
+export const sessionClient: Effect.Effect<PgClient.PgClient, never, PgClient.PgClient> = Effect.gen(function*() {
+  const direct = yield* SessionClient
+  return direct ?? (yield* PgClient.PgClient)
+})
+
 /** The default `OnConnect`: logs `New DB connection created (backend PID n)`, as the seed did. */
 export const logNewConnection: PgPoolClient.OnConnect = (connection: PgConnection.PgConnection) =>
   Effect.logInfo(`New DB connection created (backend PID ${connection.processId})`)
@@ -60,7 +75,10 @@ export const toPoolConfig = (target: DatabaseTarget, pool: PoolSettings): PgClie
   minConnections: pool.min,
   maxConnections: Math.max(pool.max, pool.min, 1),
   connectTimeout: pool.connectTimeout,
-  multiplex: pool.multiplex,
+  multiplex: pool.multiplex && pool.transactionPooler !== true,
+  // A transaction pooler hands each transaction to any server connection: statements prepared by
+  // name on one are unknown on the next, so only unnamed statements.
+  prepare: pool.transactionPooler !== true,
   applicationName: pool.applicationName
 })
 
@@ -100,7 +118,8 @@ const reasonOf = (error: SqlError): string => {
  */
 export const layer = (
   target: DatabaseTarget,
-  pool: PoolSettings
+  pool: PoolSettings,
+  direct?: DatabaseTarget
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseUnavailable> =>
   Layer.effectContext(
     Effect.gen(function*() {
@@ -114,7 +133,23 @@ export const layer = (
       yield* Effect.logInfo(
         `Database ${describeTarget(target)} ready (pool ${pool.min}..${pool.max}${pool.multiplex ? ", multiplex" : ""})`
       )
-      return Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
+      const context = Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
+      if (direct === undefined) {
+        if (pool.transactionPooler === true) {
+          yield* Effect.logWarning("DB_TRANSACTION_POOLER without DATABASE_DIRECT_URL: no LISTEN, the outbox relay polls")
+        }
+        return context
+      }
+      // A few connections at most: one per LISTEN channel.
+      const session = yield* PgPoolClient.make(
+        toPoolConfig(direct, { ...pool, min: 0, max: 4, multiplex: false, transactionPooler: false }),
+        onConnect
+      ).pipe(
+        Effect.mapError((error) =>
+          new DatabaseUnavailable({ message: `Database ${describeTarget(direct)} (direct): ${reasonOf(error)}` })
+        )
+      )
+      return Context.add(context, SessionClient, session)
     })
   ).pipe(Layer.provide(Reactivity.layer))
 

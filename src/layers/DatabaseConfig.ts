@@ -36,6 +36,11 @@ export interface PoolSettings {
   readonly multiplex: boolean
   /** `application_name` shown in `pg_stat_activity`. */
   readonly applicationName: string
+  /**
+   * Connected through a pooler in transaction mode (PgBouncer `pool_mode = transaction`): no named
+   * prepared statements, no pipelining of many callers' statements on one connection.
+   */
+  readonly transactionPooler?: boolean
 }
 
 export interface DatabaseConfig {

@@ -4,7 +4,8 @@
  * and sends `NOTIFY channel, '<json>'` reaches WAMP subscribers of the topic.
  *
  * - payload: JSON is parsed and published as args [value]; anything else as args [text];
- * - one LISTEN connection per mapping, held from the pool for the layer's lifetime;
+ * - one LISTEN connection per mapping, held for the layer's lifetime: from the direct client when
+ *   `DATABASE_DIRECT_URL` is set (behind a transaction pooler LISTEN does not work), else the pool;
  * - recovery: `@effect/sql-pg` does not LISTEN again when its connection drops (PostgreSQL
  *   restart, `pg_terminate_backend`), so the bridge does: it logs the loss, retries with back-off
  *   (capped at `maxRetryDelay`) and, once listening again, logs the gap. Notifications sent during
@@ -24,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Database from "./Database.js"
 import { type Payload, WampSession } from "./WampSession.js"
 import { NOTIFY_BRIDGE, parseMappings } from "../Settings.js"
 
@@ -140,7 +142,7 @@ export const layer = (
 ): Layer.Layer<never, never, PgClient.PgClient | WampSession> =>
   Layer.effectDiscard(
     Effect.gen(function*() {
-      const pg = yield* PgClient.PgClient
+      const pg = yield* Database.sessionClient
       const session = yield* WampSession
       for (const mapping of mappings) yield* Effect.forkScoped(bridge(pg, session, mapping, options))
     })

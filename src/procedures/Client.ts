@@ -4,6 +4,7 @@
  * the declared Schema and turns declared error URIs back into the typed errors.
  */
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import { WampSession } from "../layers/WampSession.js"
@@ -68,3 +69,43 @@ export const call = <I, O, E>(
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+
+/** A fresh idempotency key (a random UUID) for one state-changing call and its retries. */
+export const idempotencyKey = (): string => globalThis.crypto.randomUUID()
+
+/**
+ * Failures after which a call may or may not have been done (no answer, connection lost, database
+ * gone mid-commit) or was surely not done (no callee registered during a failover): safe to retry
+ * with the same idempotency key.
+ */
+const retryable: ReadonlySet<string> = new Set([
+  WampgresUri.timeout,
+  WampgresUri.notConnected,
+  WampgresUri.session,
+  WampgresUri.database,
+  Uri.canceled,
+  Uri.noSuchProcedure,
+  Uri.unavailable
+])
+
+export const isRetryable = (error: unknown): error is WampError => error instanceof WampError && retryable.has(error.error)
+
+/**
+ * Calls a procedure that takes `idempotency_key` with a new key (or `options.key`), and calls again
+ * with the same key after a retryable failure, at most `options.retries` times (default 5): the work
+ * is done once, the result is the first call's.
+ */
+export const callIdempotent = <I extends { readonly idempotency_key?: string | undefined }, O, E>(
+  procedure: Contract<I, O, E>,
+  input: Omit<I, "idempotency_key">,
+  options: { readonly key?: string; readonly retries?: number; readonly call?: Record<string, unknown> } = {}
+): Effect.Effect<O, E | WampError, WampSession> => {
+  const keyed = { ...input, idempotency_key: options.key ?? idempotencyKey() } as unknown as I
+  return call(procedure, keyed, options.call).pipe(
+    Effect.retry({
+      while: isRetryable,
+      times: options.retries ?? 5,
+      schedule: Schedule.exponential("100 millis").pipe(Schedule.jittered)
+    })
+  )
+}

@@ -37,7 +37,8 @@ describe("Settings", () => {
         startupTimeout: undefined,
         healthQuery: "SELECT 1",
         multiplex: true,
-        applicationName: "wampgres"
+        applicationName: "wampgres",
+        transactionPooler: false
       })
       assert.strictEqual(Duration.toMillis(s.database.pool.startupTimeout), 20_000)
       assert.isTrue(Option.isNone(s.wamp.url))

@@ -11,6 +11,7 @@ import {
   DuplicateOwner,
   HistoryResult,
   Id,
+  IdempotencyKey,
   InsufficientFunds,
   InvalidArgument,
   NoSuchAccount,
@@ -39,9 +40,13 @@ export const getAccount = Contract.make(Uris.getAccount, {
  * One transaction, run again from the start after a serialization failure or deadlock. The handler
  * opens it (`Transaction.retrying`) after checking `from != to`, so a call rejected by that check
  * sends no statement; `transactional: { retries: 5 }` would open it before the handler runs.
+ *
+ * With `idempotency_key`, a repeated call with the same key returns the first call's result (or
+ * typed error) without moving money again, for `IDEMPOTENCY_RETENTION`; the same key with other
+ * arguments is `invalid_argument`.
  */
 export const transfer = Contract.make(Uris.transfer, {
-  args: { from: Id, to: Id, amount: Amount },
+  args: { from: Id, to: Id, amount: Amount, idempotency_key: Schema.optional(IdempotencyKey) },
   result: TransferResult,
   errors: [NoSuchAccount, InsufficientFunds, InvalidArgument]
 })

@@ -6,12 +6,13 @@
  *   `duplicate_owner`;
  * - `transfer`: locks both accounts in id order (no deadlock between opposite transfers), checks the
  *   balance, writes, and publishes `on_transfer` only after COMMIT; the whole transaction is retried
- *   on serialization failure/deadlock, a bounded number of times;
+ *   on serialization failure/deadlock, a bounded number of times; idempotent with `idempotency_key`;
  * - `history`: rows streamed from a PostgreSQL portal as progressive results, paced by the socket,
  *   canceled in PostgreSQL when the caller cancels or leaves;
- * - `on_account_change`: a trigger NOTIFYs `ledger_accounts`, the LISTEN/NOTIFY bridge publishes.
+ * - `on_account_change`: a trigger writes each balance change into the transactional outbox
+ *   (migration 0005), whoever made it; the outbox relay publishes it after COMMIT, as `on_transfer`.
  *
- * `Ledger.layer` is the one line for the composition: migrations, then the procedures and the bridge.
+ * `Ledger.layer` is the one line for the composition: migrations, then the procedures and the outbox.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -20,15 +21,15 @@ import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as SqlSchema from "effect/sql/SqlSchema"
 import * as Stream from "effect/Stream"
-import * as NotifyBridge from "../../layers/NotifyBridge.js"
 import * as Events from "../Events.js"
 import * as Group from "../Group.js"
+import * as Idempotency from "../Idempotency.js"
 import * as Migrations from "../Migrations.js"
+import * as Outbox from "../Outbox.js"
 import * as Procedure from "../Procedure.js"
 import * as Progressive from "../Progressive.js"
 import * as Rows from "../Rows.js"
 import { mapSqlState, SqlStates } from "../SqlState.js"
-import * as Transaction from "../Transaction.js"
 import * as Contract from "./contract.js"
 import {
   AccountRow,
@@ -39,8 +40,7 @@ import {
   NoSuchAccount,
   Transfer,
   TransferRow,
-  Uris,
-  accountsChannel
+  Uris
 } from "./schema.js"
 
 export * from "./schema.js"
@@ -81,7 +81,7 @@ export const getAccount = Procedure.implement(
     Effect.flatMap(findAccount(id), Option.match({ onNone: () => Effect.fail(noSuchAccount(id)), onSome: Effect.succeed }))
 )
 
-/** One transfer, inside the transaction `Transaction.retrying` opens (and reopens on 40001/40P01). */
+/** One transfer, inside the transaction `Idempotency.transaction` opens (and reopens on 40001/40P01). */
 const transferOnce = Effect.fnUntraced(function*({ amount, from, to }: { from: number; to: number; amount: number }) {
   const sql = yield* SqlClient.SqlClient
   // Both rows locked in id order: two opposite transfers wait for each other instead of deadlocking.
@@ -122,7 +122,8 @@ export const transfer = Procedure.implement(
   (input) =>
     input.from === input.to
       ? Effect.fail(new InvalidArgument({ message: "from and to must be different accounts" }))
-      : Transaction.retrying(transferOnce(input)).pipe(
+      : Idempotency.transaction(Contract.transfer, input.idempotency_key, input, transferOnce(input), () =>
+        new InvalidArgument({ message: "idempotency_key: already used for a transfer with other arguments" })).pipe(
         // The table's constraints back up the checks above (a row changed by hand, a future bug).
         mapSqlState<InsufficientFunds | NoSuchAccount>({
           [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
@@ -168,13 +169,15 @@ export const history = Procedure.implement(
 /** The ledger's procedures. */
 export const LedgerGroup = Group.make("ledger", [openAccount, getAccount, transfer, history])
 
-/** The ledger's schema: `src/procedures/ledger/migrations/`, recorded in `wampgres_migrations_ledger`. */
+/**
+ * The ledger's schema: `src/procedures/ledger/migrations/`, recorded in `wampgres_migrations_ledger`,
+ * after the outbox's (the balance trigger writes into it).
+ */
 export const LedgerMigrations = Migrations.layer("ledger", Migrations.fromDirectory(new URL("./migrations/", import.meta.url)))
+  .pipe(Layer.provide(Outbox.migrations))
 
-/** `ledger_accounts` notifications → `com.example.ledger.on_account_change`. */
-export const accountChanges: NotifyBridge.Mapping = { channel: accountsChannel, topic: Uris.onAccountChange }
-
-/** Migrations first, then the procedures and the account-change bridge. */
-export const layer = Layer.mergeAll(LedgerGroup.layer, NotifyBridge.layer([accountChanges])).pipe(
+/** Migrations first, then the procedures, publishing through the outbox. */
+export const layer = LedgerGroup.layer.pipe(
+  Layer.provide(Layer.merge(Outbox.layer, Idempotency.layer)),
   Layer.provide(LedgerMigrations)
 )

@@ -22,6 +22,8 @@ export const accountsChannel = "ledger_accounts"
 export const Id = Schema.Int
 export const Amount = Schema.Int.check(Schema.isGreaterThan(0))
 export const Balance = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+/** A caller-chosen key that makes a call idempotent (e.g. a UUID); see `Idempotency.ts`. */
+export const IdempotencyKey = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200))
 export const Owner = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(100))
 
 /** An account as callers see it. */

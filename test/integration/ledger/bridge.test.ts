@@ -1,9 +1,12 @@
 /**
- * com.example.ledger.on_account_change through the LISTEN/NOTIFY bridge: a trigger on
- * ledger_accounts sends NOTIFY, the bridge publishes. Changes made outside the component (a second
- * connection, as psql would) reach WAMP subscribers; after its LISTEN backend is killed
- * (`pg_terminate_backend`, standing in for a PostgreSQL restart on the shared test instance) the
- * bridge listens again and logs the gap.
+ * Changes made in the database reaching WAMP subscribers.
+ *
+ * - com.example.ledger.on_account_change: a trigger on ledger_accounts writes each balance change
+ *   into the transactional outbox; changes made outside the component (a second connection, as psql
+ *   would) reach subscribers with consecutive `_seq` numbers, also while the relay's LISTEN is down;
+ * - the LISTEN/NOTIFY bridge (`NOTIFY_BRIDGE`, channel `test_bridge` here): a NOTIFY is published as
+ *   is; after its LISTEN backend is killed (`pg_terminate_backend`, standing in for a PostgreSQL
+ *   restart on the shared test instance) the bridge listens again and logs the gap.
  */
 import { assert, layer } from "@effect/vitest"
 import type autobahn from "autobahn"
@@ -19,6 +22,7 @@ import { Router } from "../../../src/router/index.js"
 import { asSuperuser, callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
 
 const L = "com.example.ledger"
+const bridged = { channel: "test_bridge", topic: "com.example.test.on_bridge" }
 
 /** Every log line of the component, to check what the bridge reports. */
 const logs: Array<string> = []
@@ -29,7 +33,7 @@ const Capture = Logger.layer([
   })
 ])
 
-const Env = componentLayer(Ledger.layer).pipe(
+const Env = componentLayer(Layer.merge(Ledger.layer, NotifyBridge.layer([bridged]))).pipe(
   Layer.provideMerge(TestRouter.layer()),
   Layer.provideMerge(TestDatabase.layer),
   Layer.provide(Capture)
@@ -41,10 +45,15 @@ const psql = Effect.gen(function*() {
   return yield* PgClient.make({ url: Redacted.make(db.url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
 })
 
-const collect = (session: autobahn.Session, topic: string) =>
+const collect = (session: autobahn.Session, topic: string, sequence?: Array<unknown>) =>
   Effect.gen(function*() {
     const events: Array<unknown> = []
-    yield* Effect.promise(() => session.subscribe(topic, (args) => void events.push(args?.[0])))
+    yield* Effect.promise(() =>
+      session.subscribe(topic, (args, kwargs) => {
+        events.push(args?.[0])
+        sequence?.push(kwargs?.["_seq"])
+      })
+    )
     return events
   })
 
@@ -58,21 +67,23 @@ const waitUntil = <R>(check: Effect.Effect<boolean, unknown, R>, millis: number)
     return false
   })
 
-/** Backend PIDs of this database that last ran LISTEN (the bridge's connection). */
-const listenBackends = Effect.gen(function*() {
-  const db = yield* TestDatabase
-  return yield* asSuperuser((sql) =>
-    sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = ${db.name} AND query LIKE 'LISTEN %'`
-  ).pipe(Effect.map((rows) => (rows as ReadonlyArray<{ pid: number }>).map((row) => row.pid)), Effect.orDie)
-})
+/** Backend PIDs of this database that last ran LISTEN on `channel`. */
+const listenBackends = (channel: string) =>
+  Effect.gen(function*() {
+    const db = yield* TestDatabase
+    return yield* asSuperuser((sql) =>
+      sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = ${db.name} AND query LIKE ${`LISTEN %${channel}%`}`
+    ).pipe(Effect.map((rows) => (rows as ReadonlyArray<{ pid: number }>).map((row) => row.pid)), Effect.orDie)
+  })
 
-layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_change (LISTEN/NOTIFY bridge)", (it) => {
-  it.effect("balance changes made with a second connection reach subscribers; rolled-back ones do not", () =>
+layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_change (outbox) and the LISTEN/NOTIFY bridge", (it) => {
+  it.effect("balance changes made with a second connection reach subscribers in order; rolled-back ones do not", () =>
     Effect.gen(function*() {
       const router = yield* Router
       const session = yield* clientSession(router.url)
       const subscriber = yield* clientSession(router.url)
-      const events = yield* collect(subscriber, `${L}.on_account_change`)
+      const sequence: Array<unknown> = []
+      const events = yield* collect(subscriber, `${L}.on_account_change`, sequence)
       const account = (yield* callRaw(session, `${L}.open_account`, { kwargs: { owner: "notify-a", balance: 10 } }))
         .args[0] as { id: number }
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000), "opening an account notifies")
@@ -87,15 +98,32 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_cha
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 2), 5000), "the update notifies")
       yield* Effect.sleep("200 millis")
       assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }, { id: account.id, balance: 42 }])
+      assert.deepStrictEqual(sequence, [1, 2], "consecutive sequence numbers: the rolled-back change took none")
     }))
 
-  it.effect("a NOTIFY sent by hand on ledger_accounts is published as is", () =>
+  it.effect("a change made while the outbox's LISTEN connection is gone is still delivered", () =>
     Effect.gen(function*() {
       const router = yield* Router
       const subscriber = yield* clientSession(router.url)
       const events = yield* collect(subscriber, `${L}.on_account_change`)
       const sql = yield* psql
-      yield* sql`SELECT pg_notify('ledger_accounts', '{"id": 7, "balance": 70}')`
+      const [account] = yield* sql<{ id: string }>`INSERT INTO ledger_accounts (owner, balance) VALUES ('outbox-gap', 1) RETURNING id`
+      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000))
+      const before = yield* listenBackends("wampgres_outbox")
+      assert.strictEqual(before.length, 1, "one outbox LISTEN connection")
+      yield* asSuperuser((admin) => admin`SELECT pg_terminate_backend(${before[0]!})`).pipe(Effect.orDie)
+      yield* sql`UPDATE ledger_accounts SET balance = 2 WHERE id = ${account!.id}`
+      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 2), 10_000), "delivered despite the gap")
+      assert.deepStrictEqual(events, [{ id: Number(account!.id), balance: 1 }, { id: Number(account!.id), balance: 2 }])
+    }))
+
+  it.effect("a NOTIFY sent by hand on a bridged channel is published as is", () =>
+    Effect.gen(function*() {
+      const router = yield* Router
+      const subscriber = yield* clientSession(router.url)
+      const events = yield* collect(subscriber, bridged.topic)
+      const sql = yield* psql
+      yield* sql`SELECT pg_notify('test_bridge', '{"id": 7, "balance": 70}')`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000))
       assert.deepStrictEqual(events, [{ id: 7, balance: 70 }])
     }))
@@ -104,25 +132,25 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_cha
     Effect.gen(function*() {
       const router = yield* Router
       const subscriber = yield* clientSession(router.url)
-      const events = yield* collect(subscriber, `${L}.on_account_change`)
-      const before = yield* listenBackends
+      const events = yield* collect(subscriber, bridged.topic)
+      const before = yield* listenBackends(bridged.channel)
       assert.strictEqual(before.length, 1, "one LISTEN connection")
       const killed = yield* asSuperuser((sql) => sql`SELECT pg_terminate_backend(${before[0]!}) AS ok`).pipe(Effect.orDie)
       assert.deepStrictEqual(killed, [{ ok: true }])
       assert.isTrue(
         yield* waitUntil(
-          Effect.map(listenBackends, (pids) => pids.length === 1 && pids[0] !== before[0]),
+          Effect.map(listenBackends(bridged.channel), (pids) => pids.length === 1 && pids[0] !== before[0]),
           10_000
         ),
         "a new backend LISTENs"
       )
-      assert.isTrue(logs.some((line) => /LISTEN ledger_accounts lost/.test(line)), logs.join("\n"))
+      assert.isTrue(logs.some((line) => /LISTEN test_bridge lost/.test(line)), logs.join("\n"))
       assert.isTrue(
-        yield* waitUntil(Effect.sync(() => logs.some((line) => /LISTEN ledger_accounts again after a gap of \d+ ms/.test(line))), 2000),
+        yield* waitUntil(Effect.sync(() => logs.some((line) => /LISTEN test_bridge again after a gap of \d+ ms/.test(line))), 2000),
         logs.join("\n")
       )
       const sql = yield* psql
-      yield* sql`SELECT pg_notify('ledger_accounts', '{"id": 8, "balance": 80}')`
+      yield* sql`SELECT pg_notify('test_bridge', '{"id": 8, "balance": 80}')`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000), "delivered after recovery")
       assert.deepStrictEqual(events, [{ id: 8, balance: 80 }])
     }))

@@ -203,7 +203,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       const sql = yield* SqlClient.SqlClient
       const recorded = yield* sql<{ migration_id: number; name: string }>`
         SELECT migration_id, name FROM wampgres_migrations_ledger ORDER BY migration_id`
-      assert.deepStrictEqual(recorded.map((r) => [r.migration_id, r.name]), [[1, "accounts"], [2, "transfers"], [3, "notify_balance"]])
+      assert.deepStrictEqual(recorded.map((r) => [r.migration_id, r.name]), [[1, "accounts"], [2, "transfers"], [3, "notify_balance"], [5, "outbox_balance"]])
       const again = yield* Migrations.run("ledger", Migrations.fromDirectory(new URL("../../../src/procedures/ledger/migrations/", import.meta.url)))
       assert.deepStrictEqual(again, [])
     }))

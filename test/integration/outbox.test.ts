@@ -1,0 +1,250 @@
+/**
+ * The transactional outbox with real parts (embedded router, the run's PostgreSQL, autobahn
+ * clients): events carry per-topic sequence numbers in commit order; events committed while the
+ * router is down are published when it is back, and a subscriber that joined late fetches what it
+ * missed with `wampgres.outbox.replay`; with two instances only one relay publishes at a time, so
+ * every event arrives once.
+ */
+import { assert, layer } from "@effect/vitest"
+import type autobahn from "autobahn"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { InvokePolicy } from "../../src/layers/WampSession.js"
+import * as Ledger from "../../src/procedures/ledger/index.js"
+import { Router } from "../../src/router/index.js"
+import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../support/index.js"
+
+const L = "com.example.ledger"
+
+/** Starts a layer in a scope of its own; `stop` ends it. */
+const start = <A, E, R>(layer_: Layer.Layer<A, E, R>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(layer_, scope)
+    return { context, stop: Scope.close(scope, Exit.void) }
+  })
+
+/** One component instance against `router` and the test database. */
+const component = (router: Router["Service"], invoke: InvokePolicy = "single") =>
+  Effect.flatMap(Effect.context<TestDatabase | SqlClient.SqlClient>(), (database) =>
+    start(
+      componentLayer(Layer.fresh(Ledger.layer), { invoke }).pipe(
+        Layer.provide(Layer.succeed(Router, router)),
+        Layer.provide(Layer.succeedContext(database))
+      )
+    ))
+
+interface Seen {
+  readonly seq: number
+  readonly value: Record<string, unknown>
+}
+
+/** Subscribes and collects every event with its `_seq`. */
+const collect = (session: autobahn.Session, topic: string) =>
+  Effect.gen(function*() {
+    const events: Array<Seen> = []
+    yield* Effect.promise(() =>
+      session.subscribe(topic, (args, kwargs) => {
+        events.push({ seq: kwargs?.["_seq"] as number, value: args?.[0] as Record<string, unknown> })
+      })
+    )
+    return events
+  })
+
+const eventually = (check: () => boolean, millis = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (!check() && Date.now() < deadline) yield* Effect.sleep("25 millis")
+    return check()
+  })
+
+let owners = 0
+const accounts = (n: number, balance: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const ids: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const [row] = yield* sql<{ id: bigint | string }>`INSERT INTO ledger_accounts (owner, balance)
+        VALUES (${`outbox-${++owners}-${Date.now()}`}, ${balance}) RETURNING id`
+      ids.push(Number(row!.id))
+    }
+    return ids
+  })
+
+const lastSeq = (topic: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(
+      sql<{ last: string | null }>`SELECT (SELECT last_seq FROM wampgres_outbox_topics WHERE topic = ${topic})::text AS last`,
+      (rows) => Number(rows[0]?.last ?? 0)
+    ))
+
+/** Random transfers among `ids` from `sessions`, all at once; the ids of those that committed. */
+const transferStorm = (sessions: ReadonlyArray<autobahn.Session>, ids: ReadonlyArray<number>, count: number) =>
+  Effect.map(
+    Effect.all(
+      Array.from({ length: count }, (_, i) => {
+        const from = ids[i % ids.length]!
+        const to = ids[(i * 7 + 3) % ids.length] === from ? ids[(i + 1) % ids.length]! : ids[(i * 7 + 3) % ids.length]!
+        return Effect.result(
+          callRaw(sessions[i % sessions.length]!, `${L}.transfer`, { kwargs: { from, to, amount: 1 + (i % 40) } })
+        )
+      }),
+      { concurrency: "unbounded" }
+    ),
+    (results) =>
+      results.flatMap((r) => (r._tag === "Success" ? [(r.success.args[0] as { id: number }).id] : []))
+  )
+
+const Env = TestDatabase.layer
+
+layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional outbox", (it) => {
+  it.effect("300 concurrent transfers: each committed one announced once, _seq consecutive and increasing per topic", () =>
+    Effect.gen(function*() {
+      const routerScope = yield* start(TestRouter.layer())
+      yield* Effect.addFinalizer(() => routerScope.stop)
+      const router = Context.get(routerScope.context, Router)
+      const instance = yield* component(router)
+      yield* Effect.addFinalizer(() => instance.stop)
+      const subscriber = yield* clientSession(router.url)
+      const onTransfer = yield* collect(subscriber, `${L}.on_transfer`)
+      const onChange = yield* collect(subscriber, `${L}.on_account_change`)
+      const transfersBefore = yield* lastSeq(`${L}.on_transfer`)
+      const changesBefore = yield* lastSeq(`${L}.on_account_change`)
+      const ids = yield* accounts(8, 200)
+      const sessions = yield* Effect.all(Array.from({ length: 3 }, () => clientSession(router.url)))
+      const committed = yield* transferStorm(sessions, ids, 300)
+      assert.isAbove(committed.length, 50)
+      assert.isTrue(yield* eventually(() => onTransfer.length >= committed.length), `${onTransfer.length}/${committed.length}`)
+      assert.isTrue(yield* eventually(() => onChange.length >= 8 + 2 * committed.length))
+      yield* Effect.sleep("300 millis")
+      const expect = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i + 1)
+      assert.deepStrictEqual(onTransfer.map((e) => e.seq), expect(transfersBefore, committed.length), "in order, no gap, no duplicate")
+      assert.deepStrictEqual(onChange.map((e) => e.seq), expect(changesBefore, 8 + 2 * committed.length))
+      assert.deepStrictEqual(onTransfer.map((e) => e.value["id"]).sort(), [...committed].sort())
+      console.log(
+        `outbox order: ${committed.length}/300 transfers committed; ${onTransfer.length} on_transfer and ${onChange.length} on_account_change events, sequence numbers consecutive`
+      )
+    }))
+
+  it.effect("events committed while the router is down are published when it is back; a late subscriber replays what it missed", () =>
+    Effect.gen(function*() {
+      const first = yield* start(TestRouter.layer())
+      const router = Context.get(first.context, Router)
+      const port = router.listening[0]!.port
+      const instance = yield* component(router)
+      yield* Effect.addFinalizer(() => instance.stop)
+      const ids = yield* accounts(4, 10)
+      const topic = `${L}.on_account_change`
+      const seenBefore = yield* lastSeq(topic)
+
+      yield* first.stop
+      // Changes made in the database during the outage (as psql or a batch job would).
+      const sql = yield* SqlClient.SqlClient
+      for (const [i, id] of ids.entries()) yield* sql`UPDATE ledger_accounts SET balance = ${100 + i} WHERE id = ${id}`
+      yield* Effect.sleep("1500 millis")
+      const pendingDuringOutage = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM wampgres_outbox WHERE published_at IS NULL`
+      assert.isAtLeast(pendingDuringOutage[0]!.n, 4, "the events wait in the outbox")
+
+      const second = yield* start(TestRouter.layer({ port }))
+      yield* Effect.addFinalizer(() => second.stop)
+      const subscriber = yield* clientSession(router.url).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
+      const live = yield* collect(subscriber, topic)
+      const published = yield* Effect.repeat(
+        Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM wampgres_outbox WHERE published_at IS NULL`, (r) => r[0]!.n),
+        { until: (n) => n === 0, schedule: Schedule.spaced("50 millis"), times: 200 }
+      )
+      assert.strictEqual(published, 0, "the relay published everything after the outage")
+      // The subscriber joined at some point during that: it replays from the last number it knew.
+      const replayed = yield* callRaw(subscriber, "wampgres.outbox.replay", { args: [topic, seenBefore] })
+      const { events, truncated } = replayed.args[0] as { events: Array<{ seq: number; args: Array<unknown> }>; truncated: boolean }
+      assert.isFalse(truncated)
+      const merged = new Map<number, unknown>()
+      for (const e of events) merged.set(e.seq, e.args[0])
+      for (const e of live) merged.set(e.seq, e.value)
+      const mine = [...merged.entries()].filter(([, v]) => ids.includes((v as { id: number }).id) && (v as { balance: number }).balance >= 100)
+      assert.deepStrictEqual(mine.map(([, v]) => v), ids.map((id, i) => ({ id, balance: 100 + i })), "nothing lost")
+      assert.deepStrictEqual(events.map((e) => e.seq), Array.from({ length: events.length }, (_, i) => seenBefore + i + 1))
+      console.log(
+        `outbox outage: 4 changes committed while the router was down ≥1.5 s; all published after restart; replay returned ${events.length}, live ${live.length}`
+      )
+    }))
+
+  it.effect("replay: bad arguments are invalid_argument; events past the retention are reported as truncated", () =>
+    Effect.gen(function*() {
+      const routerScope = yield* start(TestRouter.layer())
+      yield* Effect.addFinalizer(() => routerScope.stop)
+      const router = Context.get(routerScope.context, Router)
+      const instance = yield* component(router)
+      yield* Effect.addFinalizer(() => instance.stop)
+      const session = yield* clientSession(router.url)
+      const topic = "com.example.test.replayed"
+      const sql = yield* SqlClient.SqlClient
+      for (let i = 0; i < 5; i++) yield* sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([i])}::jsonb, '{}'::jsonb)`
+      const all = (yield* callRaw(session, "wampgres.outbox.replay", { kwargs: { topic, after: 0 } })).args[0] as {
+        events: Array<{ seq: number; args: Array<unknown>; kwargs: Record<string, unknown> }>
+        truncated: boolean
+      }
+      assert.deepStrictEqual(all.events.map((e) => [e.seq, e.args[0], e.kwargs["_seq"]]), [[1, 0, 1], [2, 1, 2], [3, 2, 3], [4, 3, 4], [5, 4, 5]])
+      assert.isFalse(all.truncated)
+      const limited = (yield* callRaw(session, "wampgres.outbox.replay", { kwargs: { topic, after: 3, limit: 1 } })).args[0] as typeof all
+      assert.deepStrictEqual(limited.events.map((e) => e.seq), [4])
+      yield* sql`DELETE FROM wampgres_outbox WHERE topic = ${topic} AND seq <= 2`
+      const gone = (yield* callRaw(session, "wampgres.outbox.replay", { args: [topic, 1] })).args[0] as typeof all
+      assert.isTrue(gone.truncated)
+      assert.deepStrictEqual(gone.events.map((e) => e.seq), [3, 4, 5])
+      const upToDate = (yield* callRaw(session, "wampgres.outbox.replay", { args: [topic, 5] })).args[0] as typeof all
+      assert.deepStrictEqual(upToDate, { events: [], truncated: false })
+      for (const kwargs of [{ topic, after: -1 }, { topic: "", after: 0 }, { topic, after: 0, limit: 1001 }, { after: 0 }]) {
+        const error = yield* Effect.flip(callRaw(session, "wampgres.outbox.replay", { kwargs }))
+        assert.strictEqual(error.error, "wamp.error.invalid_argument", JSON.stringify(kwargs))
+      }
+    }))
+
+  it.effect("two instances (shared registration): one relay at a time, every event delivered exactly once", () =>
+    Effect.gen(function*() {
+      const routerScope = yield* start(TestRouter.layer())
+      yield* Effect.addFinalizer(() => routerScope.stop)
+      const router = Context.get(routerScope.context, Router)
+      const a = yield* component(router, "roundrobin")
+      yield* Effect.addFinalizer(() => a.stop)
+      const b = yield* component(router, "roundrobin")
+      yield* Effect.addFinalizer(() => b.stop)
+      const subscriber = yield* clientSession(router.url)
+      const onTransfer = yield* collect(subscriber, `${L}.on_transfer`)
+      const before = yield* lastSeq(`${L}.on_transfer`)
+      const ids = yield* accounts(6, 500)
+      const sessions = yield* Effect.all(Array.from({ length: 2 }, () => clientSession(router.url)))
+      const committed = yield* transferStorm(sessions, ids, 200)
+      assert.isTrue(yield* eventually(() => onTransfer.length >= committed.length))
+      yield* Effect.sleep("1500 millis") // longer than the poll interval: a second relay would have published again by now
+      assert.deepStrictEqual(onTransfer.map((e) => e.seq), Array.from({ length: committed.length }, (_, i) => before + i + 1))
+      console.log(`outbox with two relays: ${committed.length} transfers, ${onTransfer.length} events, no duplicate`)
+    }))
+  it.effect("an event the router refuses (invalid topic) is recorded as refused and does not block the ones after it", () =>
+    Effect.gen(function*() {
+      const routerScope = yield* start(TestRouter.layer())
+      yield* Effect.addFinalizer(() => routerScope.stop)
+      const router = Context.get(routerScope.context, Router)
+      const instance = yield* component(router)
+      yield* Effect.addFinalizer(() => instance.stop)
+      const subscriber = yield* clientSession(router.url)
+      const after = yield* collect(subscriber, "com.example.test.after_refused")
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`SELECT wampgres_outbox_publish('wamp.reserved.topic', '[1]'::jsonb, '{}'::jsonb)`
+      yield* sql`SELECT wampgres_outbox_publish('com.example.test.after_refused', '[2]'::jsonb, '{}'::jsonb)`
+      assert.isTrue(yield* eventually(() => after.length >= 1), "the next event is published")
+      // The relay marks both rows when its pass commits, just after the second event went out.
+      const refused = yield* Effect.repeat(
+        sql<{ refused: string | null; published: boolean }>`
+          SELECT refused, published_at IS NOT NULL AS published FROM wampgres_outbox WHERE topic = 'wamp.reserved.topic'`,
+        { until: (rows) => rows[0]?.published === true, schedule: Schedule.spaced("25 millis"), times: 200 }
+      )
+      assert.isTrue(refused[0]!.published)
+      assert.match(refused[0]!.refused ?? "", /^wamp\.error\.invalid_uri: /)
+    }))
+})
