@@ -27,7 +27,5 @@ export const buildWeb = async (): Promise<ReadonlyArray<string>> => {
   return Object.keys(result.metafile.outputs)
 }
 
-if (process.argv[1] === import.meta.filename) {
-  const outputs = await buildWeb()
-  process.stdout.write(`built ${outputs.filter((file) => file.endsWith(".js")).join(", ")}\n`)
-}
+// Quiet on success: `npm start` runs it before the service, whose output users read.
+if (process.argv[1] === import.meta.filename) await buildWeb()
