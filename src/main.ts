@@ -24,9 +24,11 @@ import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
 import * as NotifyBridge from "./layers/NotifyBridge.js"
 import { WampSession } from "./layers/WampSession.js"
 import * as Idempotency from "./procedures/Idempotency.js"
+import * as LedgerContract from "./procedures/ledger/contract.js"
 import * as Ledger from "./procedures/ledger/index.js"
 import * as Outbox from "./procedures/Outbox.js"
 import { NowGroup } from "./procedures/now/index.js"
+import * as Reflection from "./procedures/Reflection.js"
 import { Router } from "./router/index.js"
 import * as Settings from "./Settings.js"
 import { describeStartupFailure } from "./StartupFailure.js"
@@ -34,7 +36,9 @@ import { describeStartupFailure } from "./StartupFailure.js"
 /** The procedure groups of this service: one line per group. */
 const Procedures = Layer.mergeAll(
   NowGroup.layer,
-  Ledger.layer
+  Ledger.layer,
+  // wamp.reflection.* for every procedure and topic above
+  Reflection.layer([...NowGroup.procedures, ...Ledger.LedgerGroup.procedures], LedgerContract.topics)
 )
 
 /** `--help`: rendered from the settings' declarations. */

@@ -6,11 +6,11 @@
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import * as SchemaAST from "effect/SchemaAST"
 import { WampSession } from "../layers/WampSession.js"
 import { type Payload, WampError, wampError } from "../layers/wamp/Protocol.js"
 import type { Contract } from "./Contract.js"
 import { describeSchemaError } from "./invoke.js"
+import * as Remote from "./Remote.js"
 import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** The WAMP error for a result that does not match the declared result Schema. */
@@ -26,29 +26,8 @@ export const decodeResult = <I, O, E>(procedure: Contract<I, O, E>) => {
     )
 }
 
-/** A WAMP error with a declared URI becomes the typed error; other errors stay `WampError`. */
-export const decodeError = <I, O, E>(procedure: Contract<I, O, E>) => (error: WampError): Effect.Effect<never, E | WampError> => {
-  const declared = procedure.errors.find((schema) => schema.uri === error.error)
-  if (declared === undefined) return Effect.fail(error)
-  return Schema.decodeUnknownEffect(declared)({ ...error.kwargs, _tag: tagOf(declared), message: error.args[0] }, {
-    onExcessProperty: "ignore"
-  }).pipe(
-    Effect.matchEffect({
-      onFailure: () => Effect.fail(error),
-      onSuccess: (typed) => Effect.fail(typed)
-    })
-  )
-}
-
-/** The `_tag` literal of a TaggedError class, read from its encoded form (WAMP kwargs do not carry it). */
-const tagOf = (schema: Schema.Top): string | undefined => {
-  const encoded = SchemaAST.toEncoded(schema.ast)
-  if (!SchemaAST.isObjects(encoded)) return undefined
-  const signature = encoded.propertySignatures.find((property) => property.name === "_tag")
-  return signature !== undefined && SchemaAST.isLiteral(signature.type) && typeof signature.type.literal === "string"
-    ? signature.type.literal
-    : undefined
-}
+/** A WAMP error with a declared URI becomes the typed error (shared with the browser client). */
+export const decodeError = Remote.decodeError
 
 /** Calls a procedure with typed input, result and errors. */
 export const call = <I, O, E>(

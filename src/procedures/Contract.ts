@@ -59,6 +59,8 @@ export interface Contract<Input, Output, Failure, Transactional extends Transact
   readonly errors: ReadonlyArray<ErrorSchema<Failure>>
   readonly options: RegisterOptions
   readonly transactional: Transactional
+  /** What the procedure does, for people: reflection (`wamp.reflection.procedure.describe`) shows it. */
+  readonly description: string | undefined
 }
 
 /** Any contract, for collections. */
@@ -86,6 +88,7 @@ export interface Spec<
   readonly errors?: Errors
   readonly options?: RegisterOptions
   readonly transactional?: Transactional
+  readonly description?: string
 }
 
 /**
@@ -113,7 +116,8 @@ export const make = <
     progress: spec.progress,
     errors: spec.errors ?? [],
     options: spec.options ?? {},
-    transactional: spec.transactional ?? notTransactional<Transactional>()
+    transactional: spec.transactional ?? notTransactional<Transactional>(),
+    description: spec.description
   }
 }
 
@@ -138,3 +142,27 @@ export const streaming = <
 
 /** The default policy (`false`); `Transactional` is `false` whenever the spec leaves it out. */
 const notTransactional = <Transactional extends TransactionPolicy>(): Transactional => false as Transactional
+
+/**
+ * A topic's contract: its URI and the Schema of each event's payload (args[0]). Typed subscribers
+ * decode events with it, and reflection (`wamp.reflection.topic.describe`) shows it.
+ *
+ * ```ts
+ * export const onTransfer = Contract.topic("com.example.ledger.on_transfer", { payload: Transfer })
+ * ```
+ */
+export interface Topic<Payload> {
+  readonly _tag: "Topic"
+  readonly uri: string
+  readonly payload: PlainSchema<Payload>
+  readonly description: string | undefined
+}
+
+/** Declares a topic's contract. */
+export const topic = <Payload>(
+  uri: string,
+  spec: { readonly payload: PlainSchema<Payload>; readonly description?: string }
+): Topic<Payload> => ({ _tag: "Topic", uri, payload: spec.payload, description: spec.description })
+
+/** Any topic, for collections. */
+export type AnyTopic = Topic<unknown>

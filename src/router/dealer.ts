@@ -12,6 +12,7 @@ import type { Session } from "./session.js"
 import { type InvokePolicy, invokePolicies, type MatchPolicy, matchPolicies } from "../wamp/types.js"
 import type { RealmAuthorizer } from "./authorizer.js"
 import type { RealmOptions } from "./types.js"
+import { filterResult, forwardedUri, type Reflected, refuseDescribe } from "./reflection.js"
 import { isValidUri, PatternMap } from "../wamp/uri.js"
 
 export type { InvokePolicy }
@@ -37,6 +38,8 @@ export interface Invocation {
   readonly request: number
   readonly receiveProgress: boolean
   timer: ReturnType<typeof setTimeout> | undefined
+  /** A `wamp.reflection.*` call forwarded to the component: its result is filtered for the caller. */
+  readonly reflected: Reflected | undefined
 }
 
 const INVOKE_POLICIES: ReadonlySet<string> = new Set(invokePolicies)
@@ -176,14 +179,28 @@ export class Dealer {
     if (caller.calls.has(request)) {
       return caller.protocolViolation(`CALL request id ${request} is already in use`)
     }
-    if (this.meta !== undefined && procedure.startsWith("wamp.") && this.meta.call(caller, request, procedure, m)) return
+    let lookup = procedure
+    let reflected: Reflected | undefined = undefined
+    if (procedure.startsWith("wamp.")) {
+      if (this.meta !== undefined && this.meta.call(caller, request, procedure, m)) return
+      // wamp.reflection.* is answered by the component's wampgres.reflection.* (see reflection.ts)
+      const forward = forwardedUri(procedure)
+      if (forward !== undefined) {
+        const refused = refuseDescribe(this.authorizer, caller.authrole, forward.name, m[4], m[5])
+        if (refused !== undefined) {
+          return caller.send(errorMessage(MessageType.CALL, request, refused.error, refused.message), false)
+        }
+        lookup = forward.target
+        reflected = { name: forward.name, role: caller.authrole }
+      }
+    }
     if (caller.calls.size >= this.limits.maxCallsInFlightPerSession) {
       return caller.send(
         errorMessage(MessageType.CALL, request, WampgresUri.limitExceeded, `session has ${caller.calls.size} calls in flight, the realm's max_calls_in_flight_per_session`),
         false
       )
     }
-    const found = this.registrations.best(procedure)
+    const found = this.registrations.best(lookup)
     if (found === undefined) {
       return caller.send(
         errorMessage(MessageType.CALL, request, Uri.noSuchProcedure, `no callee registered for procedure "${procedure}"`),
@@ -218,7 +235,7 @@ export class Dealer {
       details["caller_authid"] = caller.authid
       details["caller_authrole"] = caller.authrole
     }
-    const invocation: Invocation = { id, callee, caller, request, receiveProgress, timer: undefined }
+    const invocation: Invocation = { id, callee, caller, request, receiveProgress, timer: undefined, reflected }
     if (timeout != null && timeout > 0) {
       details["timeout"] = timeout
       invocation.timer = setTimeout(() => this.timedOut(invocation), timeout)
@@ -265,9 +282,19 @@ export class Dealer {
       return
     }
     this.finish(invocation)
-    if (caller !== undefined && !caller.trySend(resultMessage(invocation.request, EMPTY, m, 3), binary)) {
-      this.unencodable(caller, invocation.request, "the result")
-    }
+    if (caller === undefined) return
+    const result = invocation.reflected === undefined
+      ? resultMessage(invocation.request, EMPTY, m, 3)
+      : this.reflectedResult(invocation.reflected, invocation.request, m)
+    if (!caller.trySend(result, binary)) this.unencodable(caller, invocation.request, "the result")
+  }
+
+  /** A reflection RESULT as the caller may see it (filtered by its role). */
+  private reflectedResult(reflected: Reflected, request: number, m: Message): Message {
+    const filtered = filterResult(this.authorizer, reflected, m[3], m[4])
+    return "error" in filtered
+      ? errorMessage(MessageType.CALL, request, filtered.error, filtered.message)
+      : [MessageType.RESULT, request, EMPTY, filtered.args]
   }
 
   /** ERROR from a callee for an INVOCATION: reaches the caller with its URI, args and kwargs. */

@@ -46,5 +46,9 @@ export const WampgresUri = {
   /** The first join did not happen within the join timeout. */
   joinTimeout: "wampgres.error.join_timeout",
   /** A request would pass one of the router's per-session limits (registrations, subscriptions, calls in flight). */
-  limitExceeded: "wampgres.error.limit_exceeded"
+  limitExceeded: "wampgres.error.limit_exceeded",
+  /** Reflection: no topic of that URI is declared (or the caller may not subscribe to it). */
+  noSuchTopic: "wampgres.error.no_such_topic",
+  /** Reflection: no error of that URI is declared (or no procedure the caller may call raises it). */
+  noSuchError: "wampgres.error.no_such_error"
 } as const

@@ -6,6 +6,7 @@ import * as Schema from "effect/Schema"
 import * as Contract from "../Contract.js"
 import {
   Account,
+  AccountChange,
   Amount,
   Balance,
   DuplicateOwner,
@@ -26,14 +27,16 @@ export * from "./schema.js"
 export const openAccount = Contract.make(Uris.openAccount, {
   args: { owner: Owner, balance: Balance },
   result: Account,
-  errors: [DuplicateOwner]
+  errors: [DuplicateOwner],
+  description: "Opens an account for an owner with a starting balance."
 })
 
 export const getAccount = Contract.make(Uris.getAccount, {
   args: { id: Id },
   positional: ["id"],
   result: Account,
-  errors: [NoSuchAccount]
+  errors: [NoSuchAccount],
+  description: "An account and its balance."
 })
 
 /**
@@ -48,7 +51,8 @@ export const getAccount = Contract.make(Uris.getAccount, {
 export const transfer = Contract.make(Uris.transfer, {
   args: { from: Id, to: Id, amount: Amount, idempotency_key: Schema.optional(IdempotencyKey) },
   result: TransferResult,
-  errors: [NoSuchAccount, InsufficientFunds, InvalidArgument]
+  errors: [NoSuchAccount, InsufficientFunds, InvalidArgument],
+  description: "Moves an amount from one account to another in one transaction; publishes on_transfer after COMMIT."
 })
 
 /** With `receive_progress`: every transfer as one progressive result, then `{ count }`. */
@@ -56,5 +60,22 @@ export const history = Contract.streaming(Uris.history, {
   args: { account: Id, limit: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))) },
   result: HistoryResult,
   progress: Transfer,
-  errors: [NoSuchAccount, InvalidArgument]
+  errors: [NoSuchAccount, InvalidArgument],
+  description: "An account's transfers, oldest first: streamed one per progressive result with receive_progress."
 })
+
+/** Every committed transfer. */
+export const onTransfer = Contract.topic(Uris.onTransfer, {
+  payload: Transfer,
+  description: "A transfer, published once its transaction has committed."
+})
+
+/** Every balance change (from the accounts table's trigger, through LISTEN/NOTIFY). */
+export const onAccountChange = Contract.topic(Uris.onAccountChange, {
+  payload: AccountChange,
+  description: "An account's new balance, after every committed change."
+})
+
+/** The ledger's contracts, for reflection and typed clients. */
+export const procedures = [openAccount, getAccount, transfer, history] as const
+export const topics = [onTransfer, onAccountChange] as const

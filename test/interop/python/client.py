@@ -3,7 +3,7 @@ An Autobahn|Python peer for the interop tests (test/interop/autobahn-python.test
 
     python3 client.py ROLE --url URL --realm REALM --serializer json|msgpack|cbor --prefix PREFIX [--name NAME] [--count N]
 
-Roles: callee, shared-callee, caller, subscriber, publisher (see the functions below). The peer reports on stdout,
+Roles: callee, shared-callee, caller, subscriber, publisher, reflector (see the functions below). The peer reports on stdout,
 one JSON object a line ({"event": ...}); every value it received is reported with its Python type
 (see `typed`), so the test can assert that integers arrived as int, floats as float, strings as str
 and byte arrays as bytes. A failed expectation ends the process with a non-zero status and a
@@ -161,6 +161,32 @@ async def caller(session, options, details):
     session.leave()
 
 
+async def reflector(session, options, details):
+    """Reads the service's procedure reflection (wamp.reflection.*) and reports it as plain JSON."""
+    procedures = await session.call("wamp.reflection.procedure.list")
+    described = {uri: await session.call("wamp.reflection.procedure.describe", uri) for uri in procedures}
+    topics = await session.call("wamp.reflection.topic.list")
+    topic_descriptions = {uri: await session.call("wamp.reflection.topic.describe", uri) for uri in topics}
+    errors = await session.call("wamp.reflection.error.list")
+    error_descriptions = {uri: await session.call("wamp.reflection.error.describe", uri) for uri in errors}
+    try:
+        await session.call("wamp.reflection.procedure.describe", options.prefix + ".no_such")
+        missing = None
+    except ApplicationError as error:
+        missing = error.error
+    report(
+        event="reflection",
+        procedures=procedures,
+        described=described,
+        topics=topics,
+        topic_descriptions=topic_descriptions,
+        errors=errors,
+        error_descriptions=error_descriptions,
+        missing=missing,
+    )
+    session.leave()
+
+
 async def subscriber(session, options, details):
     received = []
 
@@ -187,7 +213,7 @@ async def publisher(session, options, details):
     session.leave()
 
 
-ROLES = {"callee": callee, "shared-callee": shared_callee, "caller": caller, "subscriber": subscriber, "publisher": publisher}
+ROLES = {"callee": callee, "shared-callee": shared_callee, "caller": caller, "subscriber": subscriber, "publisher": publisher, "reflector": reflector}
 
 
 def main():
