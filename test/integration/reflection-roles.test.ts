@@ -32,7 +32,11 @@ const config = {
       roles: [
         {
           name: "backend",
-          permissions: [allow("com.example.", "prefix", ["register", "publish"]), allow("wampgres.reflection.", "prefix", ["register"])]
+          permissions: [
+            allow("com.example.", "prefix", ["register", "publish"]),
+            allow("wampgres.reflection.", "prefix", ["register"]),
+            allow("wampgres.outbox.", "prefix", ["register"])
+          ]
         },
         {
           name: "browser",

@@ -49,7 +49,7 @@ export const getAccount = Contract.make(Uris.getAccount, {
  * arguments is `invalid_argument`.
  */
 export const transfer = Contract.make(Uris.transfer, {
-  args: { from: Id, to: Id, amount: Amount, idempotency_key: Schema.optional(IdempotencyKey) },
+  args: { from: Id, to: Id, amount: Amount, idempotency_key: Schema.optionalKey(IdempotencyKey) },
   result: TransferResult,
   errors: [NoSuchAccount, InsufficientFunds, InvalidArgument],
   description: "Moves an amount from one account to another in one transaction; publishes on_transfer after COMMIT."
@@ -57,7 +57,7 @@ export const transfer = Contract.make(Uris.transfer, {
 
 /** With `receive_progress`: every transfer as one progressive result, then `{ count }`. */
 export const history = Contract.streaming(Uris.history, {
-  args: { account: Id, limit: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))) },
+  args: { account: Id, limit: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))) },
   result: HistoryResult,
   progress: Transfer,
   errors: [NoSuchAccount, InvalidArgument],

@@ -24,7 +24,7 @@ const transfer = {
 const catalog = Reflection.catalog([...Ledger.procedures], [...Ledger.topics])
 
 describe("JSON Schema of the ledger's Schemas", () => {
-  it("transfer: kwargs exactly from, to and a positive amount (no other kwarg); its result; its errors", () => {
+  it("transfer: kwargs from, to, a positive amount and an optional idempotency key (no other kwarg); its result; its errors", () => {
     const described = catalog.procedures.get(Ledger.transfer.uri)!
     expect(described).toEqual({
       uri: Ledger.transfer.uri,
@@ -37,7 +37,13 @@ describe("JSON Schema of the ledger's Schemas", () => {
         kwargs: {
           $schema: META,
           type: "object",
-          properties: { from: int, to: int, amount: { type: "integer", maximum: 2 ** 53 - 1, exclusiveMinimum: 0 } },
+          properties: {
+            from: int,
+            to: int,
+            amount: { type: "integer", maximum: 2 ** 53 - 1, exclusiveMinimum: 0 },
+            // an optional key is absent or a string, never null (the decoder refuses null)
+            idempotency_key: { type: "string", minLength: 1, maxLength: 200 }
+          },
           required: ["from", "to", "amount"],
           additionalProperties: false
         }
