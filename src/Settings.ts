@@ -20,12 +20,13 @@ import * as Path from "node:path"
 import type { DatabaseTarget, PoolSettings } from "./layers/DatabaseConfig.js"
 import type { Mapping } from "./layers/NotifyBridge.js"
 import type { WampSessionConfig } from "./layers/WampSession.js"
+import type { TelemetrySettings } from "./layers/Telemetry.js"
 import { type InvokePolicy, invokePolicies } from "./wamp/types.js"
 
 // ---------------------------------------------------------------------------------------------
 // declarations
 
-export type Group = "Database" | "WAMP" | "Embedded router" | "Events" | "Logging"
+export type Group = "Database" | "WAMP" | "Embedded router" | "Events" | "Logging" | "Observability"
 
 /** One environment variable of the service. */
 export interface Setting<A> {
@@ -306,6 +307,49 @@ export const LOG_LEVEL = withDefault("LOG_LEVEL", {
   default: "Info" as LogLevel.LogLevel
 })
 
+export const LOG_FORMAT = withDefault("LOG_FORMAT", {
+  group: "Logging",
+  help: "text, or json: one JSON object per line with the trace and span ids when there is a trace",
+  reader: oneOf(["text", "json"] as const),
+  default: "text" as "text" | "json"
+})
+export const OTEL_EXPORTER_OTLP_ENDPOINT = optional("OTEL_EXPORTER_OTLP_ENDPOINT", {
+  group: "Observability",
+  help: "OTLP/HTTP collector base URL (traces go to <url>/v1/traces); set: tracing on",
+  reader: url(["http:", "https:"], "http://127.0.0.1:4318"),
+  shownDefault: "tracing off"
+})
+export const OTEL_EXPORTER_OTLP_PROTOCOL = withDefault("OTEL_EXPORTER_OTLP_PROTOCOL", {
+  group: "Observability",
+  help: "http/protobuf or http/json",
+  reader: oneOf(["http/protobuf", "http/json"] as const),
+  default: "http/protobuf" as "http/protobuf" | "http/json"
+})
+export const OTEL_SERVICE_NAME = withDefault("OTEL_SERVICE_NAME", {
+  group: "Observability",
+  help: "service.name of the traces (OTEL_RESOURCE_ATTRIBUTES adds more)",
+  reader: text,
+  default: "wampgres"
+})
+export const OTEL_SDK_DISABLED = withDefault("OTEL_SDK_DISABLED", {
+  group: "Observability",
+  help: "true: no tracing even with an endpoint",
+  reader: boolean,
+  default: false
+})
+export const METRICS_PORT = optional("METRICS_PORT", {
+  group: "Observability",
+  help: "port of the component's HTTP listener: /metrics (Prometheus), /health, /ready; 0 = any free port",
+  reader: integer(0, 65535),
+  shownDefault: "no listener"
+})
+export const METRICS_HOST = withDefault("METRICS_HOST", {
+  group: "Observability",
+  help: "interface of that listener",
+  reader: text,
+  default: "127.0.0.1"
+})
+
 /** Every setting, in the order of `--help` and the README. */
 export const all: ReadonlyArray<Setting<unknown>> = [
   DATABASE_URL,
@@ -333,7 +377,14 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   ROUTER_CONFIG,
   ROUTER_PORT,
   NOTIFY_BRIDGE,
-  LOG_LEVEL
+  LOG_LEVEL,
+  LOG_FORMAT,
+  OTEL_EXPORTER_OTLP_ENDPOINT,
+  OTEL_EXPORTER_OTLP_PROTOCOL,
+  OTEL_SERVICE_NAME,
+  OTEL_SDK_DISABLED,
+  METRICS_PORT,
+  METRICS_HOST
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -354,6 +405,7 @@ export interface Settings {
   readonly router: { readonly configFile: string; readonly port: number | undefined }
   readonly notifyBridge: ReadonlyArray<Mapping>
   readonly logLevel: LogLevel.LogLevel
+  readonly telemetry: TelemetrySettings
 }
 
 /** Pool settings (`DB_*`). */
@@ -417,6 +469,25 @@ export const sessionSettings: Config.Config<Omit<WampSessionConfig, "url">> = Co
   invoke: WAMP_INVOKE.config
 })
 
+/** Tracing, metrics, health and the log format (`OTEL_*`, `METRICS_*`, `LOG_FORMAT`). */
+export const telemetrySettings: Config.Config<TelemetrySettings> = Config.all({
+  endpoint: OTEL_EXPORTER_OTLP_ENDPOINT.config,
+  protocol: OTEL_EXPORTER_OTLP_PROTOCOL.config,
+  serviceName: OTEL_SERVICE_NAME.config,
+  disabled: OTEL_SDK_DISABLED.config,
+  metricsPort: METRICS_PORT.config,
+  metricsHost: METRICS_HOST.config,
+  logFormat: LOG_FORMAT.config
+}).pipe(
+  Config.map((t): TelemetrySettings => ({
+    tracing: t.disabled
+      ? Option.none()
+      : Option.map(t.endpoint, (endpoint) => ({ endpoint, protocol: t.protocol, serviceName: t.serviceName })),
+    listener: Option.map(t.metricsPort, (port) => ({ port, host: t.metricsHost })),
+    logFormat: t.logFormat
+  }))
+)
+
 /** The whole configuration of the service, read once by `src/main.ts`. */
 export const config: Config.Config<Settings> = Config.all({
   external: externalTarget,
@@ -427,14 +498,16 @@ export const config: Config.Config<Settings> = Config.all({
   routerConfig: ROUTER_CONFIG.config,
   routerPort: ROUTER_PORT.config,
   notifyBridge: NOTIFY_BRIDGE.config,
-  logLevel: LOG_LEVEL.config
+  logLevel: LOG_LEVEL.config,
+  telemetry: telemetrySettings
 }).pipe(
   Config.map((s): Settings => ({
     database: { external: s.external, embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
     wamp: { url: s.url, session: s.session },
     router: { configFile: s.routerConfig, port: Option.getOrUndefined(s.routerPort) },
     notifyBridge: s.notifyBridge,
-    logLevel: s.logLevel
+    logLevel: s.logLevel,
+    telemetry: s.telemetry
   }))
 )
 
@@ -476,7 +549,8 @@ const groupNotes: Record<Group, string> = {
   WAMP: "set WAMP_URL to use an external router (e.g. Crossbar.io) instead of the embedded one",
   "Embedded router": "only when WAMP_URL is not set",
   Events: "besides the ledger's own bridge of ledger_accounts",
-  Logging: ""
+  Logging: "",
+  Observability: "the OpenTelemetry variables keep their standard meaning; off when unset"
 }
 
 /** `npm start -- --help`. */

@@ -21,7 +21,9 @@ import * as Fs from "node:fs"
 import * as Database from "./layers/Database.js"
 import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
+import * as HealthServer from "./layers/HealthServer.js"
 import * as NotifyBridge from "./layers/NotifyBridge.js"
+import * as Telemetry from "./layers/Telemetry.js"
 import { WampSession } from "./layers/WampSession.js"
 import * as Ledger from "./procedures/ledger/index.js"
 import { NowGroup } from "./procedures/now/index.js"
@@ -66,10 +68,20 @@ const wampSessionLayer = (settings: Settings.Settings) =>
       ).pipe(Layer.provide(EmbeddedRouter.layer(settings.router)))
   })
 
+/** /health, /ready and /metrics on METRICS_PORT, when set. */
+const healthLayer = (settings: Settings.Settings) =>
+  Option.match(settings.telemetry.listener, {
+    onNone: () => Layer.empty,
+    onSome: ({ host, port }) =>
+      HealthServer.layer({ host, port, healthQuery: settings.database.pool.healthQuery })
+  })
+
 /** The whole service for the given settings. */
 export const app = (settings: Settings.Settings) =>
-  Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge)).pipe(
-    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database)))
+  Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge), healthLayer(settings)).pipe(
+    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database))),
+    // tracing (or its absence) and the log format reach every layer and every call's fiber
+    Layer.provide(Telemetry.layer(settings.telemetry))
   )
 
 /**
