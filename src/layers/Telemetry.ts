@@ -16,7 +16,6 @@ import * as OtlpTracer from "effect/observability/OtlpTracer"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
-import { fromEffectTracer, RouterTracing } from "../router/index.js"
 
 export interface TracingSettings {
   /** The collector's base URL; traces are posted to `<endpoint>/v1/traces`. */
@@ -39,12 +38,9 @@ export const Tracing = Context.Reference<boolean>("wampgres/layers/Telemetry/Tra
 /** `<endpoint>/v1/traces`, as OpenTelemetry's exporters derive it from the base endpoint. */
 export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
 
-/** Effect's OTLP tracer for `settings`, shared with the embedded router's call spans. */
+/** Effect's OTLP tracer for `settings` (the embedded router's call spans use it too, see EmbeddedRouter.ts). */
 export const tracingLayer = (settings: TracingSettings): Layer.Layer<never> =>
-  Layer.effectContext(
-    Effect.map(Effect.tracer, (tracer) =>
-      Context.make(RouterTracing, fromEffectTracer(tracer)).pipe(Context.add(Tracing, true)))
-  ).pipe(
+  Layer.succeed(Tracing, true).pipe(
     Layer.provideMerge(
       OtlpTracer.layer({
         url: tracesUrl(settings.endpoint),
