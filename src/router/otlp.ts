@@ -27,7 +27,7 @@ const settings = Config.all({
 export const layerFromEnv: Layer.Layer<never, Config.ConfigError> = Layer.unwrap(
   Effect.map(settings, ({ disabled, endpoint, protocol, serviceName }) => {
     if (disabled || endpoint._tag === "None" || endpoint.value.trim() === "") return Layer.empty
-    return Layer.effect(RouterTracing, Effect.map(Effect.tracer, fromEffectTracer)).pipe(
+    return Layer.effect(RouterTracing, Effect.zipWith(Effect.tracer, Effect.clockWith(Effect.succeed), fromEffectTracer)).pipe(
       Layer.provide(
         OtlpTracer.layer({
           url: `${endpoint.value.replace(/\/+$/, "")}/v1/traces`,

@@ -5,6 +5,7 @@
  * the process), continuing the caller's trace when its CALL carries `_traceparent`, and the
  * INVOCATION carries the router span's own `traceparent` on to the callee.
  */
+import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -24,34 +25,38 @@ export interface CallTracer {
   start(procedure: string, session: number, authid: string, request: number, traceparent: unknown): CallSpan
 }
 
-const nowNanos = (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n
-
-/** A recorder whose spans are made and exported by an Effect `Tracer` (e.g. `OtlpTracer`). */
-export const fromEffectTracer = (tracer: Tracer.Tracer): CallTracer => ({
-  start(procedure, session, authid, request, traceparent) {
-    const parent = parseTraceparent(traceparent)
-    const span = tracer.span({
-      name: procedure,
-      parent: parent === undefined ? Option.none() : Option.some(Tracer.externalSpan(parent)),
-      annotations: Context.empty(),
-      links: [],
-      startTime: nowNanos(),
-      kind: "server",
-      root: parent === undefined,
-      sampled: parent?.sampled ?? true
-    })
-    span.attribute("rpc.system", "wamp")
-    span.attribute("wamp.role", "router")
-    span.attribute("wamp.procedure", procedure)
-    span.attribute("wamp.session", session)
-    span.attribute("wamp.authid", authid)
-    span.attribute("wamp.request", request)
-    return {
-      traceparent: formatTraceparent(span.traceId, span.spanId, span.sampled),
-      end(outcome) {
-        span.attribute("wamp.outcome", outcome)
-        span.end(nowNanos(), outcome === "ok" ? Exit.void : Exit.fail(outcome))
+/**
+ * A recorder whose spans are made and exported by an Effect `Tracer` (e.g. `OtlpTracer`), timed
+ * by Effect's `clock` so that they line up with the component's spans in the same process.
+ */
+export const fromEffectTracer = (tracer: Tracer.Tracer, clock: Clock.Clock): CallTracer => {
+  const nowNanos = () => clock.currentTimeNanosUnsafe()
+  return {
+    start(procedure, session, authid, request, traceparent) {
+      const parent = parseTraceparent(traceparent)
+      const span = tracer.span({
+        name: procedure,
+        parent: parent === undefined ? Option.none() : Option.some(Tracer.externalSpan(parent)),
+        annotations: Context.empty(),
+        links: [],
+        startTime: nowNanos(),
+        kind: "server",
+        root: parent === undefined,
+        sampled: parent?.sampled ?? true
+      })
+      span.attribute("rpc.system", "wamp")
+      span.attribute("wamp.role", "router")
+      span.attribute("wamp.procedure", procedure)
+      span.attribute("wamp.session", session)
+      span.attribute("wamp.authid", authid)
+      span.attribute("wamp.request", request)
+      return {
+        traceparent: formatTraceparent(span.traceId, span.spanId, span.sampled),
+        end(outcome) {
+          span.attribute("wamp.outcome", outcome)
+          span.end(nowNanos(), outcome === "ok" ? Exit.void : Exit.fail(outcome))
+        }
       }
     }
   }
-})
+}

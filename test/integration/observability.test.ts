@@ -108,6 +108,10 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("observability"
       assert.isNumber(chain.invocation.attributes["wamp.request"])
       assert.strictEqual(chain.transaction.name, "sql.transaction")
       assert.strictEqual(chain.statement.service, "wampgres-test")
+      // one clock: each span lies within its parent's (the router's spans use Effect's clock too)
+      for (const [child, parent] of [[chain.routed, chain.client], [chain.invocation, chain.routed], [chain.transaction, chain.invocation]] as const) {
+        assert.isTrue(child.start >= parent.start && child.end <= parent.end, `${child.name} within ${parent.name}`)
+      }
       const trace = new Set([chain.client, chain.routed, chain.invocation, chain.transaction, chain.statement].map((s) => s.traceId))
       assert.strictEqual(trace.size, 1, "one trace")
       // waiting for the transaction's connection is a span of its own (beside the transaction's:

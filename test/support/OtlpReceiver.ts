@@ -22,6 +22,9 @@ export interface ReceivedSpan {
   readonly events: ReadonlyArray<{ readonly name: string; readonly attributes: Readonly<Record<string, unknown>> }>
   /** The resource's `service.name`. */
   readonly service: unknown
+  /** Start and end, nanoseconds since the epoch. */
+  readonly start: bigint
+  readonly end: bigint
 }
 
 interface KeyValue {
@@ -59,7 +62,9 @@ export const spansOf = (body: unknown): Array<ReceivedSpan> => {
           attributes: attributesOf(span.attributes),
           status: span.status?.code ?? 0,
           events: (span.events ?? []).map((e: any) => ({ name: e.name, attributes: attributesOf(e.attributes) })),
-          service
+          service,
+          start: BigInt(span.startTimeUnixNano ?? 0),
+          end: BigInt(span.endTimeUnixNano ?? 0)
         })
       }
     }
