@@ -147,7 +147,9 @@ const main = Effect.gen(function*() {
         Effect.andThen(Effect.logError(describeStartupFailure(cause)), Effect.fail(new Failed(1)))
       )
     ),
-    Effect.provideService(References.MinimumLogLevel, settings.logLevel)
+    Effect.provideService(References.MinimumLogLevel, settings.logLevel),
+    // start-up failures are logged in the configured format too
+    Effect.provide(Telemetry.loggerLayer(settings.telemetry.logFormat))
   )
 })
 

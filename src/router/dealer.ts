@@ -14,7 +14,7 @@ import type { RealmAuthorizer } from "./authorizer.js"
 import type { RealmOptions } from "./types.js"
 import { isValidUri, PatternMap } from "../wamp/uri.js"
 import { TRACEPARENT } from "../wamp/traceContext.js"
-import { CallOutcome, OTHER_PROCEDURE, type ProcedureStats, RouterMetrics } from "./metrics.js"
+import { CallOutcome, OUTCOME_NAMES, OTHER_PROCEDURE, type ProcedureStats, RouterMetrics } from "./metrics.js"
 import type { CallSpan, CallTracer } from "./tracing.js"
 
 export type { InvokePolicy }
@@ -47,7 +47,6 @@ export interface Invocation {
   readonly span: CallSpan | undefined
 }
 
-const OUTCOME_NAMES = ["ok", "error", "canceled", "timeout", "rejected"] as const
 
 const INVOKE_POLICIES: ReadonlySet<string> = new Set(invokePolicies)
 const MATCH_POLICIES: ReadonlySet<string> = new Set(matchPolicies)

@@ -17,7 +17,8 @@ export const CallOutcome = {
   rejected: 4
 } as const
 export type CallOutcome = (typeof CallOutcome)[keyof typeof CallOutcome]
-const OUTCOME_NAMES = ["ok", "error", "canceled", "timeout", "rejected"] as const
+/** The `outcome` label of each `CallOutcome`. */
+export const OUTCOME_NAMES = ["ok", "error", "canceled", "timeout", "rejected"] as const
 
 /** Latency bucket upper bounds in seconds (Prometheus `le`). */
 export const LATENCY_BUCKETS: ReadonlyArray<number> = [
