@@ -11,10 +11,13 @@
  * - /ready is not ready while PostgreSQL is stopped, and ready again after.
  */
 import { assert, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Database from "../../src/layers/Database.js"
 import * as HealthServer from "../../src/layers/HealthServer.js"
@@ -75,6 +78,14 @@ const sample = (text: string, name: string, labels: Record<string, string>): num
   }
   return 0
 }
+
+/** Builds a layer into a scope the test closes itself (to stop a router mid-test). */
+const start = <A, E>(layer_: Layer.Layer<A, E>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(layer_, scope)
+    return { context, stop: Scope.close(scope, Exit.void) }
+  })
 
 const byId = (spans: ReadonlyArray<ReceivedSpan>, id: string | undefined) => spans.find((s) => s.spanId === id)
 
@@ -229,5 +240,37 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("observability"
       )
       assert.strictEqual(reconnects(after.body) - before, 1)
       assert.isAbove(sample(after.body, "wampgres_notify_bridge_gap_seconds_total", {}), 0)
+    }))
+
+  it.effect("/ready is not ready while the session has not joined, and names why", () =>
+    Effect.gen(function*() {
+      const database = yield* Effect.context<SqlClient.SqlClient>()
+      // a router and a component of this test's own, so that the router can be stopped
+      const first = yield* start(TestRouter.layer())
+      const port = Context.get(first.context, Router).listening[0]!.port
+      const component = yield* start(
+        HealthServer.layer({ host: "127.0.0.1", port: 0, healthQuery: "SELECT 1" }).pipe(
+          Layer.provideMerge(componentLayer(NowGroup.layer)),
+          Layer.provide(Layer.succeedContext(first.context)),
+          Layer.provide(Layer.succeedContext(database))
+        )
+      )
+      yield* Effect.addFinalizer(() => component.stop)
+      const listener = Context.get(component.context, HealthServer.HealthServer).port
+      const ready = Effect.promise(() =>
+        fetch(`http://127.0.0.1:${listener}/ready`).then(async (r) => ({ status: r.status, body: await r.text() }))
+      )
+      assert.deepStrictEqual(yield* ready, { status: 200, body: "ready\n" })
+      yield* first.stop
+      const down = yield* ready.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (r) => r.status === 503, times: 100 })
+      )
+      assert.deepStrictEqual(down, { status: 503, body: "not joined to realm realm1\n" })
+      const second = yield* start(TestRouter.layer({ port }))
+      yield* Effect.addFinalizer(() => second.stop)
+      const up = yield* ready.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (r) => r.status === 200, times: 150 })
+      )
+      assert.deepStrictEqual(up, { status: 200, body: "ready\n" })
     }))
 })
