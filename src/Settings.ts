@@ -168,6 +168,26 @@ const mappings: Reader<ReadonlyArray<Mapping>> = {
   }
 }
 
+/** A number from 0 to 1. */
+const fraction: Reader<number> = {
+  expected: "a number from 0 to 1",
+  parse: (s) => {
+    const n = Number(s)
+    return /^[0-9.]+$/.test(s) && Number.isFinite(n) && n >= 0 && n <= 1 ? Option.some(n) : Option.none()
+  }
+}
+
+/** OpenTelemetry's standard sampler names. */
+const samplers = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio"
+] as const
+type Sampler = (typeof samplers)[number]
+
 const logLevels = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None", "All"] as const satisfies ReadonlyArray<LogLevel.LogLevel>
 
 // ---------------------------------------------------------------------------------------------
@@ -337,6 +357,18 @@ export const OTEL_SDK_DISABLED = withDefault("OTEL_SDK_DISABLED", {
   reader: boolean,
   default: false
 })
+export const OTEL_TRACES_SAMPLER = withDefault("OTEL_TRACES_SAMPLER", {
+  group: "Observability",
+  help: `${samplers.join(", ")}: which new traces are kept (a caller's _traceparent decides for its own)`,
+  reader: oneOf(samplers),
+  default: "parentbased_always_on" as Sampler
+})
+export const OTEL_TRACES_SAMPLER_ARG = withDefault("OTEL_TRACES_SAMPLER_ARG", {
+  group: "Observability",
+  help: "the share of new traces kept by the traceidratio samplers, 0 to 1",
+  reader: fraction,
+  default: 1
+})
 export const METRICS_PORT = optional("METRICS_PORT", {
   group: "Observability",
   help: "port of the component's HTTP listener: /metrics (Prometheus), /health, /ready; 0 = any free port",
@@ -383,6 +415,8 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   OTEL_EXPORTER_OTLP_PROTOCOL,
   OTEL_SERVICE_NAME,
   OTEL_SDK_DISABLED,
+  OTEL_TRACES_SAMPLER,
+  OTEL_TRACES_SAMPLER_ARG,
   METRICS_PORT,
   METRICS_HOST
 ]
@@ -475,14 +509,19 @@ export const telemetrySettings: Config.Config<TelemetrySettings> = Config.all({
   protocol: OTEL_EXPORTER_OTLP_PROTOCOL.config,
   serviceName: OTEL_SERVICE_NAME.config,
   disabled: OTEL_SDK_DISABLED.config,
+  sampler: OTEL_TRACES_SAMPLER.config,
+  samplerArg: OTEL_TRACES_SAMPLER_ARG.config,
   metricsPort: METRICS_PORT.config,
   metricsHost: METRICS_HOST.config,
   logFormat: LOG_FORMAT.config
 }).pipe(
   Config.map((t): TelemetrySettings => ({
-    tracing: t.disabled
-      ? Option.none()
-      : Option.map(t.endpoint, (endpoint) => ({ endpoint, protocol: t.protocol, serviceName: t.serviceName })),
+    tracing: Option.flatMap(t.endpoint, (endpoint) => {
+      const ratio = t.sampler.endsWith("always_off") ? 0 : t.sampler.endsWith("traceidratio") ? t.samplerArg : 1
+      return t.disabled || ratio === 0
+        ? Option.none()
+        : Option.some({ endpoint, protocol: t.protocol, serviceName: t.serviceName, ratio })
+    }),
     listener: Option.map(t.metricsPort, (port) => ({ port, host: t.metricsHost })),
     logFormat: t.logFormat
   }))

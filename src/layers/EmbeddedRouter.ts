@@ -34,7 +34,8 @@ export const layer = (options: EmbeddedRouterOptions): Layer.Layer<Router, Route
         yield* Effect.logInfo(`not run by the embedded router: ${loaded.skippedWorkers.join(", ")}`)
       }
       // with tracing on, the router records its call spans through the process's tracer
-      const tracer = (yield* Tracing) ? fromEffectTracer(yield* Effect.tracer, yield* Effect.clockWith(Effect.succeed)) : undefined
+      const ratio = yield* Tracing
+      const tracer = ratio > 0 ? fromEffectTracer(yield* Effect.tracer, yield* Effect.clockWith(Effect.succeed), ratio) : undefined
       return Router.layer(withPort(loaded.router, options.port)).pipe(Layer.provide(Layer.succeed(RouterTracing, tracer)))
     })
   )

@@ -22,6 +22,8 @@ export interface TracingSettings {
   readonly endpoint: string
   readonly protocol: "http/protobuf" | "http/json"
   readonly serviceName: string
+  /** The share of new traces kept (0 < ratio <= 1); a trace continued from a caller keeps its flag. */
+  readonly ratio: number
 }
 
 export interface TelemetrySettings {
@@ -32,15 +34,21 @@ export interface TelemetrySettings {
   readonly logFormat: "text" | "json"
 }
 
-/** Whether spans are exported: the invocation path adds its span only then. */
-export const Tracing = Context.Reference<boolean>("wampgres/layers/Telemetry/Tracing", { defaultValue: () => false })
+/**
+ * Tracing on: the share of new traces kept (1: all); 0: tracing off, and the invocation path has
+ * no span at all.
+ */
+export const Tracing = Context.Reference<number>("wampgres/layers/Telemetry/Tracing", { defaultValue: () => 0 })
+
+/** Whether a new trace (no parent) is kept, for a share `ratio` of them. */
+export const sampleNew = (ratio: number): boolean => ratio >= 1 || Math.random() < ratio
 
 /** `<endpoint>/v1/traces`, as OpenTelemetry's exporters derive it from the base endpoint. */
 export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
 
 /** Effect's OTLP tracer for `settings` (the embedded router's call spans use it too, see EmbeddedRouter.ts). */
 export const tracingLayer = (settings: TracingSettings): Layer.Layer<never> =>
-  Layer.succeed(Tracing, true).pipe(
+  Layer.succeed(Tracing, settings.ratio).pipe(
     Layer.provideMerge(
       OtlpTracer.layer({
         url: tracesUrl(settings.endpoint),

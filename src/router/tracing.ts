@@ -27,9 +27,10 @@ export interface CallTracer {
 
 /**
  * A recorder whose spans are made and exported by an Effect `Tracer` (e.g. `OtlpTracer`), timed
- * by Effect's `clock` so that they line up with the component's spans in the same process.
+ * by Effect's `clock` so that they line up with the component's spans in the same process. New
+ * traces are kept for a share `ratio` of calls (OpenTelemetry's parent-based ratio sampling).
  */
-export const fromEffectTracer = (tracer: Tracer.Tracer, clock: Clock.Clock): CallTracer => {
+export const fromEffectTracer = (tracer: Tracer.Tracer, clock: Clock.Clock, ratio = 1): CallTracer => {
   const nowNanos = () => clock.currentTimeNanosUnsafe()
   return {
     start(procedure, session, authid, request, traceparent) {
@@ -42,7 +43,8 @@ export const fromEffectTracer = (tracer: Tracer.Tracer, clock: Clock.Clock): Cal
         startTime: nowNanos(),
         kind: "server",
         root: parent === undefined,
-        sampled: parent?.sampled ?? true
+        // a caller's trace keeps its flag; a new one is kept for a share `ratio` (the flag travels on)
+        sampled: parent?.sampled ?? (ratio >= 1 || Math.random() < ratio)
       })
       span.attribute("rpc.system", "wamp")
       span.attribute("wamp.role", "router")

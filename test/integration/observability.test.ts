@@ -47,7 +47,7 @@ const DatabaseOnDedicated = Layer.unwrap(
 
 const Tracing = Layer.unwrap(
   Effect.map(OtlpReceiver, (receiver) =>
-    Telemetry.tracingLayer({ endpoint: receiver.endpoint, protocol: "http/json", serviceName: "wampgres-test" }))
+    Telemetry.tracingLayer({ endpoint: receiver.endpoint, protocol: "http/json", serviceName: "wampgres-test", ratio: 1 }))
 )
 
 const Listener = HealthServer.layer({ host: "127.0.0.1", port: 0, healthQuery: "SELECT 1", queryTimeout: "1 second" })

@@ -8,7 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { type RunningRouter, startRouter } from "../../src/router/index.js"
 import { MAX_PROCEDURE_LABELS, RouterMetrics } from "../../src/router/metrics.js"
-import type { CallTracer } from "../../src/router/tracing.js"
+import { type CallTracer, fromEffectTracer } from "../../src/router/tracing.js"
+import * as Clock from "effect/Clock"
+import * as Tracer from "effect/Tracer"
 import type { RouterConfig } from "../../src/router/types.js"
 import { parseTraceparent } from "../../src/wamp/traceContext.js"
 import { openRealm, promise, raw, websocketOptions } from "./support.js"
@@ -165,5 +167,30 @@ describe("router observability", () => {
     const labels = new Set([...text.matchAll(/procedure="([^"]+)"/g)].map((m) => m[1]))
     expect(labels.size).toBe(MAX_PROCEDURE_LABELS + 1)
     expect(sample(text, `wampgres_router_calls_total{procedure="_other",outcome="rejected"}`)).toBe(50)
+  })
+
+  it("with an Effect tracer: new traces kept for the configured share, a caller's flag kept as sent", () => {
+    const made: Array<Tracer.Span> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = Tracer.nativeTracer.span(options)
+        made.push(span)
+        return span
+      }
+    })
+    const nanos = { currentTimeMillisUnsafe: () => 0, currentTimeNanosUnsafe: () => 1_000_000n } as unknown as Clock.Clock
+    const none = fromEffectTracer(tracer, nanos, 0)
+    const all = fromEffectTracer(tracer, nanos, 1)
+    const fresh = none.start("com.example.p", 1, "a", 1, undefined)
+    expect(parseTraceparent(fresh.traceparent)?.sampled).toBe(false)
+    expect(parseTraceparent(all.start("com.example.p", 1, "a", 2, undefined).traceparent)?.sampled).toBe(true)
+    const kept = `00-${"1".repeat(32)}-${"2".repeat(16)}-01`
+    const continued = parseTraceparent(none.start("com.example.p", 1, "a", 3, kept).traceparent)
+    expect(continued).toMatchObject({ traceId: "1".repeat(32), sampled: true })
+    const dropped = `00-${"1".repeat(32)}-${"2".repeat(16)}-00`
+    expect(parseTraceparent(all.start("com.example.p", 1, "a", 4, dropped).traceparent)?.sampled).toBe(false)
+    fresh.end("ok")
+    expect(made.map((s) => s.sampled)).toEqual([false, true, true, false])
+    expect(made[0]!.status._tag).toBe("Ended")
   })
 })

@@ -16,6 +16,7 @@ import * as Tracer from "effect/Tracer"
 import { parseTraceparent, TRACEPARENT } from "../../wamp/traceContext.js"
 import { Uri } from "../../wamp/uris.js"
 import * as Metrics from "../Metrics.js"
+import { sampleNew } from "../Telemetry.js"
 import * as CallCanceling from "./callCanceling.js"
 import * as Failure from "./Failure.js"
 import type { InvocationRequest, Payload, RegisterOptions, Registration, WampError } from "./Protocol.js"
@@ -44,15 +45,15 @@ export interface ProcedureEntry {
  * With `tracing`, each call runs in a span named after the procedure (see `traced`); without, the
  * call path has no span at all.
  */
-export const entry = <R>(registration: Registration<R>, tracing = false): ProcedureEntry => {
+export const entry = <R>(registration: Registration<R>, tracing = 0): ProcedureEntry => {
   const runFork = Effect.runForkWith(registration.context)
   const { handler, uri } = registration
   return {
     uri,
     options: registration.options,
-    start: tracing
+    start: tracing > 0
       ? (request, on, requestId) =>
-        runFork(traced(uri, handler(request), request, on, requestId, CallCanceling.currentDetails(on)?.[TRACEPARENT]))
+        runFork(traced(uri, handler(request), request, on, requestId, CallCanceling.currentDetails(on)?.[TRACEPARENT], tracing))
       : (request) => runFork(handler(request)),
     metrics: Metrics.invocations(uri),
     context: registration.context as Context.Context<never>,
@@ -85,7 +86,8 @@ const traced = <R>(
   request: InvocationRequest,
   on: autobahn.Session,
   requestId: number | undefined,
-  traceparent: unknown
+  traceparent: unknown,
+  ratio: number
 ): Effect.Effect<Payload, WampError, R> => {
   const parent = parseTraceparent(traceparent)
   const attributes: Record<string, unknown> = {
@@ -101,7 +103,8 @@ const traced = <R>(
     Effect.withSpan(uri, {
       kind: "server",
       attributes,
-      ...(parent === undefined ? {} : { parent: Tracer.externalSpan(parent) })
+      // a trace continued from the router keeps its sampled flag; a new one is kept for `ratio`
+      ...(parent === undefined ? { sampled: sampleNew(ratio) } : { parent: Tracer.externalSpan(parent) })
     })
   )
 }

@@ -54,7 +54,7 @@ const registerRetrySchedule = Schedule.min([
 export const make = (settings: WampSessionConfig, connection: () => Connection): Effect.Effect<Registry> =>
   Effect.gen(function*() {
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
-    const tracing = yield* Tracing
+    const tracing = yield* Tracing // the share of new traces kept; 0: off
     const log = (effect: Effect.Effect<void>) => void runFork(effect)
     const procedures = new Set<Invocation.ProcedureEntry>()
     const subscriptions = new Set<SubscriptionEntry>()
