@@ -8,6 +8,8 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Layer, Option, Schema } from "effect"
 import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type BenchDatabase, benchDatabase, redactUrl } from "./lib/database.js"
@@ -58,6 +60,13 @@ const flags = {
         "run each service row once per variant (\"none\": no flags; \"start\": the flags of npm start). Default: start"
     ),
     Flag.withDefault("start")
+  ),
+  tracing: Flag.Boolean("tracing").pipe(
+    Flag.withDescription(
+      "Trace every call: an OTLP/HTTP sink in this process receives the spans of the service and our router " +
+        "(OTEL_EXPORTER_OTLP_ENDPOINT set for them); compare with a run without it for the cost per call"
+    ),
+    Flag.withDefault(false)
   ),
   resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("Where the JSON report goes"), Flag.withDefault("bench/results"))
 }
@@ -153,6 +162,36 @@ const routerConfig = (realm: string) => ({
   }]
 })
 
+/**
+ * An OTLP/HTTP sink for `--tracing`: accepts every export (200) and counts them. Children inherit
+ * the environment, so the service and our router export to it (protobuf, as by default).
+ */
+const otlpSink = Effect.gen(function*() {
+  let requests = 0
+  let bytes = 0
+  const server = createServer((req, res) => {
+    req.on("data", (chunk: Buffer) => (bytes += chunk.length))
+    req.on("end", () => {
+      requests++
+      res.writeHead(200, { "content-type": "application/x-protobuf" })
+      res.end()
+    })
+  })
+  const port = yield* Effect.acquireRelease(
+    Effect.callback<number>((resume) => {
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
+    }),
+    () => Effect.sync(() => {
+      server.closeAllConnections()
+      server.close()
+    })
+  )
+  const endpoint = `http://127.0.0.1:${port}`
+  process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+  process.env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
+  return { endpoint, requests: () => requests, bytes: () => bytes }
+})
+
 const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   if (parsed.list) {
     for (const s of scenarios) yield* Console.log(`${s.id.padEnd(18)} ${s.description}`)
@@ -168,6 +207,9 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
     `wampgres bench: ${rows.length} rows, ${options.warmupMs / 1000} s warm-up + ${options.durationMs / 1000} s measured each, ` +
       `${options.sessions} sessions, ${options.inflight} calls in flight, ${machineInfo.cpus} CPUs (load ${String(machineInfo.loadAverage)})`
   )
+
+  const sink = parsed.tracing ? yield* otlpSink : undefined
+  if (sink !== undefined) yield* Console.log(`tracing on: spans go to the OTLP sink at ${sink.endpoint}`)
 
   const tempDir = yield* Effect.acquireRelease(
     Effect.promise(() => mkdtemp(join(tmpdir(), "wampgres-bench-run-"))),
@@ -223,6 +265,7 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
     rows: results,
     targets
   }
+  if (sink !== undefined) yield* Console.log(`\nOTLP sink: ${sink.requests()} export requests, ${sink.bytes()} bytes received`)
   const file = yield* Effect.promise(() => writeReport(options.resultsDir, report))
   yield* Console.log(`\nJSON report: ${file}`)
 }, Effect.scoped)

@@ -24,12 +24,13 @@ import type { DatabaseTarget, PoolSettings } from "./layers/DatabaseConfig.js"
 import type { Mapping } from "./layers/NotifyBridge.js"
 import type { WampSessionConfig } from "./layers/WampSession.js"
 import type { OutboxSettings } from "./procedures/Outbox.js"
+import type { TelemetrySettings } from "./layers/Telemetry.js"
 import { type InvokePolicy, invokePolicies } from "./wamp/types.js"
 
 // ---------------------------------------------------------------------------------------------
 // declarations
 
-export type Group = "Database" | "WAMP" | "Embedded router" | "Events" | "Logging"
+export type Group = "Database" | "WAMP" | "Embedded router" | "Events" | "Logging" | "Observability"
 
 /** One environment variable of the service. */
 export interface Setting<A> {
@@ -170,6 +171,26 @@ const mappings: Reader<ReadonlyArray<Mapping>> = {
     }
   }
 }
+
+/** A number from 0 to 1. */
+const fraction: Reader<number> = {
+  expected: "a number from 0 to 1",
+  parse: (s) => {
+    const n = Number(s)
+    return /^[0-9.]+$/.test(s) && Number.isFinite(n) && n >= 0 && n <= 1 ? Option.some(n) : Option.none()
+  }
+}
+
+/** OpenTelemetry's standard sampler names. */
+const samplers = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio"
+] as const
+type Sampler = (typeof samplers)[number]
 
 const logLevels = ["Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None", "All"] as const satisfies ReadonlyArray<LogLevel.LogLevel>
 
@@ -340,6 +361,61 @@ export const LOG_LEVEL = withDefault("LOG_LEVEL", {
   default: "Info" as LogLevel.LogLevel
 })
 
+export const LOG_FORMAT = withDefault("LOG_FORMAT", {
+  group: "Logging",
+  help: "text, or json: one JSON object per line with the trace and span ids when there is a trace",
+  reader: oneOf(["text", "json"] as const),
+  default: "text" as "text" | "json"
+})
+export const OTEL_EXPORTER_OTLP_ENDPOINT = optional("OTEL_EXPORTER_OTLP_ENDPOINT", {
+  group: "Observability",
+  help: "OTLP/HTTP collector base URL (traces go to <url>/v1/traces); set: tracing on",
+  reader: url(["http:", "https:"], "http://127.0.0.1:4318"),
+  shownDefault: "tracing off"
+})
+export const OTEL_EXPORTER_OTLP_PROTOCOL = withDefault("OTEL_EXPORTER_OTLP_PROTOCOL", {
+  group: "Observability",
+  help: "http/protobuf or http/json",
+  reader: oneOf(["http/protobuf", "http/json"] as const),
+  default: "http/protobuf" as "http/protobuf" | "http/json"
+})
+export const OTEL_SERVICE_NAME = withDefault("OTEL_SERVICE_NAME", {
+  group: "Observability",
+  help: "service.name of the traces (OTEL_RESOURCE_ATTRIBUTES adds more)",
+  reader: text,
+  default: "wampgres"
+})
+export const OTEL_SDK_DISABLED = withDefault("OTEL_SDK_DISABLED", {
+  group: "Observability",
+  help: "true: no tracing even with an endpoint",
+  reader: boolean,
+  default: false
+})
+export const OTEL_TRACES_SAMPLER = withDefault("OTEL_TRACES_SAMPLER", {
+  group: "Observability",
+  help: `${samplers.join(", ")}: which new traces are kept (a caller's _traceparent decides for its own)`,
+  reader: oneOf(samplers),
+  default: "parentbased_always_on" as Sampler
+})
+export const OTEL_TRACES_SAMPLER_ARG = withDefault("OTEL_TRACES_SAMPLER_ARG", {
+  group: "Observability",
+  help: "the share of new traces kept by the traceidratio samplers, 0 to 1",
+  reader: fraction,
+  default: 1
+})
+export const METRICS_PORT = optional("METRICS_PORT", {
+  group: "Observability",
+  help: "port of the component's HTTP listener: /metrics (Prometheus), /health, /ready; 0 = any free port",
+  reader: integer(0, 65535),
+  shownDefault: "no listener"
+})
+export const METRICS_HOST = withDefault("METRICS_HOST", {
+  group: "Observability",
+  help: "interface of that listener",
+  reader: text,
+  default: "127.0.0.1"
+})
+
 /** Every setting, in the order of `--help` and the README. */
 export const all: ReadonlyArray<Setting<unknown>> = [
   DATABASE_URL,
@@ -372,7 +448,16 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   OUTBOX_RETENTION,
   OUTBOX_POLL_INTERVAL,
   IDEMPOTENCY_RETENTION,
-  LOG_LEVEL
+  LOG_LEVEL,
+  LOG_FORMAT,
+  OTEL_EXPORTER_OTLP_ENDPOINT,
+  OTEL_EXPORTER_OTLP_PROTOCOL,
+  OTEL_SERVICE_NAME,
+  OTEL_SDK_DISABLED,
+  OTEL_TRACES_SAMPLER,
+  OTEL_TRACES_SAMPLER_ARG,
+  METRICS_PORT,
+  METRICS_HOST
 ]
 
 // ---------------------------------------------------------------------------------------------
@@ -397,6 +482,7 @@ export interface Settings {
   readonly outbox: Omit<OutboxSettings, "batchSize">
   readonly idempotencyRetention: Duration.Duration
   readonly logLevel: LogLevel.LogLevel
+  readonly telemetry: TelemetrySettings
 }
 
 /** Pool settings (`DB_*`). */
@@ -461,6 +547,30 @@ export const sessionSettings: Config.Config<Omit<WampSessionConfig, "url">> = Co
   invoke: WAMP_INVOKE.config
 })
 
+/** Tracing, metrics, health and the log format (`OTEL_*`, `METRICS_*`, `LOG_FORMAT`). */
+export const telemetrySettings: Config.Config<TelemetrySettings> = Config.all({
+  endpoint: OTEL_EXPORTER_OTLP_ENDPOINT.config,
+  protocol: OTEL_EXPORTER_OTLP_PROTOCOL.config,
+  serviceName: OTEL_SERVICE_NAME.config,
+  disabled: OTEL_SDK_DISABLED.config,
+  sampler: OTEL_TRACES_SAMPLER.config,
+  samplerArg: OTEL_TRACES_SAMPLER_ARG.config,
+  metricsPort: METRICS_PORT.config,
+  metricsHost: METRICS_HOST.config,
+  logFormat: LOG_FORMAT.config
+}).pipe(
+  Config.map((t): TelemetrySettings => ({
+    tracing: Option.flatMap(t.endpoint, (endpoint) => {
+      const ratio = t.sampler.endsWith("always_off") ? 0 : t.sampler.endsWith("traceidratio") ? t.samplerArg : 1
+      return t.disabled || ratio === 0
+        ? Option.none()
+        : Option.some({ endpoint, protocol: t.protocol, serviceName: t.serviceName, ratio })
+    }),
+    listener: Option.map(t.metricsPort, (port) => ({ port, host: t.metricsHost })),
+    logFormat: t.logFormat
+  }))
+)
+
 /** The whole configuration of the service, read once by `src/main.ts`. */
 export const config: Config.Config<Settings> = Config.all({
   external: externalTarget,
@@ -475,7 +585,8 @@ export const config: Config.Config<Settings> = Config.all({
   outboxRetention: OUTBOX_RETENTION.config,
   outboxPollInterval: OUTBOX_POLL_INTERVAL.config,
   idempotencyRetention: IDEMPOTENCY_RETENTION.config,
-  logLevel: LOG_LEVEL.config
+  logLevel: LOG_LEVEL.config,
+  telemetry: telemetrySettings
 }).pipe(
   Config.map((s): Settings => ({
     database: {
@@ -487,7 +598,8 @@ export const config: Config.Config<Settings> = Config.all({
     notifyBridge: s.notifyBridge,
     outbox: { retention: s.outboxRetention, pollInterval: s.outboxPollInterval },
     idempotencyRetention: s.idempotencyRetention,
-    logLevel: s.logLevel
+    logLevel: s.logLevel,
+    telemetry: s.telemetry
   }))
 )
 
@@ -529,7 +641,8 @@ const groupNotes: Record<Group, string> = {
   WAMP: "set WAMP_URL to use an external router (e.g. Crossbar.io) instead of the embedded one",
   "Embedded router": "only when WAMP_URL is not set",
   Events: "the transactional outbox, idempotent calls and extra LISTEN/NOTIFY bridges",
-  Logging: ""
+  Logging: "",
+  Observability: "the OpenTelemetry variables keep their standard meaning; off when unset"
 }
 
 /** `npm start -- --help`. */

@@ -21,7 +21,9 @@ import * as Fs from "node:fs"
 import * as Database from "./layers/Database.js"
 import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
+import * as HealthServer from "./layers/HealthServer.js"
 import * as NotifyBridge from "./layers/NotifyBridge.js"
+import * as Telemetry from "./layers/Telemetry.js"
 import { WampSession } from "./layers/WampSession.js"
 import * as Idempotency from "./procedures/Idempotency.js"
 import * as LedgerContract from "./procedures/ledger/contract.js"
@@ -79,10 +81,20 @@ const toolkitSettings = (settings: Settings.Settings) =>
     Layer.succeed(Idempotency.Settings, { retention: settings.idempotencyRetention })
   )
 
+/** /health, /ready and /metrics on METRICS_PORT, when set. */
+const healthLayer = (settings: Settings.Settings) =>
+  Option.match(settings.telemetry.listener, {
+    onNone: () => Layer.empty,
+    onSome: ({ host, port }) =>
+      HealthServer.layer({ host, port, healthQuery: settings.database.pool.healthQuery })
+  })
+
 /** The whole service for the given settings. */
 export const app = (settings: Settings.Settings) =>
-  Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge)).pipe(
-    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database), toolkitSettings(settings)))
+  Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge), healthLayer(settings)).pipe(
+    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database), toolkitSettings(settings))),
+    // tracing (or its absence) and the log format reach every layer and every call's fiber
+    Layer.provide(Telemetry.layer(settings.telemetry))
   )
 
 /**
@@ -148,7 +160,9 @@ const main = Effect.gen(function*() {
         Effect.andThen(Effect.logError(describeStartupFailure(cause)), Effect.fail(new Failed(1)))
       )
     ),
-    Effect.provideService(References.MinimumLogLevel, settings.logLevel)
+    Effect.provideService(References.MinimumLogLevel, settings.logLevel),
+    // start-up failures are logged in the configured format too
+    Effect.provide(Telemetry.loggerLayer(settings.telemetry.logFormat))
   )
 })
 

@@ -30,7 +30,13 @@ const program = Effect.gen(function*() {
   const { Router } = yield* Effect.promise(
     () => import(pathToFileURL(join(process.cwd(), "src/router/index.ts")).href) as Promise<RouterModule>
   )
-  const context = yield* Layer.build(Router.layerFromFile(configFile))
+  // OTEL_EXPORTER_OTLP_ENDPOINT set (bench --tracing): the router exports its call spans
+  const tracing = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    ? (yield* Effect.promise(() =>
+      import(pathToFileURL(join(process.cwd(), "src/router/otlp.ts")).href) as Promise<{ layerFromEnv: Layer.Layer<never, unknown> }>
+    )).layerFromEnv
+    : Layer.empty
+  const context = yield* Layer.build(Router.layerFromFile(configFile).pipe(Layer.provide(tracing)))
   const router = Context.get(context, Router)
   yield* Effect.promise(() => sendToParent({ type: "ready", node: process.version, url: router.url }))
   // Runs until SIGTERM: runMain interrupts, the scope closes, the router closes its sockets.

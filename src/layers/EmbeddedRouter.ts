@@ -5,7 +5,8 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { loadRouterConfig, type RouterConfigError } from "../router/config.js"
-import { Router, type RouterError } from "../router/index.js"
+import { fromEffectTracer, Router, type RouterError, RouterTracing } from "../router/index.js"
+import { Tracing } from "./Telemetry.js"
 import type { RouterConfig } from "../router/types.js"
 
 export interface EmbeddedRouterOptions {
@@ -32,6 +33,9 @@ export const layer = (options: EmbeddedRouterOptions): Layer.Layer<Router, Route
       if (loaded.skippedWorkers.length > 0) {
         yield* Effect.logInfo(`not run by the embedded router: ${loaded.skippedWorkers.join(", ")}`)
       }
-      return Router.layer(withPort(loaded.router, options.port))
+      // with tracing on, the router records its call spans through the process's tracer
+      const ratio = yield* Tracing
+      const tracer = ratio > 0 ? fromEffectTracer(yield* Effect.tracer, yield* Effect.clockWith(Effect.succeed), ratio) : undefined
+      return Router.layer(withPort(loaded.router, options.port)).pipe(Layer.provide(Layer.succeed(RouterTracing, tracer)))
     })
   )

@@ -22,10 +22,12 @@ import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Database from "./Database.js"
+import { bridgeGaps, bridgeReconnects } from "./Metrics.js"
 import { type Payload, WampSession } from "./WampSession.js"
 import { NOTIFY_BRIDGE, parseMappings } from "../Settings.js"
 
@@ -95,7 +97,7 @@ const bridge = (pg: PgClient.PgClient, session: WampSession["Service"], mapping:
           lostAt = undefined
           return Effect.logWarning(
             `LISTEN ${m.channel} again after a gap of ${gap} ms: notifications sent in the gap were not delivered`
-          )
+          ).pipe(Effect.andThen(Metric.update(bridgeReconnects, 1)), Effect.andThen(Metric.update(bridgeGaps, gap / 1000)))
         }),
         options.onListening?.(m) ?? Effect.void
       )

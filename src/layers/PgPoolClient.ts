@@ -12,6 +12,7 @@
  * client's extra fields and notify's channel check) is pinned by
  * test/unit/layers/PgPoolClient.contract.test.ts, which fails when the library moves.
  */
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -25,6 +26,38 @@ import * as Stream from "effect/Stream"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as PgConnection from "@effect/sql-pg/PgConnection"
 import * as PgPool from "@effect/sql-pg/PgPool"
+import { poolOpened, poolStats } from "./Metrics.js"
+
+/** A statement's checkout counted in `poolStats`: waiting until `acquired` is called, then in use. */
+const counted = <A, E, R>(use: (acquired: () => void) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    let holding = false
+    poolStats.waiting++
+    return Effect.ensuring(
+      use(() => {
+        holding = true
+        poolStats.waiting--
+        poolStats.inUse++
+      }),
+      Effect.sync(() => {
+        if (holding) poolStats.inUse--
+        else poolStats.waiting--
+      })
+    )
+  })
+
+/** A scoped checkout (a transaction's) counted in `poolStats` until its scope closes. */
+const countedScoped = <A, E>(checkout: Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E, Scope.Scope> =>
+  Effect.suspend(() => {
+    poolStats.waiting++
+    return Effect.onExit(checkout, (exit) =>
+      Effect.suspend(() => {
+        poolStats.waiting--
+        if (exit._tag === "Failure") return Effect.void
+        poolStats.inUse++
+        return Effect.addFinalizer(() => Effect.sync(() => void poolStats.inUse--))
+      }))
+  })
 
 /** Runs on every new physical connection, before its first statement. A failure discards the connection. */
 export type OnConnect = (connection: PgConnection.PgConnection) => Effect.Effect<void, SqlError>
@@ -59,6 +92,7 @@ export const make = (
         }
         const done = Deferred.makeUnsafe<void, SqlError>()
         opened.set(connection, done)
+        poolOpened.updateUnsafe(1, Context.empty())
         return onConnect(connection).pipe(
           Effect.onExit((exit) =>
             Exit.isSuccess(exit)
@@ -73,15 +107,20 @@ export const make = (
       })
     const get = Effect.tap(pool.get, prepare)
     const reserve = Effect.flatMap(get, (connection) => connection.pin)
+    // a transaction's wait for its connection, as a span of its own
+    const reserveTransaction = countedScoped(reserve).pipe(Effect.withSpan("db.pool.acquire", { kind: "internal" }))
     return Effect.map(
       Client.make({
         acquirer: Effect.map(get, adapter),
         borrower: (f) =>
-          pool.use((connection) =>
-            ready.has(connection) ? f(adapter(connection)) : Effect.andThen(prepare(connection), f(adapter(connection)))
+          counted((acquired) =>
+            pool.use((connection) => {
+              acquired()
+              return ready.has(connection) ? f(adapter(connection)) : Effect.andThen(prepare(connection), f(adapter(connection)))
+            })
           ),
         // A pinned view is a new object per transaction: no adapter cache for it.
-        transactionAcquirer: Effect.map(reserve, makeConnection),
+        transactionAcquirer: Effect.map(reserveTransaction, makeConnection),
         // As PgClient.make: Postgres prepares transaction control like any statement.
         prepareTransactionControls: true,
         commit,

@@ -18,9 +18,11 @@ import autobahn from "autobahn"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { invokePolicies } from "../wamp/types.js"
+import { eventsPublished } from "./Metrics.js"
 import * as Connection from "./wamp/Connection.js"
 import type { EventMessage, Payload, Registration, WampError } from "./wamp/Protocol.js"
 import * as Registry from "./wamp/Registry.js"
@@ -36,6 +38,8 @@ export class WampSession extends Context.Service<WampSession, {
   readonly realm: string
   /** The current WAMP session id, `None` while disconnected. */
   readonly sessionId: Effect.Effect<Option.Option<number>>
+  /** Why the session cannot take calls now (not joined, procedures not registered); empty: ready. */
+  readonly notReady: Effect.Effect<ReadonlyArray<string>>
   /**
    * Registers procedures for the lifetime of the current scope (see the module comment). Fails when
    * any of them cannot be registered (e.g. `wamp.error.procedure_already_exists`); then none is kept.
@@ -94,13 +98,19 @@ const make = (settings: WampSessionConfig) =>
         request(
           `publish ${topic}`,
           () => on.publish(topic, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
-        )).pipe(Effect.asVoid)
+        )).pipe(Effect.andThen(Metric.update(eventsPublished, 1)))
 
     const current = connection.current
     return WampSession.of({
       url: settings.url,
       realm: settings.realm,
       sessionId: Effect.sync(() => Option.fromNullishOr(current()?.id)),
+      notReady: Effect.sync(() => {
+        const on = current()
+        if (on === undefined || !on.isOpen) return [`not joined to realm ${settings.realm}`]
+        const missing = registry.unregistered()
+        return missing.length === 0 ? [] : [`not registered: ${missing.join(", ")}`]
+      }),
       register: registry.register,
       call,
       publish,

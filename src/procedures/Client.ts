@@ -3,14 +3,18 @@
  * procedure through the `WampSession` (the contract alone is enough: no handler, no SQL), sends the input encoded as kwargs, decodes the result with
  * the declared Schema and turns declared error URIs back into the typed errors.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import * as Tracer from "effect/Tracer"
 import { WampSession } from "../layers/WampSession.js"
 import { type Payload, WampError, wampError } from "../layers/wamp/Protocol.js"
 import type { Contract } from "./Contract.js"
 import { describeSchemaError } from "./invoke.js"
 import * as Remote from "./Remote.js"
+import { formatTraceparent, TRACEPARENT } from "../wamp/traceContext.js"
 import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** The WAMP error for a result that does not match the declared result Schema. */
@@ -29,7 +33,17 @@ export const decodeResult = <I, O, E>(procedure: Contract<I, O, E>) => {
 /** A WAMP error with a declared URI becomes the typed error (shared with the browser client). */
 export const decodeError = Remote.decodeError
 
-/** Calls a procedure with typed input, result and errors. */
+/**
+ * The call's options with the current span's trace context as `_traceparent` (WAMP's rule for
+ * custom attributes: an underscore-prefixed key), when the span is part of an exported trace.
+ */
+const withTraceContext = (options: Record<string, unknown> | undefined) =>
+  Effect.map(Effect.option(Effect.currentSpan), (span) =>
+    span._tag === "None" || Context.get(span.value.annotations, Tracer.DisablePropagation)
+      ? options
+      : { ...options, [TRACEPARENT]: formatTraceparent(span.value.traceId, span.value.spanId, span.value.sampled) })
+
+/** Calls a procedure with typed input, result and errors; in a client span that the call continues. */
 export const call = <I, O, E>(
   procedure: Contract<I, O, E>,
   input: I,
@@ -42,9 +56,12 @@ export const call = <I, O, E>(
       encodeInput(input),
       (error) => wampError(Uri.invalidArgument, `${procedure.uri}: ${describeSchemaError(error)}`)
     )
-    const payload = yield* session.call(procedure.uri, { kwargs: isRecord(kwargs) ? kwargs : {} }, options)
+    const payload = yield* session.call(procedure.uri, { kwargs: isRecord(kwargs) ? kwargs : {} }, yield* withTraceContext(options))
     return yield* decodeResult(procedure)(payload)
-  }).pipe(Effect.catchTag("WampError", (error: WampError) => decodeError(procedure)(error)))
+  }).pipe(
+    Effect.catchTag("WampError", (error: WampError) => decodeError(procedure)(error)),
+    Effect.withSpan(procedure.uri, { kind: "client" })
+  )
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null

@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import { SqlError } from "effect/sql/SqlError"
+import { retried } from "../layers/Metrics.js"
 import { isRetryable, sqlState } from "./SqlState.js"
 
 export interface RetryOptions {
@@ -38,7 +39,7 @@ export const retrying = <A, E, R>(
     sql.withTransaction(body).pipe(
       Effect.tapError((error) =>
         error instanceof SqlError && isRetryable(error)
-          ? Effect.logDebug(`transaction aborted (${sqlState(error)}), retrying`)
+          ? Effect.andThen(Effect.logDebug(`transaction aborted (${sqlState(error)}), retrying`), retried(sqlState(error)))
           : Effect.void
       ),
       Effect.retry({

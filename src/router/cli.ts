@@ -12,6 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as RouterOtlp from "./otlp.js"
 import { Router } from "./index.js"
 
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
@@ -71,7 +72,7 @@ const program = Effect.gen(function*() {
     const router = yield* Router
     yield* Effect.logInfo(`WAMP router ready at ${router.url}`)
   }))
-  return yield* Layer.launch(announce.pipe(Layer.provideMerge(Router.layerFromFile(command.configFile))))
+  return yield* Layer.launch(announce.pipe(Layer.provideMerge(Router.layerFromFile(command.configFile).pipe(Layer.provide(RouterOtlp.layerFromEnv)))))
 }).pipe(
   Effect.tapCause((cause) =>
     Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError(describe(Option.getOrUndefined(Cause.findErrorOption(cause)) ?? Cause.pretty(cause)))

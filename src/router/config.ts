@@ -383,11 +383,15 @@ const parsePathService = (value: unknown, path: string, baseDir: string, roles: 
   if (type === "websocket") {
     return { type: "websocket", options: parseWebSocketService(object(value, path, WEBSOCKET_KEYS), path, roles) }
   }
+  if (type === "metrics") {
+    object(value, path, ["type"])
+    return { type: "metrics" }
+  }
   if (typeof type === "string" && PATH_SERVICES_NOT_SUPPORTED.includes(type)) {
     notSupported(key(path, "type"), `path service "${type}"`)
   }
   if (!isObject(value)) return fail(path, `expected an object, got ${show(value)}`)
-  return fail(key(path, "type"), `expected "static" or "websocket", got ${show(type)}`)
+  return fail(key(path, "type"), `expected "static", "websocket" or "metrics", got ${show(type)}`)
 }
 
 /** Crossbar's path keys: "/" or one segment ("ws"); a leading "/" is tolerated. Normalized to "/ws". */

@@ -14,6 +14,9 @@ import type { RealmAuthorizer } from "./authorizer.js"
 import type { RealmOptions } from "./types.js"
 import { filterResult, forwardedUri, type Reflected, refuseDescribe } from "./reflection.js"
 import { isValidUri, PatternMap } from "../wamp/uri.js"
+import { TRACEPARENT } from "../wamp/traceContext.js"
+import { CallOutcome, OUTCOME_NAMES, OTHER_PROCEDURE, type ProcedureStats, RouterMetrics } from "./metrics.js"
+import type { CallSpan, CallTracer } from "./tracing.js"
 
 export type { InvokePolicy }
 
@@ -40,7 +43,13 @@ export interface Invocation {
   timer: ReturnType<typeof setTimeout> | undefined
   /** A `wamp.reflection.*` call forwarded to the component: its result is filtered for the caller. */
   readonly reflected: Reflected | undefined
+  /** The called procedure's metrics slot, and when the CALL arrived (performance.now(), ms). */
+  readonly stats: ProcedureStats
+  readonly started: number
+  /** The call's span, when tracing is on. */
+  readonly span: CallSpan | undefined
 }
+
 
 const INVOKE_POLICIES: ReadonlySet<string> = new Set(invokePolicies)
 const MATCH_POLICIES: ReadonlySet<string> = new Set(matchPolicies)
@@ -60,6 +69,10 @@ export class Dealer {
   meta: Meta | undefined = undefined
   /** The realm's per-session limits. */
   limits: RealmOptions = realmDefaults
+  /** The router's metrics; calls are counted by procedure and outcome. */
+  metrics: RouterMetrics = new RouterMetrics()
+  /** Undefined while tracing is off. */
+  tracer: CallTracer | undefined = undefined
 
   constructor(private readonly authorizer: RealmAuthorizer) {}
 
@@ -160,6 +173,7 @@ export class Dealer {
     const procedure = m[3] as string
     const timeout = options["timeout"] as number | null | undefined
     if (timeout != null && timeout > MAX_CALL_TIMEOUT_MS) {
+      this.metrics.rejected(procedure)
       return caller.send(
         errorMessage(MessageType.CALL, request, Uri.invalidArgument, `call timeout ${timeout} ms is above the maximum of ${MAX_CALL_TIMEOUT_MS} ms`),
         false
@@ -167,10 +181,12 @@ export class Dealer {
     }
     // Crossbar's order: a bad URI, then authorization, then lookup (so no one learns what exists)
     if (!isValidUri(procedure, "exact")) {
+      this.metrics.rejected(OTHER_PROCEDURE)
       return caller.send(errorMessage(MessageType.CALL, request, Uri.invalidUri, `invalid procedure URI "${procedure}"`), false)
     }
     const decision = this.authorizer.authorize(caller.authrole, procedure, "call")
     if (!decision.allow) {
+      this.metrics.rejected(procedure)
       return caller.send(
         errorMessage(MessageType.CALL, request, Uri.notAuthorized, `session is not authorized to call procedure "${procedure}"`),
         false
@@ -195,6 +211,7 @@ export class Dealer {
       }
     }
     if (caller.calls.size >= this.limits.maxCallsInFlightPerSession) {
+      this.metrics.rejected(procedure)
       return caller.send(
         errorMessage(MessageType.CALL, request, WampgresUri.limitExceeded, `session has ${caller.calls.size} calls in flight, the realm's max_calls_in_flight_per_session`),
         false
@@ -202,6 +219,7 @@ export class Dealer {
     }
     const found = this.registrations.best(lookup)
     if (found === undefined) {
+      this.metrics.rejected(procedure)
       return caller.send(
         errorMessage(MessageType.CALL, request, Uri.noSuchProcedure, `no callee registered for procedure "${procedure}"`),
         false
@@ -235,7 +253,20 @@ export class Dealer {
       details["caller_authid"] = caller.authid
       details["caller_authrole"] = caller.authrole
     }
-    const invocation: Invocation = { id, callee, caller, request, receiveProgress, timer: undefined, reflected }
+    const span = this.tracer?.start(procedure, caller.id, caller.authid, request, options[TRACEPARENT])
+    if (span !== undefined) details[TRACEPARENT] = span.traceparent
+    const invocation: Invocation = {
+      id,
+      callee,
+      caller,
+      request,
+      receiveProgress,
+      timer: undefined,
+      stats: this.metrics.procedure(registration.uri),
+      started: performance.now(),
+      span,
+      reflected
+    }
     if (timeout != null && timeout > 0) {
       details["timeout"] = timeout
       invocation.timer = setTimeout(() => this.timedOut(invocation), timeout)
@@ -252,7 +283,7 @@ export class Dealer {
     )
     // a call never waits for an INVOCATION that did not leave
     if (!sent) {
-      this.finish(invocation)
+      this.finish(invocation, CallOutcome.error)
       if (callee.isUnreachable) {
         caller.send(errorMessage(MessageType.CALL, request, Uri.canceled, "the callee left"), false)
       } else {
@@ -281,7 +312,7 @@ export class Dealer {
       }
       return
     }
-    this.finish(invocation)
+    this.finish(invocation, CallOutcome.ok)
     if (caller === undefined) return
     const result = invocation.reflected === undefined
       ? resultMessage(invocation.request, EMPTY, m, 3)
@@ -306,7 +337,7 @@ export class Dealer {
     const invocation = callee.invocations.get(id)
     if (invocation === undefined) return this.unknownInvocation(callee, id, "ERROR")
     const caller = invocation.caller
-    this.finish(invocation)
+    this.finish(invocation, CallOutcome.error)
     if (caller === undefined) return
     const sent = caller.trySend(
       m.length === 5
@@ -329,7 +360,7 @@ export class Dealer {
 
   /** A progressive result could not reach the caller: cancel the call at the callee, fail it at the caller. */
   private abandon(invocation: Invocation, caller: Session, what: string): void {
-    this.detachCaller(invocation)
+    this.detachCaller(invocation, CallOutcome.error)
     const callee = invocation.callee
     if (callee.invocations.delete(invocation.id) && callee.calleeCancels) {
       callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
@@ -352,7 +383,7 @@ export class Dealer {
       callee.send([MessageType.INTERRUPT, invocation.id, { mode: "kill", reason: Uri.canceled }], false)
       return
     }
-    this.detachCaller(invocation)
+    this.detachCaller(invocation, CallOutcome.canceled)
     if (mode !== "skip" && callee.calleeCancels) {
       callee.invocations.delete(invocation.id)
       callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
@@ -367,7 +398,7 @@ export class Dealer {
   cancelSlowCaller(caller: Session, callee: Session, timeoutMs: number): void {
     for (const invocation of caller.calls.values()) {
       if (invocation.callee !== callee || !invocation.receiveProgress) continue
-      this.detachCaller(invocation)
+      this.detachCaller(invocation, CallOutcome.canceled)
       if (callee.invocations.delete(invocation.id) && callee.calleeCancels) {
         callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
       }
@@ -383,7 +414,7 @@ export class Dealer {
     invocation.timer = undefined
     const caller = invocation.caller
     if (caller === undefined) return
-    this.detachCaller(invocation)
+    this.detachCaller(invocation, CallOutcome.timeout)
     const callee = invocation.callee
     if (callee.invocations.delete(invocation.id) && callee.calleeCancels) {
       callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.timeout }], false)
@@ -397,18 +428,21 @@ export class Dealer {
     callee.protocolViolation(`${what} for unknown INVOCATION request id ${id}`)
   }
 
-  private finish(invocation: Invocation): void {
+  private finish(invocation: Invocation, outcome: CallOutcome): void {
     invocation.callee.invocations.delete(invocation.id)
-    this.detachCaller(invocation)
+    this.detachCaller(invocation, outcome)
   }
 
-  private detachCaller(invocation: Invocation): void {
+  /** The caller no longer waits: the call is counted with its outcome and its span ends. */
+  private detachCaller(invocation: Invocation, outcome: CallOutcome): void {
     if (invocation.timer !== undefined) {
       clearTimeout(invocation.timer)
       invocation.timer = undefined
     }
     const caller = invocation.caller
     if (caller !== undefined) {
+      invocation.stats.completed(outcome, (performance.now() - invocation.started) / 1000)
+      invocation.span?.end(OUTCOME_NAMES[outcome])
       caller.calls.delete(invocation.request)
       invocation.caller = undefined
       // a callee paused for this caller is read again: its pending results for this call are dropped
@@ -419,7 +453,7 @@ export class Dealer {
   /** A session left: its pending calls are canceled at the callees, its invocations fail at the callers. */
   leave(session: Session): void {
     for (const invocation of session.calls.values()) {
-      this.detachCaller(invocation)
+      this.detachCaller(invocation, CallOutcome.canceled)
       const callee = invocation.callee
       if (callee.invocations.delete(invocation.id) && callee.calleeCancels && callee !== session) {
         callee.send([MessageType.INTERRUPT, invocation.id, { mode: "killnowait", reason: Uri.canceled }], false)
@@ -428,7 +462,7 @@ export class Dealer {
     session.calls.clear()
     for (const invocation of session.invocations.values()) {
       const caller = invocation.caller
-      this.detachCaller(invocation)
+      this.detachCaller(invocation, CallOutcome.canceled)
       if (caller !== undefined && caller !== session) {
         caller.send(errorMessage(MessageType.CALL, invocation.request, Uri.canceled, "the callee left"), false)
       }

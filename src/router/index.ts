@@ -8,13 +8,17 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { loadRouterConfig, type RouterConfigError } from "./config.js"
+import { RouterMetrics } from "./metrics.js"
 import { Realm } from "./realm.js"
+import type { CallTracer } from "./tracing.js"
 import type { RouterLog } from "./session.js"
 import { type Listening, type RunningTransport, startTransport } from "./transport.js"
 import type { RouterConfig, Transport } from "./types.js"
 
 export type { Listening } from "./transport.js"
 export type { RouterLog } from "./session.js"
+export type { CallSpan, CallTracer } from "./tracing.js"
+export { fromEffectTracer } from "./tracing.js"
 
 export class RouterError extends Schema.TaggedError<RouterError>()("RouterError", {
   message: Schema.String
@@ -31,6 +35,8 @@ export interface RunningRouter {
 
 export interface StartOptions {
   readonly log?: RouterLog
+  /** Records a span per call (see tracing.ts); undefined: tracing off. */
+  readonly tracer?: CallTracer | undefined
 }
 
 const silent: RouterLog = { debug: () => {}, info: () => {}, warn: () => {} }
@@ -42,14 +48,15 @@ const urlHost = (host: string): string =>
 export const startRouter = async (config: RouterConfig, options?: StartOptions): Promise<RunningRouter> => {
   const log = options?.log ?? silent
   const realms = new Map<string, Realm>()
-  for (const realm of config.realms) realms.set(realm.name, new Realm(realm))
+  const observers = { metrics: new RouterMetrics(), tracer: options?.tracer }
+  for (const realm of config.realms) realms.set(realm.name, new Realm(realm, observers))
   const running: Array<RunningTransport> = []
   const shutdown = async (): Promise<void> => {
     for (const realm of realms.values()) realm.shutdown()
     await Promise.all(running.map((t) => t.close()))
   }
   try {
-    for (const transport of config.transports) running.push(await startTransport(transport, realms, log))
+    for (const transport of config.transports) running.push(await startTransport(transport, realms, log, undefined, observers.metrics))
   } catch (error) {
     await shutdown()
     throw error
@@ -76,11 +83,20 @@ const effectLog = Effect.map(Effect.context<never>(), (context): RouterLog => {
   }
 })
 
+/**
+ * The span recorder of a router started by `Router.layer`: undefined (tracing off) unless the
+ * composition provides one (see `layers/Telemetry.ts`).
+ */
+export const RouterTracing = Context.Reference<CallTracer | undefined>("wampgres/router/RouterTracing", {
+  defaultValue: () => undefined
+})
+
 const make = Effect.fnUntraced(function*(config: RouterConfig) {
   const log = yield* effectLog
+  const tracer = yield* RouterTracing
   const router = yield* Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => startRouter(config, { log }),
+      try: () => startRouter(config, { log, tracer }),
       catch: (error) => new RouterError({ message: `cannot start the router: ${error instanceof Error ? error.message : String(error)}` })
     }),
     (router) => Effect.promise(() => router.close())

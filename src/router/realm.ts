@@ -6,6 +6,14 @@ import { realmOptions } from "./limits.js"
 import { Meta } from "./meta.js"
 import type { Session } from "./session.js"
 import type { Realm as RealmConfig } from "./types.js"
+import { RouterMetrics } from "./metrics.js"
+import type { CallTracer } from "./tracing.js"
+
+/** What the router observes its realms with: metrics always, a span recorder when tracing is on. */
+export interface Observers {
+  readonly metrics: RouterMetrics
+  readonly tracer: CallTracer | undefined
+}
 
 export class Realm {
   readonly name: string
@@ -16,13 +24,15 @@ export class Realm {
   /** Undefined when the realm's `enable_meta_api` is false: no meta procedures, no meta events. */
   readonly meta: Meta | undefined
 
-  constructor(config: RealmConfig) {
+  constructor(config: RealmConfig, observers: Observers = { metrics: new RouterMetrics(), tracer: undefined }) {
     this.name = config.name
     this.authorizer = new RealmAuthorizer(config)
     this.dealer = new Dealer(this.authorizer)
     this.broker = new Broker(this.authorizer)
     const options = realmOptions(config.options)
     this.dealer.limits = options
+    this.dealer.metrics = observers.metrics
+    this.dealer.tracer = observers.tracer
     this.broker.limits = options
     this.meta = options.enableMetaApi ? new Meta(this.sessions, this.dealer, this.broker) : undefined
     this.dealer.meta = this.meta

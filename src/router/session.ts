@@ -13,6 +13,7 @@ import { websocketLimitDefaults } from "./limits.js"
 import type { Realm } from "./realm.js"
 import type { Serializer } from "../wamp/codecs.js"
 import type { AuthMethod } from "./types.js"
+import type { RouterMetrics } from "./metrics.js"
 
 /** The connection below a session (a WebSocket today). */
 export interface Peer {
@@ -54,6 +55,8 @@ export interface SessionContext {
   readonly maxMessageSize: number
   readonly log: RouterLog
   readonly flow: FlowControl
+  /** Messages in and out are counted here by type. */
+  readonly metrics: RouterMetrics
 }
 
 /**
@@ -200,7 +203,10 @@ export class Session {
       this.context.log.debug(`session ${this.id}: cannot encode message ${String(message[0])} with ${this.serializer.name}: ${errorText(error)}`)
       return false
     }
-    if (this.peer.send(data)) return true
+    if (this.peer.send(data)) {
+      this.context.metrics.sent[message[0] as number]!++
+      return true
+    }
     this.#connectionClosing = true
     return false
   }
@@ -222,7 +228,7 @@ export class Session {
 
   /** Sends an already encoded message (the broker encodes an EVENT once per serializer). */
   sendEncoded(data: string | Uint8Array): void {
-    if (this.#state !== State.Closed) this.peer.send(data)
+    if (this.#state !== State.Closed && this.peer.send(data)) this.context.metrics.sent[MessageType.EVENT]!++
   }
 
   /** Bytes waiting to be sent to this session's peer (an inspection hook; see {@link FlowControl}). */
@@ -318,6 +324,7 @@ export class Session {
     try {
       const problem = checkShape(decoded)
       if (problem !== undefined) return this.protocolViolation(problem)
+      this.context.metrics.received[decoded[0] as number]!++
       this.dispatch(decoded)
     } catch (error) {
       this.failed(decoded[0], error)

@@ -21,6 +21,7 @@ import {
   type SessionContext,
   type TransportInfo
 } from "./session.js"
+import { RouterMetrics } from "./metrics.js"
 import { StaticDirectory } from "./static.js"
 import type { SerializerName, Transport, WebSocketOptions } from "./types.js"
 
@@ -58,13 +59,15 @@ class WebSocketService {
     readonly options: WebSocketOptions,
     realms: ReadonlyMap<string, Realm>,
     log: RouterLog,
-    flow: Partial<FlowControl> | undefined
+    flow: Partial<FlowControl> | undefined,
+    metrics: RouterMetrics
   ) {
     this.context = {
       realms,
       auth: options.auth,
       maxMessageSize: options.maxMessageSize,
       log,
+      metrics,
       flow: {
         ...flowControl(options.maxMessageSize),
         pauseLimitMs: options.slowCallerTimeout ?? websocketLimitDefaults.slowCallerTimeout,
@@ -106,23 +109,31 @@ const pathnameOf = (url: string | undefined): string => {
   return q < 0 ? raw : raw.slice(0, q)
 }
 
+/** Established sessions per realm, for the metrics. */
+const sessionsByRealm = function*(realms: ReadonlyMap<string, Realm>): Generator<readonly [string, number]> {
+  for (const realm of realms.values()) yield [realm.name, realm.sessions.size]
+}
+
 /**
  * Starts one transport; resolves when it listens. `flow` overrides the backpressure defaults
- * ({@link flowControl}); tests use it.
+ * ({@link flowControl}); tests use it. `metrics` is the router's (one for all its transports).
  */
 export const startTransport = async (
   transport: Transport,
   realms: ReadonlyMap<string, Realm>,
   log: RouterLog,
-  flow?: Partial<FlowControl>
+  flow?: Partial<FlowControl>,
+  metrics: RouterMetrics = new RouterMetrics()
 ): Promise<RunningTransport> => {
   const websockets = new Map<string, WebSocketService>()
   const statics: Array<{ readonly mount: string; readonly directory: StaticDirectory }> = []
+  const metricsPaths = new Set<string>()
   if (transport.type === "websocket") {
-    websockets.set("/", new WebSocketService(transport.options, realms, log, flow))
+    websockets.set("/", new WebSocketService(transport.options, realms, log, flow, metrics))
   } else {
     for (const [mount, service] of transport.paths) {
-      if (service.type === "websocket") websockets.set(mount, new WebSocketService(service.options, realms, log, flow))
+      if (service.type === "websocket") websockets.set(mount, new WebSocketService(service.options, realms, log, flow, metrics))
+      else if (service.type === "metrics") metricsPaths.add(mount)
       else statics.push({ mount, directory: new StaticDirectory(service.directory) })
     }
     // longest mount first, so "/autobahn" wins over "/"
@@ -141,6 +152,15 @@ export const startTransport = async (
     if (findWebSocket(pathname) !== undefined) {
       res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket" })
       return void res.end("this is a WAMP WebSocket endpoint: connect with a WebSocket client")
+    }
+    // liveness for orchestrators: the process runs and serves HTTP
+    if (pathname === "/health") {
+      res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" })
+      return void res.end("ok\n")
+    }
+    if (metricsPaths.has(pathname)) {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "cache-control": "no-store" })
+      return void res.end(metrics.render(sessionsByRealm(realms)))
     }
     for (const { mount, directory } of statics) {
       if (mount === "/" || pathname === mount || pathname.startsWith(mount + "/")) {
@@ -220,6 +240,7 @@ export const startTransport = async (
         // a peer that stops reading must not grow the router's memory without bound
         if (ws.bufferedAmount > sendBufferLimit) {
           log.warn(`session ${session.id}: ${ws.bufferedAmount} bytes waiting to be sent, dropping the slow peer`)
+          metrics.droppedSlowPeers++
           ws.terminate()
         }
         return true

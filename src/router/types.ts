@@ -97,6 +97,8 @@ export interface Endpoint {
 export type PathService =
   | { readonly type: "static"; readonly directory: string }
   | { readonly type: "websocket"; readonly options: WebSocketOptions }
+  /** The router's metrics in Prometheus's text format. */
+  | { readonly type: "metrics" }
 
 export type Transport =
   | {

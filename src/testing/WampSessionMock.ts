@@ -45,6 +45,7 @@ export const layer: Layer.Layer<WampSession | WampSessionMock> = Layer.effectCon
       url: "ws://wampgres.mock/ws",
       realm: "realm1",
       sessionId: unsupported("sessionId"),
+      notReady: Effect.succeed([]),
       register: () => unsupported("register"),
       call: (procedure) => unsupported(`call ${procedure}`),
       subscribe: (topic) => unsupported(`subscribe ${topic}`),

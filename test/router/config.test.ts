@@ -352,6 +352,16 @@ const errorCases: ReadonlyArray<readonly [string, (c: Config & Mutable) => unkno
     (c) => (((c.workers[0]!.realms[0] as Mutable).options = { max_registrations: 5 }), c),
     `workers[0].realms[0].options: unknown key "max_registrations"`
   ],
+  [
+    "a metrics path with an option",
+    (c) => (((c.workers[0]!.transports[0]!.paths as Mutable).metrics = { type: "metrics", format: "json" }), c),
+    `workers[0].transports[0].paths.metrics: unknown key "format"`
+  ],
+  [
+    "an unknown path type",
+    (c) => (((c.workers[0]!.transports[0]!.paths as Mutable).stats = { type: "stats" }), c),
+    `workers[0].transports[0].paths.stats.type: expected "static", "websocket" or "metrics", got "stats"`
+  ],
 ]
 
 describe("parseRouterConfig: permissions", () => {
@@ -480,6 +490,15 @@ describe("parseRouterConfig: limits", () => {
 })
 
 describe("parseRouterConfig: errors name the JSON path", () => {
+  it.effect("a metrics path is a path service of a web transport", () =>
+    Effect.gen(function*() {
+      const c = minimal() as Config & Mutable
+      ;(c.workers[0]!.transports[0]!.paths as Mutable).metrics = { type: "metrics" }
+      const { router } = yield* parseRouterConfig(c, "/tmp")
+      const web = router.transports[0]!
+      expect(web.type === "web" && web.paths.get("/metrics")).toEqual({ type: "metrics" })
+    }))
+
   it.effect("the minimal configuration used below is valid", () =>
     Effect.gen(function*() {
       const { router } = yield* parseRouterConfig(minimal(), "/tmp")

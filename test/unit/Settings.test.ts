@@ -116,6 +116,31 @@ describe("Settings", () => {
       )
     }))
 
+  it.effect("tracing: on with an OTLP endpoint, off when disabled or never sampling; the sampler's share", () =>
+    Effect.gen(function*() {
+      const tracing = (env: Record<string, string>) => Effect.map(load(env), (s) => Option.getOrUndefined(s.telemetry.tracing))
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318" }
+      assert.isUndefined(yield* tracing({}))
+      assert.deepStrictEqual(yield* tracing(endpoint), {
+        endpoint: "http://127.0.0.1:4318",
+        protocol: "http/protobuf",
+        serviceName: "wampgres",
+        ratio: 1
+      })
+      assert.isUndefined(yield* tracing({ ...endpoint, OTEL_SDK_DISABLED: "true" }))
+      assert.isUndefined(yield* tracing({ ...endpoint, OTEL_TRACES_SAMPLER: "always_off" }))
+      assert.strictEqual((yield* tracing({ ...endpoint, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.25" }))?.ratio, 0.25)
+      assert.strictEqual((yield* tracing({ ...endpoint, OTEL_TRACES_SAMPLER_ARG: "0.25" }))?.ratio, 1)
+      assert.strictEqual(
+        yield* loadError({ OTEL_TRACES_SAMPLER_ARG: "2" }),
+        `OTEL_TRACES_SAMPLER_ARG="2" is not valid: expected a number from 0 to 1`
+      )
+      assert.strictEqual(
+        yield* loadError({ OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://x" }),
+        `OTEL_EXPORTER_OTLP_ENDPOINT="ftp://x" is not valid: expected a URL like http://127.0.0.1:4318`
+      )
+    }))
+
   it.effect("every invalid setting is reported at once, one per line", () =>
     Effect.gen(function*() {
       const message = yield* loadError({ DB_POOL_MAX: "abc", WAMP_SERIALIZER: "xml", LOG_LEVEL: "loud" })

@@ -10,7 +10,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import type * as Context from "effect/Context"
 import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
+import { parseTraceparent, TRACEPARENT } from "../../wamp/traceContext.js"
+import { Uri } from "../../wamp/uris.js"
+import * as Metrics from "../Metrics.js"
+import { sampleNew } from "../Telemetry.js"
 import * as CallCanceling from "./callCanceling.js"
 import * as Failure from "./Failure.js"
 import type { InvocationRequest, Payload, RegisterOptions, Registration, WampError } from "./Protocol.js"
@@ -19,8 +25,11 @@ import type { InvocationRequest, Payload, RegisterOptions, Registration, WampErr
 export interface ProcedureEntry {
   readonly uri: string
   readonly options: RegisterOptions | undefined
-  /** Forks one call's fiber, with the registration's services. */
-  readonly start: (request: InvocationRequest) => Fiber.Fiber<Payload, WampError>
+  /** Forks one call's fiber, with the registration's services; `on` and `requestId` name it in its span. */
+  readonly start: (request: InvocationRequest, on: autobahn.Session, requestId: number | undefined) => Fiber.Fiber<Payload, WampError>
+  /** Invocations by outcome and handler latency, recorded in the registry of `context`. */
+  readonly metrics: Metrics.InvocationMetrics
+  readonly context: Context.Context<never>
   /** The session it is registered on, and autobahn's handle (undefined while the REGISTER is pending). */
   session: autobahn.Session | undefined
   handle: autobahn.Registration | undefined
@@ -31,20 +40,73 @@ export interface ProcedureEntry {
   inflightCount: number
 }
 
-/** A registration as an entry; its handler's requirements are satisfied by its own context here. */
-export const entry = <R>(registration: Registration<R>): ProcedureEntry => {
+/**
+ * A registration as an entry; its handler's requirements are satisfied by its own context here.
+ * With `tracing`, each call runs in a span named after the procedure (see `traced`); without, the
+ * call path has no span at all.
+ */
+export const entry = <R>(registration: Registration<R>, tracing = 0): ProcedureEntry => {
   const runFork = Effect.runForkWith(registration.context)
-  const { handler } = registration
+  const { handler, uri } = registration
   return {
-    uri: registration.uri,
+    uri,
     options: registration.options,
-    start: (request) => runFork(handler(request)),
+    start: tracing > 0
+      ? (request, on, requestId) =>
+        runFork(traced(uri, handler(request), request, on, requestId, CallCanceling.currentDetails(on)?.[TRACEPARENT], tracing))
+      : (request) => runFork(handler(request)),
+    metrics: Metrics.invocations(uri),
+    context: registration.context as Context.Context<never>,
     session: undefined,
     handle: undefined,
     closing: false,
     inflight: undefined,
     inflightCount: 0
   }
+}
+
+/** How a call ended, for its span and the metrics. */
+const outcomeOf = (exit: Exit.Exit<Payload, WampError>): string =>
+  Exit.isSuccess(exit)
+    ? "ok"
+    : Cause.hasInterruptsOnly(exit.cause)
+    ? "canceled"
+    : Option.match(Cause.findErrorOption(exit.cause), { onNone: () => Uri.runtimeError, onSome: (e) => e.error })
+
+const setOutcome = (exit: Exit.Exit<Payload, WampError>) => Effect.annotateCurrentSpan("wamp.outcome", outcomeOf(exit))
+
+/**
+ * One call in a span named after the procedure: the WAMP session, the INVOCATION's request id,
+ * the caller (when disclosed) and the outcome as attributes; a child of the router's call span
+ * when the INVOCATION carries `_traceparent`.
+ */
+const traced = <R>(
+  uri: string,
+  call: Effect.Effect<Payload, WampError, R>,
+  request: InvocationRequest,
+  on: autobahn.Session,
+  requestId: number | undefined,
+  traceparent: unknown,
+  ratio: number
+): Effect.Effect<Payload, WampError, R> => {
+  const parent = parseTraceparent(traceparent)
+  const attributes: Record<string, unknown> = {
+    "rpc.system": "wamp",
+    "wamp.procedure": request.procedure,
+    "wamp.session": on.id
+  }
+  if (requestId !== undefined) attributes["wamp.request"] = requestId
+  if (request.caller !== undefined) attributes["wamp.caller"] = request.caller
+  if (request.callerAuthid !== undefined) attributes["wamp.caller_authid"] = request.callerAuthid
+  return call.pipe(
+    Effect.onExit(setOutcome),
+    Effect.withSpan(uri, {
+      kind: "server",
+      attributes,
+      // a trace continued from the router keeps its sampled flag; a new one is kept for `ratio`
+      ...(parent === undefined ? { sampled: sampleNew(ratio) } : { parent: Tracer.externalSpan(parent) })
+    })
+  )
 }
 
 /**
@@ -111,6 +173,7 @@ export const endpoint = (
     const requestId = CallCanceling.currentRequest(on)
     if (entry.closing) return Promise.reject(Failure.unavailable())
     const progress = details.progress
+    const started = performance.now()
     const fiber = entry.start({
       args,
       kwargs,
@@ -122,12 +185,17 @@ export const endpoint = (
         ? undefined
         : (payload) => Effect.sync(() => progress([...payload.args], { ...payload.kwargs })),
       bufferedAmount
-    })
+    }, on, requestId)
     const call: InFlight = { fiber, session: on, requestId, prev: undefined, next: undefined }
     link(entry, call)
     return new Promise((resolve, reject) => {
       fiber.addObserver((exit) => {
         unlink(entry, call)
+        entry.metrics.record(
+          Exit.isSuccess(exit) ? "ok" : Cause.hasInterruptsOnly(exit.cause) ? "canceled" : "error",
+          (performance.now() - started) / 1000,
+          entry.context
+        )
         if (Exit.isSuccess(exit)) {
           // autobahn only serializes these: no defensive copies.
           resolve(new autobahn.Result(exit.value.args as Array<unknown>, exit.value.kwargs as Record<string, unknown>))

@@ -17,6 +17,7 @@ import type { Connection } from "./Connection.js"
 import * as Invocation from "./Invocation.js"
 import type { EventMessage, RegisterOptions, Registration, WampError } from "./Protocol.js"
 import type { WampSessionConfig } from "./SessionConfig.js"
+import { Tracing } from "../Telemetry.js"
 
 interface SubscriptionEntry {
   readonly topic: string
@@ -39,6 +40,8 @@ export interface Registry {
   readonly onJoin: (on: autobahn.Session, rejoin: boolean) => Effect.Effect<void>
   /** After a close: nothing is registered any more. */
   readonly onClose: () => void
+  /** Procedures not registered on an open session right now (readiness). */
+  readonly unregistered: () => ReadonlyArray<string>
 }
 
 /** Delays between attempts to register a procedure again on the same session. */
@@ -51,6 +54,7 @@ const registerRetrySchedule = Schedule.min([
 export const make = (settings: WampSessionConfig, connection: () => Connection): Effect.Effect<Registry> =>
   Effect.gen(function*() {
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const tracing = yield* Tracing // the share of new traces kept; 0: off
     const log = (effect: Effect.Effect<void>) => void runFork(effect)
     const procedures = new Set<Invocation.ProcedureEntry>()
     const subscriptions = new Set<SubscriptionEntry>()
@@ -154,7 +158,7 @@ export const make = (settings: WampSessionConfig, connection: () => Connection):
     const register = <R>(registrations: ReadonlyArray<Registration<R>>) =>
       Effect.acquireRelease(
         Effect.gen(function*() {
-          const entries = registrations.map(Invocation.entry)
+          const entries = registrations.map((registration) => Invocation.entry(registration, tracing))
           for (const entry of entries) procedures.add(entry)
           const on = yield* connection().session
           const results = yield* Effect.forEach(entries, (entry) => Effect.exit(registerOn(on, entry)), {
@@ -193,5 +197,13 @@ export const make = (settings: WampSessionConfig, connection: () => Connection):
           })
       ).pipe(Effect.asVoid)
 
-    return { register, subscribe, onJoin, onClose }
+    const unregistered = () => {
+      const missing: Array<string> = []
+      for (const entry of procedures) {
+        if (entry.handle === undefined || entry.session === undefined || !entry.session.isOpen) missing.push(entry.uri)
+      }
+      return missing
+    }
+
+    return { register, subscribe, onJoin, onClose, unregistered }
   })

@@ -118,11 +118,17 @@ class Factory implements autobahn.TransportFactory {
 
 if (!autobahn.transports.isRegistered(TRANSPORT_TYPE)) autobahn.transports.register(TRANSPORT_TYPE, Factory)
 
-/** The request id of the INVOCATION whose endpoint autobahn is calling right now, per session. */
-const current = new WeakMap<autobahn.Session, { id: number | undefined }>()
+/** The INVOCATION whose endpoint autobahn is calling right now, per session: its request id and details. */
+const current = new WeakMap<autobahn.Session, { id: number | undefined; details: Record<string, unknown> | undefined }>()
 
 /** Inside an endpoint (synchronously): the id of the INVOCATION being handled. */
 export const currentRequest = (session: autobahn.Session): number | undefined => current.get(session)?.id
+
+/**
+ * Inside an endpoint (synchronously): the INVOCATION's details as sent, custom ones included
+ * (autobahn hands endpoints only the details it knows, not e.g. `_traceparent`).
+ */
+export const currentDetails = (session: autobahn.Session): Record<string, unknown> | undefined => current.get(session)?.details
 
 /** The `mode` of an INTERRUPT: "kill" or "killnowait" (a router never sends "skip" to callees). */
 export type InterruptMode = "kill" | "killnowait"
@@ -135,14 +141,16 @@ export const install = (
   const processInvocation = session._MESSAGE_MAP[MessageType.INVOCATION]
   if (processInvocation === undefined) throw new Error("autobahn: no INVOCATION handler to wrap")
   // One holder per session, updated per INVOCATION (no WeakMap write per call).
-  const holder: { id: number | undefined } = { id: undefined }
+  const holder: { id: number | undefined; details: Record<string, unknown> | undefined } = { id: undefined, details: undefined }
   current.set(session, holder)
   session._MESSAGE_MAP[MessageType.INVOCATION] = (msg) => {
     holder.id = msg[1] as number
+    holder.details = msg[3] as Record<string, unknown> | undefined
     try {
       processInvocation(msg)
     } finally {
       holder.id = undefined
+      holder.details = undefined
     }
   }
   session._MESSAGE_MAP[MessageType.INTERRUPT] = (msg) => {
