@@ -21,6 +21,7 @@ import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Database from "../../src/layers/Database.js"
 import * as HealthServer from "../../src/layers/HealthServer.js"
+import * as NotifyBridge from "../../src/layers/NotifyBridge.js"
 import * as Telemetry from "../../src/layers/Telemetry.js"
 import * as Client from "../../src/procedures/Client.js"
 import * as Ledger from "../../src/procedures/ledger/index.js"
@@ -53,7 +54,8 @@ const Tracing = Layer.unwrap(
 const Listener = HealthServer.layer({ host: "127.0.0.1", port: 0, healthQuery: "SELECT 1", queryTimeout: "1 second" })
 
 const Env = Listener.pipe(
-  Layer.provideMerge(componentLayer(Layer.mergeAll(NowGroup.layer, Ledger.layer))),
+  // a LISTEN/NOTIFY bridge of its own: its reconnect after a PostgreSQL restart is counted
+  Layer.provideMerge(componentLayer(Layer.mergeAll(NowGroup.layer, Ledger.layer, NotifyBridge.layer([{ channel: "observability_test", topic: "com.example.observability_test" }])))),
   Layer.provideMerge(TestRouter.layer()),
   Layer.provideMerge(DatabaseOnDedicated),
   Layer.provideMerge(RestartablePostgres.layer),
@@ -96,16 +98,17 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("observability"
       const receiver = yield* OtlpReceiver
       yield* Client.call(nowV3, {}).pipe(Effect.provide(clientWamp(router.url)))
       const chain = yield* receiver.await((spans) => {
-        const statement = spans.find((s) =>
-          String(s.attributes["db.query.text"] ?? "").includes("now()") &&
-          byId(spans, s.parentSpanId)?.name === "sql.transaction"
-        )
-        if (statement === undefined) return undefined
-        const transaction = byId(spans, statement.parentSpanId)
-        const invocation = byId(spans, transaction?.parentSpanId)
-        const routed = byId(spans, invocation?.parentSpanId)
-        const client = byId(spans, routed?.parentSpanId)
-        return client === undefined ? undefined : { statement, transaction: transaction!, invocation: invocation!, routed: routed!, client }
+        // other transactions (the outbox relay's) run statements with now() too: follow each candidate
+        for (const statement of spans) {
+          if (!String(statement.attributes["db.query.text"] ?? "").includes("now()")) continue
+          const transaction = byId(spans, statement.parentSpanId)
+          if (transaction?.name !== "sql.transaction") continue
+          const invocation = byId(spans, transaction.parentSpanId)
+          const routed = byId(spans, invocation?.parentSpanId)
+          const client = byId(spans, routed?.parentSpanId)
+          if (client !== undefined) return { statement, transaction, invocation: invocation!, routed: routed!, client }
+        }
+        return undefined
       })
       assert.strictEqual(chain.client.name, "com.example.now.v3")
       assert.strictEqual(chain.client.kind, 3)
