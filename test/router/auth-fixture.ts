@@ -20,7 +20,7 @@ export const testKey = (name: string): { readonly seed: Buffer; readonly publicK
 export const ALICE = testKey("alice")
 export const CARL = testKey("carl")
 
-export const TICKETS = { joe: "joe-ticket-0123456789", authService: "auth-service-ticket" } as const
+export const TICKETS = { joe: "joe-ticket-0123456789", dora: "dora-ticket", authService: "auth-service-ticket" } as const
 export const CRA = { peter: "peter-secret", salty: "salty-secret", salt: "salt123", iterations: 100, keylen: 32 } as const
 
 /** The procedures the authenticator client registers. */
@@ -58,6 +58,7 @@ export const authConfigJson = () => ({
             type: "static",
             principals: {
               joe: { ticket: TICKETS.joe, role: "frontend" },
+              dora: { ticket: TICKETS.dora, role: "dynamic" },
               "auth-service": { ticket: TICKETS.authService, role: "authenticator", realm: "realm1" },
               elsewhere: { ticket: "elsewhere-ticket", role: "frontend", realm: "realm2" }
             }
