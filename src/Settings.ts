@@ -19,6 +19,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import type { DatabaseTarget, PoolSettings } from "./layers/DatabaseConfig.js"
 import type { Mapping } from "./layers/NotifyBridge.js"
+import { authMethods, type CredentialSettings } from "./layers/Credentials.js"
 import type { WampSessionConfig } from "./layers/WampSession.js"
 import { type InvokePolicy, invokePolicies } from "./wamp/types.js"
 
@@ -243,6 +244,24 @@ export const WAMP_URL = optional("WAMP_URL", {
   reader: url(["ws:", "wss:"], "ws://127.0.0.1:8080/ws"),
   shownDefault: "the embedded router"
 })
+export const WAMP_AUTHMETHOD = optional("WAMP_AUTHMETHOD", {
+  group: "WAMP",
+  help: `how the component authenticates: ${authMethods.join(", ")} (the secret or key from WAMP_SECRET_FILE)`,
+  reader: oneOf(authMethods),
+  shownDefault: "cryptosign with the embedded router, else anonymous"
+})
+export const WAMP_AUTHID = withDefault("WAMP_AUTHID", {
+  group: "WAMP",
+  help: "the component's authid (cryptosign: also the principal in .crossbar/config.json)",
+  reader: text,
+  default: "wampgres"
+})
+export const WAMP_SECRET_FILE = optional("WAMP_SECRET_FILE", {
+  group: "WAMP",
+  help: "file with the ticket, the WAMP-CRA secret or the cryptosign key (\"private-key-ed25519: <hex>\"); never the secret itself",
+  reader: text,
+  shownDefault: "cryptosign: <WAMPGRES_DATA_DIR>/component.key, created at first start (0600)"
+})
 export const WAMP_REALM = withDefault("WAMP_REALM", { group: "WAMP", help: "realm to join", reader: text, default: "realm1" })
 export const WAMP_SERIALIZER = withDefault("WAMP_SERIALIZER", {
   group: "WAMP",
@@ -292,6 +311,12 @@ export const ROUTER_PORT = optional("ROUTER_PORT", {
   reader: integer(0, 65535),
   shownDefault: "from the configuration (8080)"
 })
+export const ROUTER_INTERFACE = optional("ROUTER_INTERFACE", {
+  group: "Embedded router",
+  help: "overrides the address the configuration's first transport binds; 0.0.0.0 = all IPv4 interfaces",
+  reader: text,
+  shownDefault: "from the configuration (127.0.0.1)"
+})
 export const NOTIFY_BRIDGE = withDefault("NOTIFY_BRIDGE", {
   group: "Events",
   help: "more PostgreSQL NOTIFY channels published as WAMP events: channel=topic,channel=topic",
@@ -323,6 +348,9 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   DB_APPLICATION_NAME,
   WAMPGRES_DATA_DIR,
   WAMP_URL,
+  WAMP_AUTHMETHOD,
+  WAMP_AUTHID,
+  WAMP_SECRET_FILE,
   WAMP_REALM,
   WAMP_SERIALIZER,
   WAMP_INVOKE,
@@ -332,6 +360,7 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   WAMP_MAX_RETRY_DELAY,
   ROUTER_CONFIG,
   ROUTER_PORT,
+  ROUTER_INTERFACE,
   NOTIFY_BRIDGE,
   LOG_LEVEL
 ]
@@ -350,8 +379,10 @@ export interface Settings {
     /** `None`: the embedded router. */
     readonly url: Option.Option<string>
     readonly session: Omit<WampSessionConfig, "url">
+    /** The component's credentials, resolved for the embedded router or WAMP_URL. */
+    readonly credentials: CredentialSettings
   }
-  readonly router: { readonly configFile: string; readonly port: number | undefined }
+  readonly router: { readonly configFile: string; readonly port: number | undefined; readonly interface?: string | undefined }
   readonly notifyBridge: ReadonlyArray<Mapping>
   readonly logLevel: LogLevel.LogLevel
 }
@@ -424,15 +455,33 @@ export const config: Config.Config<Settings> = Config.all({
   pool: poolSettings,
   url: WAMP_URL.config,
   session: sessionSettings,
+  authmethod: WAMP_AUTHMETHOD.config,
+  authid: WAMP_AUTHID.config,
+  secretFile: WAMP_SECRET_FILE.config,
   routerConfig: ROUTER_CONFIG.config,
   routerPort: ROUTER_PORT.config,
+  routerInterface: ROUTER_INTERFACE.config,
   notifyBridge: NOTIFY_BRIDGE.config,
   logLevel: LOG_LEVEL.config
 }).pipe(
   Config.map((s): Settings => ({
     database: { external: s.external, embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
-    wamp: { url: s.url, session: s.session },
-    router: { configFile: s.routerConfig, port: Option.getOrUndefined(s.routerPort) },
+    wamp: {
+      url: s.url,
+      session: s.session,
+      credentials: {
+        // the embedded router's configuration admits the component by its key; an external router: as configured
+        method: Option.getOrElse(s.authmethod, () => (Option.isNone(s.url) ? "cryptosign" : "anonymous")),
+        authid: s.authid,
+        secretFile: Option.getOrUndefined(s.secretFile),
+        defaultKeyFile: Path.resolve(s.dataDir, "component.key")
+      }
+    },
+    router: {
+      configFile: s.routerConfig,
+      port: Option.getOrUndefined(s.routerPort),
+      ...(Option.isSome(s.routerInterface) ? { interface: s.routerInterface.value } : {})
+    },
     notifyBridge: s.notifyBridge,
     logLevel: s.logLevel
   }))

@@ -18,6 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Fs from "node:fs"
+import * as Credentials from "./layers/Credentials.js"
 import * as Database from "./layers/Database.js"
 import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
@@ -48,23 +49,46 @@ const databaseLayer = (settings: Settings.Settings["database"]) =>
       )
   })
 
+/**
+ * The environment the embedded router's configuration reads: the process's, plus
+ * WAMPGRES_COMPONENT_PUBKEY, the component's cryptosign public key (`.crossbar/config.json`
+ * admits it as the backend principal). The key is created at first start.
+ */
+const routerEnvironment = (credentials: Credentials.ComponentCredentials, settings: Credentials.CredentialSettings) =>
+  Effect.map(
+    credentials.method === "cryptosign" ? Effect.succeed(credentials.key) : Credentials.ensureKey(settings.defaultKeyFile),
+    (key) => ({ ...process.env, WAMPGRES_COMPONENT_PUBKEY: key.publicKey })
+  )
+
 /** The WAMP session: against WAMP_URL when set, else against the embedded router. */
 const wampSessionLayer = (settings: Settings.Settings) =>
-  Option.match(settings.wamp.url, {
-    onSome: (url) => WampSession.layer({ ...settings.wamp.session, url }),
-    onNone: () =>
-      Layer.unwrap(
-        Effect.gen(function*() {
-          const router = yield* Router
-          for (const l of router.listening) {
-            if (l.transport.type === "web" && l.transport.paths.has("/")) {
-              yield* Effect.logInfo(`Web page at http://127.0.0.1:${l.port}/`)
+  Layer.unwrap(Effect.gen(function*() {
+    const credentials = yield* Credentials.load(settings.wamp.credentials)
+    return Option.match(settings.wamp.url, {
+      onSome: (url) => WampSession.layer({ ...settings.wamp.session, url, credentials }),
+      onNone: () =>
+        Layer.unwrap(
+          Effect.gen(function*() {
+            const router = yield* Router
+            for (const l of router.listening) {
+              if (l.transport.type === "web" && l.transport.paths.has("/")) {
+                yield* Effect.logInfo(`Web page at http://${urlHost(l.host)}:${l.port}/`)
+              }
             }
-          }
-          return WampSession.layer({ ...settings.wamp.session, url: router.url })
-        })
-      ).pipe(Layer.provide(EmbeddedRouter.layer(settings.router)))
-  })
+            return WampSession.layer({ ...settings.wamp.session, url: router.url, credentials })
+          })
+        ).pipe(
+          Layer.provide(Layer.unwrap(Effect.map(
+            routerEnvironment(credentials, settings.wamp.credentials),
+            (env) => EmbeddedRouter.layer({ ...settings.router, env })
+          )))
+        )
+    })
+  }))
+
+/** A host as a URL writes it: the loopback address for "all interfaces", IPv6 in brackets. */
+const urlHost = (host: string): string =>
+  host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
 
 /** The whole service for the given settings. */
 export const app = (settings: Settings.Settings) =>

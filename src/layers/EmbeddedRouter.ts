@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { loadRouterConfig, type RouterConfigError } from "../router/config.js"
+import { type Environment, loadRouterConfig, type RouterConfigError } from "../router/config.js"
 import { Router, type RouterError } from "../router/index.js"
 import type { RouterConfig } from "../router/types.js"
 
@@ -13,14 +13,23 @@ export interface EmbeddedRouterOptions {
   readonly configFile: string
   /** Overrides the first transport's port when set. */
   readonly port?: number | undefined
+  /** Overrides the first transport's interface when set (`ROUTER_INTERFACE`). */
+  readonly interface?: string | undefined
+  /** Environment variables the configuration's `${NAME}` values come from; default: the process's. */
+  readonly env?: Environment | undefined
 }
 
-/** The configuration with the first transport's port replaced. */
-export const withPort = (config: RouterConfig, port: number | undefined): RouterConfig =>
-  port === undefined ? config : {
+/** The configuration with the first transport's port (and, when given, interface) replaced. */
+export const withPort = (config: RouterConfig, port: number | undefined, host?: string | undefined): RouterConfig =>
+  port === undefined && host === undefined ? config : {
     ...config,
     transports: config.transports.map((transport, index) =>
-      index === 0 ? { ...transport, endpoint: { ...transport.endpoint, port } } : transport
+      index === 0
+        ? {
+          ...transport,
+          endpoint: { ...transport.endpoint, ...(port === undefined ? {} : { port }), ...(host === undefined ? {} : { interface: host }) }
+        }
+        : transport
     )
   }
 
@@ -28,10 +37,10 @@ export const withPort = (config: RouterConfig, port: number | undefined): Router
 export const layer = (options: EmbeddedRouterOptions): Layer.Layer<Router, RouterError | RouterConfigError> =>
   Layer.unwrap(
     Effect.gen(function*() {
-      const loaded = yield* loadRouterConfig(options.configFile)
+      const loaded = yield* loadRouterConfig(options.configFile, options.env ?? process.env)
       if (loaded.skippedWorkers.length > 0) {
         yield* Effect.logInfo(`not run by the embedded router: ${loaded.skippedWorkers.join(", ")}`)
       }
-      return Router.layer(withPort(loaded.router, options.port))
+      return Router.layer(withPort(loaded.router, options.port, options.interface))
     })
   )

@@ -20,6 +20,8 @@
  *   `WAMP_REQUEST_TIMEOUT` (autobahn never rejects pending requests when its transport dies).
  */
 import autobahn from "autobahn"
+import * as Credentials from "./Credentials.js"
+import type { ComponentCredentials } from "./Credentials.js"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -112,6 +114,8 @@ export interface WampSessionConfig {
    * but "single" lets several instances of the component register the same procedures (scale-out).
    */
   readonly invoke: InvokePolicy
+  /** How the session authenticates, on every (re)connect; undefined: anonymous. */
+  readonly credentials?: ComponentCredentials | undefined
 }
 
 /** The settings used when a test or embedding passes only some of them (defaults: `src/Settings.ts`). */
@@ -406,6 +410,7 @@ const make = (settings: WampSessionConfig) =>
 
     const connection = new autobahn.Connection({
       realm: settings.realm,
+      ...(settings.credentials === undefined ? {} : Credentials.connectionOptions(settings.credentials)),
       transports: [{ type: CallCanceling.TRANSPORT_TYPE, url: settings.url, serializers }],
       use_es6_promises: true,
       max_retries: -1,
