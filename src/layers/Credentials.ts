@@ -61,8 +61,11 @@ export const parseKeyFile = (text: string): Uint8Array | undefined => {
 
 const keyFileText = (seed: Uint8Array, publicKey: string): string =>
   [
-    `# The wampgres component's Ed25519 key for WAMP-cryptosign, created ${new Date().toISOString()}.`,
-    "# Keep it private. The router admits the public key (authorized_keys).",
+    // Autobahn's format: comment lines up to the first empty line, then "tag: value" lines
+    "The wampgres component's Ed25519 key for WAMP-cryptosign. Keep it private.",
+    "The router admits its public key (a principal's authorized_keys).",
+    "",
+    `created-at: ${new Date().toISOString()}`,
     `public-key-ed25519: ${publicKey}`,
     `private-key-ed25519: ${Buffer.from(seed).toString("hex")}`,
     ""

@@ -12,6 +12,12 @@ import { type RunningRouter, startRouter } from "../../src/router/index.js"
 import { ALICE, AUTH_ENV, authConfigJson, CARL, CRA, TICKETS } from "../router/auth-fixture.js"
 import { autobahnPythonMissing, PythonProcess, type Report } from "./python.js"
 import * as Effect from "effect/Effect"
+import { spawnSync } from "node:child_process"
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { ensureKey } from "../../src/layers/Credentials.js"
+import { PYTHON } from "./python.js"
 
 const missing = autobahnPythonMissing()
 if (missing !== undefined && process.env["CI"]) {
@@ -109,6 +115,21 @@ describe.skipIf(missing !== undefined)("Autobahn|Python authenticates", () => {
       ["subscribe", "ok"]
     ])
   }, 120_000)
+})
+
+describe.skipIf(missing !== undefined)("the component's key file", () => {
+  it("is read by Autobahn|Python's CryptosignKey.from_keyfile as the same key", async () => {
+    const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "wampgres-keyfile-"))
+    try {
+      const file = Path.join(dir, "component.key")
+      const key = await Effect.runPromise(ensureKey(file))
+      const probe = spawnSync(PYTHON, ["-c", "import sys; from autobahn.wamp.cryptosign import CryptosignKey; print(CryptosignKey.from_keyfile(sys.argv[1]).public_key())", file], { encoding: "utf8" })
+      expect(probe.stderr).toBe("")
+      expect(probe.stdout.trim()).toBe(key.publicKey)
+    } finally {
+      await Fs.rm(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 describe.skipIf(missing !== undefined)("a dynamic authenticator and authorizer in Python", () => {
