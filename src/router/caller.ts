@@ -16,7 +16,7 @@ import { flowControl, type Peer, Session } from "./session.js"
 export const ROUTER_CALL_TIMEOUT_MS = 5_000
 
 const detached: Peer = {
-  send: () => {},
+  send: () => true,
   bufferedAmount: 0,
   pauseReading: () => {},
   resumeReading: () => {},

@@ -19,7 +19,7 @@ import * as Path from "node:path"
 import * as Credentials from "../../src/layers/Credentials.js"
 import * as EmbeddedRouter from "../../src/layers/EmbeddedRouter.js"
 import { WampSession } from "../../src/layers/WampSession.js"
-import { NowGroup } from "../../src/procedures/now.js"
+import { NowGroup } from "../../src/procedures/now/index.js"
 import { Router } from "../../src/router/index.js"
 import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../support/index.js"
 
