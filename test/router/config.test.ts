@@ -464,7 +464,10 @@ describe("parseRouterConfig: limits", () => {
 
   it.effect("the shipped configuration admits only pages of this machine", () =>
     Effect.gen(function*() {
-      const { router } = yield* loadRouterConfig(Path.join(fixtures, "..", "..", "..", "..", ".crossbar", "config.json"))
+      // the component's public key comes from the environment (src/main.ts sets it)
+      const { router } = yield* loadRouterConfig(Path.join(fixtures, "..", "..", "..", "..", ".crossbar", "config.json"), {
+        WAMPGRES_COMPONENT_PUBKEY: "00".repeat(32)
+      })
       const web = router.transports[0]!
       const ws = web.type === "web" ? web.paths.get("/ws") : undefined
       if (ws?.type !== "websocket") throw new Error("expected a websocket path /ws")
