@@ -8,7 +8,7 @@
  * unknown authid still gets a challenge (from a dummy secret or key) that it cannot answer.
  * Secrets are compared in constant time and never appear in messages or logs.
  */
-import { createHmac, createPublicKey, pbkdf2Sync, randomBytes, timingSafeEqual, verify } from "node:crypto"
+import { createHmac, createPublicKey, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual, verify } from "node:crypto"
 import { describeValue, isDict } from "../wamp/messages.js"
 import { isValidUri } from "../wamp/uri.js"
 import { Uri } from "../wamp/uris.js"
@@ -79,6 +79,12 @@ const DIGEST_KEY = randomBytes(32)
 /** Autobahn's and Crossbar's salted WAMP-CRA key: PBKDF2-HMAC-SHA256, base64 (the text is the HMAC key). */
 export const deriveCraKey = (secret: string, salt: string, iterations: number, keylen: number): string =>
   pbkdf2Sync(secret, salt, iterations, keylen, "sha256").toString("base64")
+
+/** {@link deriveCraKey} off the event loop (a dynamic authenticator may ask for many iterations). */
+const deriveCraKeyAsync = (secret: string, salt: string, iterations: number, keylen: number): Promise<string> =>
+  new Promise((resolve, reject) =>
+    pbkdf2(secret, salt, iterations, keylen, "sha256", (error, key) => (error === null ? resolve(key.toString("base64")) : reject(error)))
+  )
 
 /** A WAMP-CRA signature: base64 HMAC-SHA256 of the challenge text keyed with the (derived) secret. */
 export const craSignature = (key: string, challenge: string): string =>
@@ -232,8 +238,8 @@ const craStep = (
     _tag: "challenge",
     authmethod: "wampcra",
     extra,
-    verify: (signature) => {
-      const key = user.salt === undefined ? user.secret : deriveCraKey(user.secret, user.salt, user.iterations, user.keylen)
+    verify: async (signature) => {
+      const key = user.salt === undefined ? user.secret : await deriveCraKeyAsync(user.secret, user.salt, user.iterations, user.keylen)
       const matches = sameSecret(signature, craSignature(key, challenge))
       return known && matches ? admit(context, user, authid, "wampcra", provider) : FAILED
     }

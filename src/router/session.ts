@@ -144,6 +144,9 @@ interface Handshake {
   verify: ((signature: string) => Step | Promise<Step>) | undefined
 }
 
+/** The most messages a session may send while a dynamic authorization of its is pending. */
+const MAX_WAITING = 4096
+
 /** The actions a dynamic authorizer decides, by message type. */
 const DYNAMIC_ACTIONS: Readonly<Record<number, Action>> = {
   [MessageType.CALL]: "call",
@@ -346,6 +349,10 @@ export class Session {
       const problem = checkShape(decoded)
       if (problem !== undefined) return this.protocolViolation(problem)
       if (this.#waiting !== undefined) {
+        // frames read before the pause, or after flow control resumed the connection: bounded
+        if (this.#waiting.length >= MAX_WAITING) {
+          return this.abort(Uri.protocolViolation, `more than ${MAX_WAITING} messages sent while an authorization was pending`, 1008)
+        }
         this.#waiting.push([decoded, this.serializer.lastHoldsBinary])
         return
       }
@@ -533,7 +540,10 @@ export class Session {
     const realm = this.realm!
     const authorizer = this.#authorizer!
     this.#waiting = []
+    // backpressure while the authorizer thinks: the peer's next messages wait in TCP, not here
+    this.peer.pauseReading()
     const decided = (decision: Decision): void => {
+      if (this.#pausedFor === undefined) this.peer.resumeReading()
       if (this.realm !== realm || this.#state !== State.Established) {
         this.#waiting = undefined
         return
