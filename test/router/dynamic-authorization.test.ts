@@ -8,7 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import { attempt, type Attempt, leave } from "./auth-client.js"
-import { ALICE, AUTHORIZE_URI, authRouter, TICKETS } from "./auth-fixture.js"
+import { parseRouterConfig } from "../../src/router/config.js"
+import { startRouter } from "../../src/router/index.js"
+import { ALICE, AUTH_ENV, AUTHENTICATE_URI, authConfigJson, AUTHORIZE_URI, authRouter, TICKETS } from "./auth-fixture.js"
 import { promise, raw, RawClient } from "./support.js"
 
 const joined = (a: Attempt) => {
@@ -161,5 +163,27 @@ describe("handshake input", () => {
           { numRuns: 60 }
         )
       )
+    }))
+})
+
+describe("secrets in logs", () => {
+  it.live("failed attempts and a misbehaving authenticator leave no secret in the router's log", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const log = { debug: (m: string) => void lines.push(m), info: (m: string) => void lines.push(m), warn: (m: string) => void lines.push(m) }
+      const loaded = yield* parseRouterConfig(authConfigJson(), "/", AUTH_ENV)
+      const r = yield* Effect.acquireRelease(Effect.promise(() => startRouter(loaded.router, { log })), (r) => Effect.promise(() => r.close()))
+      const staticUrl = `ws://127.0.0.1:${r.listening[0]!.port}`
+      const dynamicUrl = `ws://127.0.0.1:${r.listening[1]!.port}`
+      const service = joined(yield* open(staticUrl, { method: "ticket", authid: "auth-service", ticket: TICKETS.authService }))
+      // an authenticator that answers a secret of the wrong type: refused, and the answer is not logged
+      yield* promise(() => service.session.register(AUTHENTICATE_URI, () => ({ role: "frontend", secret: 42, salt: "s3cr3t-salt" })))
+      expect(yield* open(dynamicUrl, { method: "wampcra", authid: "wendy", secret: "wendy-secret-typed" })).toMatchObject({ joined: false })
+      expect(yield* open(staticUrl, { method: "ticket", authid: "joe", ticket: "joe-wrong-ticket-typed" })).toMatchObject({ joined: false })
+      expect(yield* open(staticUrl, { method: "wampcra", authid: "peter", secret: "peter-wrong-typed" })).toMatchObject({ joined: false })
+      expect(lines.some((l) => l.includes("answered wrongly"))).toBe(true)
+      for (const secret of ["wendy-secret-typed", "s3cr3t-salt", "joe-wrong-ticket-typed", TICKETS.joe, "peter-wrong-typed", TICKETS.authService]) {
+        expect(lines.filter((l) => l.includes(secret))).toEqual([])
+      }
     }))
 })
