@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Fs from "node:fs"
 import * as Credentials from "./layers/Credentials.js"
+import type { Environment } from "./router/config.js"
 import * as Database from "./layers/Database.js"
 import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
@@ -60,40 +61,48 @@ const routerEnvironment = (credentials: Credentials.ComponentCredentials, settin
     (key) => ({ ...process.env, WAMPGRES_COMPONENT_PUBKEY: key.publicKey })
   )
 
-/** The WAMP session: against WAMP_URL when set, else against the embedded router. */
-const wampSessionLayer = (settings: Settings.Settings) =>
-  Layer.unwrap(Effect.gen(function*() {
+/** The component's credentials, and the environment the embedded router's configuration reads. */
+export interface Identity {
+  readonly credentials: Credentials.ComponentCredentials
+  readonly routerEnv: Environment
+}
+
+/** Reads (at first start: creates) the credentials, before any layer starts. */
+const identity = (settings: Settings.Settings) =>
+  Effect.gen(function*() {
     const credentials = yield* Credentials.load(settings.wamp.credentials)
-    return Option.match(settings.wamp.url, {
-      onSome: (url) => WampSession.layer({ ...settings.wamp.session, url, credentials }),
-      onNone: () =>
-        Layer.unwrap(
-          Effect.gen(function*() {
-            const router = yield* Router
-            for (const l of router.listening) {
-              if (l.transport.type === "web" && l.transport.paths.has("/")) {
-                yield* Effect.logInfo(`Web page at http://${urlHost(l.host)}:${l.port}/`)
-              }
+    const routerEnv = Option.isSome(settings.wamp.url)
+      ? process.env
+      : yield* routerEnvironment(credentials, settings.wamp.credentials)
+    return { credentials, routerEnv } satisfies Identity
+  })
+
+/** The WAMP session: against WAMP_URL when set, else against the embedded router. */
+const wampSessionLayer = (settings: Settings.Settings, { credentials, routerEnv }: Identity) =>
+  Option.match(settings.wamp.url, {
+    onSome: (url) => WampSession.layer({ ...settings.wamp.session, url, credentials }),
+    onNone: () =>
+      Layer.unwrap(
+        Effect.gen(function*() {
+          const router = yield* Router
+          for (const l of router.listening) {
+            if (l.transport.type === "web" && l.transport.paths.has("/")) {
+              yield* Effect.logInfo(`Web page at http://${urlHost(l.host)}:${l.port}/`)
             }
-            return WampSession.layer({ ...settings.wamp.session, url: router.url, credentials })
-          })
-        ).pipe(
-          Layer.provide(Layer.unwrap(Effect.map(
-            routerEnvironment(credentials, settings.wamp.credentials),
-            (env) => EmbeddedRouter.layer({ ...settings.router, env })
-          )))
-        )
-    })
-  }))
+          }
+          return WampSession.layer({ ...settings.wamp.session, url: router.url, credentials })
+        })
+      ).pipe(Layer.provide(EmbeddedRouter.layer({ ...settings.router, env: routerEnv })))
+  })
 
 /** A host as a URL writes it: the loopback address for "all interfaces", IPv6 in brackets. */
 const urlHost = (host: string): string =>
   host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
 
 /** The whole service for the given settings. */
-export const app = (settings: Settings.Settings) =>
+export const app = (settings: Settings.Settings, id: Identity) =>
   Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge)).pipe(
-    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database)))
+    Layer.provide(Layer.mergeAll(wampSessionLayer(settings, id), databaseLayer(settings.database)))
   )
 
 /**
@@ -150,7 +159,7 @@ const main = Effect.gen(function*() {
       )
     )
   )
-  return yield* Layer.launch(app(settings)).pipe(
+  return yield* Effect.flatMap(identity(settings), (id) => Layer.launch(app(settings, id))).pipe(
     Effect.raceFirst(exitWithNpm),
     // Expected failures get a sentence and a hint; the cause (stack) only with LOG_LEVEL=Debug.
     Effect.catchCause((cause) =>
