@@ -22,6 +22,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import type { DatabaseTarget, PoolSettings } from "./layers/DatabaseConfig.js"
 import type { Mapping } from "./layers/NotifyBridge.js"
+import { authMethods, type CredentialSettings } from "./layers/Credentials.js"
 import type { WampSessionConfig } from "./layers/WampSession.js"
 import type { OutboxSettings } from "./procedures/Outbox.js"
 import type { TelemetrySettings } from "./layers/Telemetry.js"
@@ -280,6 +281,24 @@ export const WAMP_URL = optional("WAMP_URL", {
   reader: url(["ws:", "wss:"], "ws://127.0.0.1:8080/ws"),
   shownDefault: "the embedded router"
 })
+export const WAMP_AUTHMETHOD = optional("WAMP_AUTHMETHOD", {
+  group: "WAMP",
+  help: `how the component authenticates: ${authMethods.join(", ")} (the secret or key from WAMP_SECRET_FILE)`,
+  reader: oneOf(authMethods),
+  shownDefault: "cryptosign with the embedded router, else anonymous"
+})
+export const WAMP_AUTHID = withDefault("WAMP_AUTHID", {
+  group: "WAMP",
+  help: "the component's authid (cryptosign: also the principal in .crossbar/config.json)",
+  reader: text,
+  default: "wampgres"
+})
+export const WAMP_SECRET_FILE = optional("WAMP_SECRET_FILE", {
+  group: "WAMP",
+  help: "file with the ticket, the WAMP-CRA secret or the cryptosign key (\"private-key-ed25519: <hex>\"); never the secret itself",
+  reader: text,
+  shownDefault: "cryptosign: <WAMPGRES_DATA_DIR>/component.key, created at first start (0600)"
+})
 export const WAMP_REALM = withDefault("WAMP_REALM", { group: "WAMP", help: "realm to join", reader: text, default: "realm1" })
 export const WAMP_SERIALIZER = withDefault("WAMP_SERIALIZER", {
   group: "WAMP",
@@ -328,6 +347,12 @@ export const ROUTER_PORT = optional("ROUTER_PORT", {
   help: "overrides the port of the configuration's first transport; 0 = any free port",
   reader: integer(0, 65535),
   shownDefault: "from the configuration (8080)"
+})
+export const ROUTER_INTERFACE = optional("ROUTER_INTERFACE", {
+  group: "Embedded router",
+  help: "overrides the address the configuration's first transport binds; 0.0.0.0 = all IPv4 interfaces",
+  reader: text,
+  shownDefault: "from the configuration (127.0.0.1)"
 })
 export const NOTIFY_BRIDGE = withDefault("NOTIFY_BRIDGE", {
   group: "Events",
@@ -435,6 +460,9 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   DB_TRANSACTION_POOLER,
   WAMPGRES_DATA_DIR,
   WAMP_URL,
+  WAMP_AUTHMETHOD,
+  WAMP_AUTHID,
+  WAMP_SECRET_FILE,
   WAMP_REALM,
   WAMP_SERIALIZER,
   WAMP_INVOKE,
@@ -444,6 +472,7 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   WAMP_MAX_RETRY_DELAY,
   ROUTER_CONFIG,
   ROUTER_PORT,
+  ROUTER_INTERFACE,
   NOTIFY_BRIDGE,
   OUTBOX_RETENTION,
   OUTBOX_POLL_INTERVAL,
@@ -476,8 +505,10 @@ export interface Settings {
     /** `None`: the embedded router. */
     readonly url: Option.Option<string>
     readonly session: Omit<WampSessionConfig, "url">
+    /** The component's credentials, resolved for the embedded router or WAMP_URL. */
+    readonly credentials: CredentialSettings
   }
-  readonly router: { readonly configFile: string; readonly port: number | undefined }
+  readonly router: { readonly configFile: string; readonly port: number | undefined; readonly interface?: string | undefined }
   readonly notifyBridge: ReadonlyArray<Mapping>
   readonly outbox: Omit<OutboxSettings, "batchSize">
   readonly idempotencyRetention: Duration.Duration
@@ -579,8 +610,12 @@ export const config: Config.Config<Settings> = Config.all({
   pool: poolSettings,
   url: WAMP_URL.config,
   session: sessionSettings,
+  authmethod: WAMP_AUTHMETHOD.config,
+  authid: WAMP_AUTHID.config,
+  secretFile: WAMP_SECRET_FILE.config,
   routerConfig: ROUTER_CONFIG.config,
   routerPort: ROUTER_PORT.config,
+  routerInterface: ROUTER_INTERFACE.config,
   notifyBridge: NOTIFY_BRIDGE.config,
   outboxRetention: OUTBOX_RETENTION.config,
   outboxPollInterval: OUTBOX_POLL_INTERVAL.config,
@@ -592,9 +627,25 @@ export const config: Config.Config<Settings> = Config.all({
     database: {
       external: s.external,
       direct: Option.map(s.direct, (url): DatabaseTarget => ({ _tag: "Url", url: Redacted.make(url) })),
-      embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
-    wamp: { url: s.url, session: s.session },
-    router: { configFile: s.routerConfig, port: Option.getOrUndefined(s.routerPort) },
+      embeddedDataDir: Path.resolve(s.dataDir, "postgres"),
+      pool: s.pool
+    },
+    wamp: {
+      url: s.url,
+      session: s.session,
+      credentials: {
+        // the embedded router's configuration admits the component by its key; an external router: as configured
+        method: Option.getOrElse(s.authmethod, () => (Option.isNone(s.url) ? "cryptosign" : "anonymous")),
+        authid: s.authid,
+        secretFile: Option.getOrUndefined(s.secretFile),
+        defaultKeyFile: Path.resolve(s.dataDir, "component.key")
+      }
+    },
+    router: {
+      configFile: s.routerConfig,
+      port: Option.getOrUndefined(s.routerPort),
+      ...(Option.isSome(s.routerInterface) ? { interface: s.routerInterface.value } : {})
+    },
     notifyBridge: s.notifyBridge,
     outbox: { retention: s.outboxRetention, pollInterval: s.outboxPollInterval },
     idempotencyRetention: s.idempotencyRetention,

@@ -48,6 +48,9 @@ export const describeError = (error: unknown): string => {
     case "RouterConfigError":
       return `The router configuration is unusable: ${message}\n` +
         `Fix the file, point ROUTER_CONFIG at another Crossbar.io configuration, or set WAMP_URL to use an external router.`
+    case "CredentialsError":
+      return `The component's credentials are unusable: ${message}\n` +
+        `Check WAMP_AUTHMETHOD, WAMP_AUTHID and WAMP_SECRET_FILE (see the README's "Authentication").`
     case "DatabaseUnavailable":
       return `${message}\n` +
         `Check DATABASE_URL or PGHOST/PGPORT/PGUSER (unset both for the embedded PostgreSQL); DB_STARTUP_TIMEOUT is how long start-up waits.`
@@ -56,7 +59,9 @@ export const describeError = (error: unknown): string => {
         `WAMPGRES_DATA_DIR is where its data lives (remove a broken <dir>/postgres to start afresh); ${seeDetails}.`
     case "WampError":
       return /join/.test(message)
-        ? `The component ${message}.\nCheck WAMP_URL and WAMP_REALM (unset WAMP_URL for the embedded router); WAMP_JOIN_TIMEOUT is how long start-up waits.`
+        ? `The component ${message}.\nCheck WAMP_URL and WAMP_REALM (unset WAMP_URL for the embedded router)` +
+          `${/not_authorized|authentication/.test(message) ? ", and WAMP_AUTHMETHOD, WAMP_AUTHID, WAMP_SECRET_FILE against the router's auth configuration" : ""}` +
+          `; WAMP_JOIN_TIMEOUT is how long start-up waits.`
         : `WAMP: ${message}\n${seeDetails}.`
     default:
       return `${tag}: ${headline(message)}\n${seeDetails}.`

@@ -18,6 +18,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Fs from "node:fs"
+import * as Credentials from "./layers/Credentials.js"
+import type { Environment } from "./router/config.js"
 import * as Database from "./layers/Database.js"
 import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
 import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
@@ -56,22 +58,49 @@ const databaseLayer = (settings: Settings.Settings["database"]) =>
       )
   })
 
+/**
+ * The environment the embedded router's configuration reads: the process's, plus
+ * WAMPGRES_COMPONENT_PUBKEY, the component's cryptosign public key (`.crossbar/config.json`
+ * admits it as the backend principal). The key is created at first start.
+ */
+const routerEnvironment = (credentials: Credentials.ComponentCredentials, settings: Credentials.CredentialSettings) =>
+  Effect.map(
+    credentials.method === "cryptosign" ? Effect.succeed(credentials.key) : Credentials.ensureKey(settings.defaultKeyFile),
+    (key) => ({ ...process.env, WAMPGRES_COMPONENT_PUBKEY: key.publicKey })
+  )
+
+/** The component's credentials, and the environment the embedded router's configuration reads. */
+export interface Identity {
+  readonly credentials: Credentials.ComponentCredentials
+  readonly routerEnv: Environment
+}
+
+/** Reads (at first start: creates) the credentials, before any layer starts. */
+const identity = (settings: Settings.Settings) =>
+  Effect.gen(function*() {
+    const credentials = yield* Credentials.load(settings.wamp.credentials)
+    const routerEnv = Option.isSome(settings.wamp.url)
+      ? process.env
+      : yield* routerEnvironment(credentials, settings.wamp.credentials)
+    return { credentials, routerEnv } satisfies Identity
+  })
+
 /** The WAMP session: against WAMP_URL when set, else against the embedded router. */
-const wampSessionLayer = (settings: Settings.Settings) =>
+const wampSessionLayer = (settings: Settings.Settings, { credentials, routerEnv }: Identity) =>
   Option.match(settings.wamp.url, {
-    onSome: (url) => WampSession.layer({ ...settings.wamp.session, url }),
+    onSome: (url) => WampSession.layer({ ...settings.wamp.session, url, credentials }),
     onNone: () =>
       Layer.unwrap(
         Effect.gen(function*() {
           const router = yield* Router
           for (const l of router.listening) {
             if (l.transport.type === "web" && l.transport.paths.has("/")) {
-              yield* Effect.logInfo(`Web page at http://127.0.0.1:${l.port}/`)
+              yield* Effect.logInfo(`Web page at http://${urlHost(l.host)}:${l.port}/`)
             }
           }
-          return WampSession.layer({ ...settings.wamp.session, url: router.url })
+          return WampSession.layer({ ...settings.wamp.session, url: router.url, credentials })
         })
-      ).pipe(Layer.provide(EmbeddedRouter.layer(settings.router)))
+      ).pipe(Layer.provide(EmbeddedRouter.layer({ ...settings.router, env: routerEnv })))
   })
 
 /** The outbox's and idempotency's settings, read by their layers. */
@@ -89,10 +118,14 @@ const healthLayer = (settings: Settings.Settings) =>
       HealthServer.layer({ host, port, healthQuery: settings.database.pool.healthQuery })
   })
 
+/** A host as a URL writes it: the loopback address for "all interfaces", IPv6 in brackets. */
+const urlHost = (host: string): string =>
+  host === "0.0.0.0" || host === "::" || host === "" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host
+
 /** The whole service for the given settings. */
-export const app = (settings: Settings.Settings) =>
+export const app = (settings: Settings.Settings, id: Identity) =>
   Layer.mergeAll(Procedures, NotifyBridge.layer(settings.notifyBridge), healthLayer(settings)).pipe(
-    Layer.provide(Layer.mergeAll(wampSessionLayer(settings), databaseLayer(settings.database), toolkitSettings(settings))),
+    Layer.provide(Layer.mergeAll(wampSessionLayer(settings, id), databaseLayer(settings.database), toolkitSettings(settings))),
     // tracing (or its absence) and the log format reach every layer and every call's fiber
     Layer.provide(Telemetry.layer(settings.telemetry))
   )
@@ -151,7 +184,7 @@ const main = Effect.gen(function*() {
       )
     )
   )
-  return yield* Layer.launch(app(settings)).pipe(
+  return yield* Effect.flatMap(identity(settings), (id) => Layer.launch(app(settings, id))).pipe(
     Effect.raceFirst(exitWithNpm),
     // Expected failures get a sentence and a hint; the cause (stack) only with LOG_LEVEL=Debug.
     Effect.catchCause((cause) =>

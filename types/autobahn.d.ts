@@ -177,6 +177,24 @@ declare module "autobahn" {
     }
 
     const version: string
+
+    /** WAMP-CRA: the salted key (PBKDF2-HMAC-SHA256, base64) and the signature of a challenge. */
+    const auth_cra: {
+      derive_key(secret: string, salt: string, iterations?: number, keylen?: number): string
+      sign(key: string, challenge: string): string
+    }
+
+    /** An Ed25519 key pair as tweetnacl holds it: secretKey is the 32-byte seed followed by the public key. */
+    interface CryptosignKeyPair {
+      readonly publicKey: Uint8Array
+      readonly secretKey: Uint8Array
+    }
+
+    /** WAMP-cryptosign: signs CHALLENGE.extra.challenge (hex); the signature and the challenge, in hex. */
+    const auth_cryptosign: {
+      sign_challenge(pkey: CryptosignKeyPair, extra: { readonly challenge: string }): string
+      public_key(pkey: CryptosignKeyPair): string
+    }
   }
   export = autobahn
 }

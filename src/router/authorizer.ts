@@ -14,9 +14,27 @@ export interface Decision {
 }
 
 // Shared, frozen decisions: authorizing allocates nothing.
-const DENY: Decision = Object.freeze({ allow: false, disclose: false })
-const ALLOW: Decision = Object.freeze({ allow: true, disclose: false })
+export const DENY: Decision = Object.freeze({ allow: false, disclose: false })
+export const ALLOW: Decision = Object.freeze({ allow: true, disclose: false })
 const ALLOW_DISCLOSE: Decision = Object.freeze({ allow: true, disclose: true })
+
+/** One of the shared decisions. */
+export const decision = (allow: boolean, disclose: boolean): Decision =>
+  allow ? (disclose ? ALLOW_DISCLOSE : ALLOW) : DENY
+
+/**
+ * A dynamic authorizer's answer, as Crossbar reads it: `true`/`false`, or `{allow, disclose,
+ * cache}`. Anything else denies (undefined: the answer was not understood).
+ */
+export const dynamicDecision = (answer: unknown): { readonly decision: Decision; readonly cache: boolean } | undefined => {
+  if (typeof answer === "boolean") return { decision: decision(answer, false), cache: false }
+  if (typeof answer !== "object" || answer === null || Array.isArray(answer)) return undefined
+  const { allow, cache, disclose } = answer as Record<string, unknown>
+  if (typeof allow !== "boolean") return undefined
+  if (disclose !== undefined && disclose !== null && typeof disclose !== "boolean") return undefined
+  if (cache !== undefined && cache !== null && typeof cache !== "boolean") return undefined
+  return { decision: decision(allow, disclose === true), cache: cache === true }
+}
 
 type Decisions = { readonly [A in Action]: Decision }
 
@@ -33,6 +51,8 @@ const decisionsOf = (permission: Permission): Decisions => {
 }
 
 interface RoleState {
+  /** The role's dynamic authorizer procedure, when it has one (its permissions are then empty). */
+  readonly authorizer: string | undefined
   readonly permissions: PatternMap<Decisions>
   /** Only roles with prefix or wildcard permissions cache: exact lookups are already one Map.get. */
   readonly cache: { readonly [A in Action]: Map<string, Decision> } | undefined
@@ -61,6 +81,7 @@ export class RealmAuthorizer {
         if (permission.match !== "exact") patterns = true
       }
       this.#roles.set(role.name, {
+        authorizer: role.authorizer,
         permissions,
         cache: patterns ? { call: new Map(), register: new Map(), publish: new Map(), subscribe: new Map() } : undefined
       })
@@ -70,6 +91,11 @@ export class RealmAuthorizer {
   /** Is `role` defined on this realm? (Authentication should refuse a session with an unknown role.) */
   hasRole(role: string): boolean {
     return this.#roles.has(role)
+  }
+
+  /** The dynamic authorizer procedure of `role`, if it has one. */
+  dynamicAuthorizer(role: string): string | undefined {
+    return this.#roles.get(role)?.authorizer
   }
 
   /** May a session with `role` perform `action` on `uri`? Deny unless a permission allows it. */

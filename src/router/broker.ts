@@ -10,7 +10,7 @@ import { realmDefaults } from "./limits.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
 import { type MatchPolicy, matchPolicies, type SerializerName } from "../wamp/types.js"
-import type { RealmAuthorizer } from "./authorizer.js"
+import type { Decision, RealmAuthorizer } from "./authorizer.js"
 import type { RealmOptions } from "./types.js"
 import { isValidUri, PatternMap } from "../wamp/uri.js"
 
@@ -68,7 +68,8 @@ export class Broker {
 
   constructor(private readonly authorizer: RealmAuthorizer) {}
 
-  subscribe(session: Session, m: Message): void {
+  /** `given`: a decision already taken (a dynamic authorizer's answer). */
+  subscribe(session: Session, m: Message, given?: Decision): void {
     const request = m[1]
     const match = (m[2] as Record<string, unknown>)["match"] ?? "exact"
     const topic = m[3] as string
@@ -82,7 +83,7 @@ export class Broker {
         false
       )
     }
-    if (!this.authorizer.authorize(session.authrole, topic, "subscribe").allow) {
+    if (!(given ?? this.authorizer.authorize(session.authrole, topic, "subscribe")).allow) {
       return session.send(
         errorMessage(MessageType.SUBSCRIBE, request, Uri.notAuthorized, `session is not authorized to subscribe to topic "${topic}"`),
         false
@@ -131,7 +132,8 @@ export class Broker {
     this.meta?.unsubscribed(session, subscription, deleted)
   }
 
-  publish(publisher: Session, m: Message, binary: boolean): void {
+  /** `given`: as in {@link subscribe}. */
+  publish(publisher: Session, m: Message, binary: boolean, given?: Decision): void {
     const request = m[1]
     const options = m[2] as Record<string, unknown>
     const topic = m[3] as string
@@ -143,7 +145,7 @@ export class Broker {
       }
       return
     }
-    const decision = this.authorizer.authorize(publisher.authrole, topic, "publish")
+    const decision = given ?? this.authorizer.authorize(publisher.authrole, topic, "publish")
     if (!decision.allow) {
       if (acknowledge) {
         publisher.send(

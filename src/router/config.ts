@@ -13,7 +13,9 @@ import { readFile } from "node:fs/promises"
 import * as Path from "node:path"
 import type {
   AuthMethod,
+  ChallengeMethodName,
   Endpoint,
+  Grant,
   MatchPolicy,
   PathService,
   Permission,
@@ -77,6 +79,16 @@ const show = (value: unknown): string => {
 const quoteAll = (names: ReadonlyArray<string>): string => names.map((n) => `"${n}"`).join(", ")
 
 type Json = { readonly [key: string]: unknown }
+
+/** Environment variables a configuration may refer to (`$NAME`, `${NAME}`). */
+export type Environment = Readonly<Record<string, string | undefined>>
+
+/** What later parts of a router worker are checked against. */
+interface KnownNames {
+  readonly roles: ReadonlySet<string>
+  readonly realms: ReadonlySet<string>
+  readonly env: Environment
+}
 
 const isObject = (value: unknown): value is Json =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -173,10 +185,16 @@ const parseRole = (value: unknown, path: string): Role => {
   const obj = object(value, path, ["name", "id", "permissions", "authorizer"])
   const name = string(required(obj, "name", path), key(path, "name"))
   if (name === "") fail(key(path, "name"), "expected a non-empty role name")
-  if (obj["authorizer"] !== undefined) notSupported(key(path, "authorizer"), "dynamic authorization (\"authorizer\")")
+  const authorizer = obj["authorizer"] === undefined ? undefined : string(obj["authorizer"], key(path, "authorizer"))
+  if (authorizer !== undefined && !isValidUri(authorizer, "exact")) {
+    fail(key(path, "authorizer"), `${show(authorizer)} is not a valid procedure URI`)
+  }
   const permissionsPath = key(path, "permissions")
+  if (authorizer !== undefined && obj["permissions"] !== undefined) {
+    fail(permissionsPath, `a role has either "permissions" (static) or an "authorizer" (dynamic), not both`)
+  }
   const permissions = obj["permissions"] === undefined ? [] : array(obj["permissions"], permissionsPath)
-  return { name, permissions: permissions.map((p, i) => parsePermission(p, index(permissionsPath, i))) }
+  return { name, permissions: permissions.map((p, i) => parsePermission(p, index(permissionsPath, i))), authorizer }
 }
 
 const parseRealm = (value: unknown, path: string): Realm => {
@@ -306,27 +324,135 @@ const parseSerializers = (value: unknown, path: string): ReadonlyArray<Serialize
   })
 }
 
-const AUTH_METHODS_NOT_SUPPORTED = ["ticket", "wampcra", "cryptosign", "scram", "tls", "cookie"]
+const AUTH_METHODS_NOT_SUPPORTED = ["scram", "tls", "cookie"]
+const CHALLENGE_METHODS: ReadonlyArray<ChallengeMethodName> = ["ticket", "wampcra", "cryptosign"]
 
-const parseAuth = (value: unknown, path: string, roles: ReadonlySet<string>): ReadonlyArray<AuthMethod> => {
+/**
+ * Crossbar's environment substitution for secrets: a value written `$NAME` or `${NAME}` is read
+ * from the environment variable NAME (unset: a configuration error naming the path).
+ */
+const ENV_REFERENCE = /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$/
+
+const secretString = (value: unknown, path: string, env: Environment): string => {
+  const text = string(value, path)
+  const reference = ENV_REFERENCE.exec(text)
+  if (reference === null) return text
+  const name = (reference[1] ?? reference[2])!
+  const found = env[name]
+  return found === undefined || found === "" ? fail(path, `environment variable ${name} is not set`) : found
+}
+
+/** The principal's `role` (a role of some realm) and optional `realm` (a realm of this router). */
+const parseGrant = (obj: Json, path: string, known: KnownNames): Grant => {
+  const role = string(required(obj, "role", path), key(path, "role"))
+  if (!known.roles.has(role)) fail(key(path, "role"), `role "${role}" is not defined in any realm of this router`)
+  const realm = obj["realm"] === undefined ? undefined : string(obj["realm"], key(path, "realm"))
+  if (realm !== undefined && !known.realms.has(realm)) fail(key(path, "realm"), `realm "${realm}" is not defined on this router`)
+  return { role, realm }
+}
+
+const principalsOf = <A>(value: unknown, path: string, parse: (obj: unknown, path: string) => A): ReadonlyMap<string, A> => {
+  if (!isObject(value)) return fail(path, `expected an object of principals by authid, got ${show(value)}`)
+  const out = new Map<string, A>()
+  for (const authid of Object.keys(value)) {
+    if (authid === "") fail(path, "expected a non-empty authid")
+    out.set(authid, parse(value[authid], key(path, authid)))
+  }
+  return out
+}
+
+const HEX_KEY = /^[0-9a-fA-F]{64}$/
+
+const parseChallengeMethod = (
+  name: ChallengeMethodName,
+  value: unknown,
+  path: string,
+  known: KnownNames,
+  env: Environment
+): AuthMethod => {
+  const type = isObject(value) && value["type"] !== undefined ? value["type"] : "static"
+  if (type === "dynamic") {
+    const obj = object(value, path, ["type", "authenticator", "authenticator-realm"])
+    const authenticator = string(required(obj, "authenticator", path), key(path, "authenticator"))
+    if (!isValidUri(authenticator, "exact")) fail(key(path, "authenticator"), `${show(authenticator)} is not a valid procedure URI`)
+    const realm = obj["authenticator-realm"] === undefined ? undefined : string(obj["authenticator-realm"], key(path, "authenticator-realm"))
+    if (realm !== undefined && !known.realms.has(realm)) fail(key(path, "authenticator-realm"), `realm "${realm}" is not defined on this router`)
+    return { type: name, provider: "dynamic", authenticator, authenticatorRealm: realm }
+  }
+  if (type !== "static") return fail(key(path, "type"), `expected "static" or "dynamic", got ${show(type)}`)
+  switch (name) {
+    case "ticket": {
+      const obj = object(value, path, ["type", "principals"])
+      const principals = principalsOf(required(obj, "principals", path), key(path, "principals"), (p, at) => {
+        const principal = object(p, at, ["ticket", "role", "realm"])
+        return { ...parseGrant(principal, at, known), ticket: secretString(required(principal, "ticket", at), key(at, "ticket"), env) }
+      })
+      return { type: "ticket", provider: "static", principals }
+    }
+    case "wampcra": {
+      const obj = object(value, path, ["type", "users"])
+      const users = principalsOf(required(obj, "users", path), key(path, "users"), (u, at) => {
+        const user = object(u, at, ["secret", "role", "realm", "salt", "iterations", "keylen"])
+        const salt = user["salt"] === undefined ? undefined : secretString(user["salt"], key(at, "salt"), env)
+        if (salt === undefined && (user["iterations"] !== undefined || user["keylen"] !== undefined)) {
+          fail(at, `"iterations" and "keylen" only apply to a salted secret (add "salt")`)
+        }
+        return {
+          ...parseGrant(user, at, known),
+          secret: secretString(required(user, "secret", at), key(at, "secret"), env),
+          salt,
+          iterations: integer(user["iterations"], key(at, "iterations"), 1, 10_000_000, 1000),
+          keylen: integer(user["keylen"], key(at, "keylen"), 1, 1024, 32)
+        }
+      })
+      return { type: "wampcra", provider: "static", users }
+    }
+    case "cryptosign": {
+      const obj = object(value, path, ["type", "principals"])
+      const principals = principalsOf(required(obj, "principals", path), key(path, "principals"), (p, at) => {
+        const principal = object(p, at, ["authorized_keys", "role", "realm"])
+        const keysPath = key(at, "authorized_keys")
+        const keys = array(required(principal, "authorized_keys", at), keysPath).map((k, i) => {
+          const text = secretString(k, index(keysPath, i), env)
+          if (!HEX_KEY.test(text)) fail(index(keysPath, i), "expected an Ed25519 public key as 64 hexadecimal digits")
+          return text.toLowerCase()
+        })
+        if (keys.length === 0) fail(keysPath, "expected at least one public key")
+        return { ...parseGrant(principal, at, known), authorizedKeys: keys }
+      })
+      return { type: "cryptosign", provider: "static", principals }
+    }
+  }
+}
+
+const parseAuth = (value: unknown, path: string, known: KnownNames, env: Environment): ReadonlyArray<AuthMethod> => {
   if (value === undefined) return [{ type: "anonymous", role: "anonymous" }]
-  const obj = object(value, path, ["anonymous", ...AUTH_METHODS_NOT_SUPPORTED])
+  const obj = object(value, path, ["anonymous", ...CHALLENGE_METHODS, ...AUTH_METHODS_NOT_SUPPORTED])
   for (const method of AUTH_METHODS_NOT_SUPPORTED) {
     if (obj[method] !== undefined) notSupported(key(path, method), `authentication method "${method}"`)
   }
-  if (obj["anonymous"] === undefined) fail(path, "expected at least one authentication method")
-  const anonymousPath = key(path, "anonymous")
-  const anonymous = object(obj["anonymous"], anonymousPath, ["type", "role", "authenticator"])
-  const type = anonymous["type"] === undefined ? "static" : oneOf(anonymous["type"], key(anonymousPath, "type"), ["static", "dynamic"] as const)
-  if (type === "dynamic" || anonymous["authenticator"] !== undefined) {
-    notSupported(key(anonymousPath, "type"), "dynamic anonymous authentication")
+  const methods: Array<AuthMethod> = []
+  // the order of the keys is the order the methods are offered in
+  for (const name of Object.keys(obj)) {
+    if (name === "anonymous") {
+      const anonymousPath = key(path, "anonymous")
+      const anonymous = object(obj["anonymous"], anonymousPath, ["type", "role", "authenticator"])
+      const type = anonymous["type"] === undefined ? "static" : oneOf(anonymous["type"], key(anonymousPath, "type"), ["static", "dynamic"] as const)
+      if (type === "dynamic" || anonymous["authenticator"] !== undefined) {
+        notSupported(key(anonymousPath, "type"), "dynamic anonymous authentication")
+      }
+      const role = anonymous["role"] === undefined ? "anonymous" : string(anonymous["role"], key(anonymousPath, "role"))
+      if (!known.roles.has(role)) fail(key(anonymousPath, "role"), `role "${role}" is not defined in any realm of this router`)
+      methods.push({ type: "anonymous", role })
+    } else {
+      methods.push(parseChallengeMethod(name as ChallengeMethodName, obj[name], key(path, name), known, env))
+    }
   }
-  const role = anonymous["role"] === undefined ? "anonymous" : string(anonymous["role"], key(anonymousPath, "role"))
-  if (!roles.has(role)) fail(key(anonymousPath, "role"), `role "${role}" is not defined in any realm of this router`)
-  return [{ type: "anonymous", role }]
+  if (methods.length === 0) fail(path, "expected at least one authentication method")
+  return methods
 }
 
-const parseWebSocketService = (obj: Json, path: string, roles: ReadonlySet<string>): WebSocketOptions => {
+const parseWebSocketService = (obj: Json, path: string, known: KnownNames): WebSocketOptions => {
   const optionsPath = key(path, "options")
   const options = obj["options"] === undefined ? {} : object(obj["options"], optionsPath, WEBSOCKET_OPTIONS)
   boolean(obj["debug"], key(path, "debug"), false)
@@ -339,7 +465,7 @@ const parseWebSocketService = (obj: Json, path: string, roles: ReadonlySet<strin
     maxMessageSize: integer(options["max_message_size"], key(optionsPath, "max_message_size"), 1, 64 * 1024 * 1024, websocketDefaults.maxMessageSize),
     autoPingInterval: integer(options["auto_ping_interval"], key(optionsPath, "auto_ping_interval"), 0, Number.MAX_SAFE_INTEGER, websocketDefaults.autoPingInterval),
     autoPingTimeout: integer(options["auto_ping_timeout"], key(optionsPath, "auto_ping_timeout"), 0, Number.MAX_SAFE_INTEGER, websocketDefaults.autoPingTimeout),
-    auth: parseAuth(obj["auth"], key(path, "auth"), roles),
+    auth: parseAuth(obj["auth"], key(path, "auth"), known, known.env),
     openHandshakeTimeout: integer(options["open_handshake_timeout"], key(optionsPath, "open_handshake_timeout"), 0, MAX_MS, websocketLimitDefaults.openHandshakeTimeout),
     allowedOrigins: parseAllowedOrigins(options["allowed_origins"], key(optionsPath, "allowed_origins")),
     allowNullOrigin: boolean(options["allow_null_origin"], key(optionsPath, "allow_null_origin"), websocketLimitDefaults.allowNullOrigin),
@@ -369,7 +495,7 @@ const PATH_SERVICES_NOT_SUPPORTED = [
   "resource", "upload", "reverseproxy", "nodeinfo", "fileupload", "archive", "wap"
 ]
 
-const parsePathService = (value: unknown, path: string, baseDir: string, roles: ReadonlySet<string>): PathService => {
+const parsePathService = (value: unknown, path: string, baseDir: string, known: KnownNames): PathService => {
   const type = isObject(value) ? value["type"] : undefined
   if (type === "static") {
     const obj = object(value, path, ["type", "directory", "package", "resource", "options"])
@@ -381,7 +507,7 @@ const parsePathService = (value: unknown, path: string, baseDir: string, roles: 
     return { type: "static", directory: Path.resolve(baseDir, directory) }
   }
   if (type === "websocket") {
-    return { type: "websocket", options: parseWebSocketService(object(value, path, WEBSOCKET_KEYS), path, roles) }
+    return { type: "websocket", options: parseWebSocketService(object(value, path, WEBSOCKET_KEYS), path, known) }
   }
   if (type === "metrics") {
     object(value, path, ["type"])
@@ -397,7 +523,7 @@ const parsePathService = (value: unknown, path: string, baseDir: string, roles: 
 /** Crossbar's path keys: "/" or one segment ("ws"); a leading "/" is tolerated. Normalized to "/ws". */
 const PATH_KEY = /^\/?[A-Za-z0-9_-]+$/
 
-const parseWebTransport = (obj: Json, path: string, baseDir: string, roles: ReadonlySet<string>): Transport => {
+const parseWebTransport = (obj: Json, path: string, baseDir: string, known: KnownNames): Transport => {
   object(obj, path, ["type", "id", "endpoint", "paths", "options"])
   const endpoint = parseEndpoint(required(obj, "endpoint", path), key(path, "endpoint"))
   if (obj["options"] !== undefined) {
@@ -416,24 +542,24 @@ const parseWebTransport = (obj: Json, path: string, baseDir: string, roles: Read
     const other = origin.get(normalized)
     if (other !== undefined) fail(pathsPath, `paths ${show(other)} and ${show(name)} are the same path "${normalized}"`)
     origin.set(normalized, name)
-    paths.set(normalized, parsePathService(raw[name], key(pathsPath, name), baseDir, roles))
+    paths.set(normalized, parsePathService(raw[name], key(pathsPath, name), baseDir, known))
   }
   if (paths.size === 0) fail(pathsPath, "expected at least one path")
   return { type: "web", endpoint, paths }
 }
 
-const parseTransport = (value: unknown, path: string, baseDir: string, roles: ReadonlySet<string>): Transport => {
+const parseTransport = (value: unknown, path: string, baseDir: string, known: KnownNames): Transport => {
   if (!isObject(value)) return fail(path, `expected an object, got ${show(value)}`)
   const type = required(value, "type", path)
   switch (type) {
     case "web":
-      return parseWebTransport(value, path, baseDir, roles)
+      return parseWebTransport(value, path, baseDir, known)
     case "websocket": {
       const obj = object(value, path, ["type", "id", "endpoint", ...WEBSOCKET_KEYS.filter((k) => k !== "type")])
       return {
         type: "websocket",
         endpoint: parseEndpoint(required(obj, "endpoint", path), key(path, "endpoint")),
-        options: parseWebSocketService(obj, path, roles)
+        options: parseWebSocketService(obj, path, known)
       }
     }
     case "rawsocket":
@@ -479,7 +605,7 @@ const checkWorkerOptions = (value: unknown, path: string): void => {
   }
 }
 
-const parseRouterWorker = (obj: Json, path: string, baseDir: string, skipped: Array<string>): RouterConfig => {
+const parseRouterWorker = (obj: Json, path: string, baseDir: string, skipped: Array<string>, env: Environment): RouterConfig => {
   object(obj, path, ["type", "id", "options", "manhole", "realms", "transports", "components"])
   checkWorkerOptions(obj["options"], key(path, "options"))
   if (obj["manhole"] !== undefined) notSupported(key(path, "manhole"), "a manhole")
@@ -492,12 +618,16 @@ const parseRouterWorker = (obj: Json, path: string, baseDir: string, skipped: Ar
     const first = realms.findIndex((r) => r.name === realm.name)
     if (first !== i) fail(key(index(realmsPath, i), "name"), `duplicate realm name "${realm.name}" (also ${index(realmsPath, first)})`)
   })
-  const roles = new Set(realms.flatMap((realm) => realm.roles.map((role) => role.name)))
+  const known: KnownNames = {
+    roles: new Set(realms.flatMap((realm) => realm.roles.map((role) => role.name))),
+    realms: new Set(realms.map((realm) => realm.name)),
+    env
+  }
 
   const transportsPath = key(path, "transports")
   const transportValues = array(required(obj, "transports", path), transportsPath)
   if (transportValues.length === 0) fail(transportsPath, "a router worker needs at least one transport")
-  const transports = transportValues.map((t, i) => parseTransport(t, index(transportsPath, i), baseDir, roles))
+  const transports = transportValues.map((t, i) => parseTransport(t, index(transportsPath, i), baseDir, known))
 
   if (obj["components"] !== undefined) {
     const componentsPath = key(path, "components")
@@ -508,7 +638,7 @@ const parseRouterWorker = (obj: Json, path: string, baseDir: string, skipped: Ar
 
 const SKIPPED_WORKERS = ["container", "guest"]
 
-const parseDocument = (json: unknown, baseDir: string): LoadedConfig => {
+const parseDocument = (json: unknown, baseDir: string, env: Environment): LoadedConfig => {
   if (!isObject(json)) return fail("", `expected a JSON object, got ${show(json)}`)
   const root = object(json, "", ["$schema", "version", "controller", "workers"])
   if (root["version"] !== undefined && root["version"] !== 2) {
@@ -528,7 +658,7 @@ const parseDocument = (json: unknown, baseDir: string): LoadedConfig => {
     const type = required(worker, "type", path)
     if (type === "router") {
       if (router !== undefined) fail(path, `only one router worker is supported (the first is ${routerPath})`)
-      router = parseRouterWorker(worker, path, baseDir, skipped)
+      router = parseRouterWorker(worker, path, baseDir, skipped, env)
       routerPath = path
     } else if (typeof type === "string" && SKIPPED_WORKERS.includes(type)) {
       skipped.push(`${type} (${path})`)
@@ -546,9 +676,13 @@ const message = (invalid: Invalid): string => `${invalid.path === "" ? "(top lev
  * Validates a parsed Crossbar configuration. `baseDir` is the folder relative static directories
  * are resolved against (Crossbar's node directory; for a file, the file's folder).
  */
-export const parseRouterConfig = (json: unknown, baseDir: string): Effect.Effect<LoadedConfig, RouterConfigError> =>
+export const parseRouterConfig = (
+  json: unknown,
+  baseDir: string,
+  env: Environment = process.env
+): Effect.Effect<LoadedConfig, RouterConfigError> =>
   Effect.try({
-    try: () => parseDocument(json, baseDir),
+    try: () => parseDocument(json, baseDir, env),
     catch: (error) =>
       new RouterConfigError({ message: error instanceof Invalid ? message(error) : `invalid configuration: ${String(error)}` })
   })
@@ -567,7 +701,7 @@ const locate = (text: string, error: unknown): string => {
 
 /** Reads, parses and validates a Crossbar configuration file (JSON). */
 export const loadRouterConfig = Effect.fn("loadRouterConfig")(
-  function*(file: string): Effect.fn.Return<LoadedConfig, RouterConfigError> {
+  function*(file: string, env: Environment = process.env): Effect.fn.Return<LoadedConfig, RouterConfigError> {
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8"),
       catch: (error) =>
@@ -577,7 +711,7 @@ export const loadRouterConfig = Effect.fn("loadRouterConfig")(
       try: (): unknown => JSON.parse(text),
       catch: (error) => new RouterConfigError({ message: `${file}: invalid JSON: ${locate(text, error)}` })
     })
-    return yield* parseRouterConfig(json, Path.dirname(Path.resolve(file))).pipe(
+    return yield* parseRouterConfig(json, Path.dirname(Path.resolve(file)), env).pipe(
       Effect.mapError((error) => new RouterConfigError({ message: `${file}: ${error.message}` }))
     )
   }

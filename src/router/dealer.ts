@@ -10,7 +10,7 @@ import { realmDefaults } from "./limits.js"
 import type { Meta } from "./meta.js"
 import type { Session } from "./session.js"
 import { type InvokePolicy, invokePolicies, type MatchPolicy, matchPolicies } from "../wamp/types.js"
-import type { RealmAuthorizer } from "./authorizer.js"
+import type { Decision, RealmAuthorizer } from "./authorizer.js"
 import type { RealmOptions } from "./types.js"
 import { filterResult, forwardedUri, type Reflected, refuseDescribe } from "./reflection.js"
 import { isValidUri, PatternMap } from "../wamp/uri.js"
@@ -76,7 +76,8 @@ export class Dealer {
 
   constructor(private readonly authorizer: RealmAuthorizer) {}
 
-  register(session: Session, m: Message): void {
+  /** `given`: a decision already taken (a dynamic authorizer's answer, or the router's own call). */
+  register(session: Session, m: Message, given?: Decision): void {
     const request = m[1]
     const options = m[2] as Record<string, unknown>
     const procedure = m[3] as string
@@ -95,7 +96,7 @@ export class Dealer {
         false
       )
     }
-    if (!this.authorizer.authorize(session.authrole, procedure, "register").allow) {
+    if (!(given ?? this.authorizer.authorize(session.authrole, procedure, "register")).allow) {
       return session.send(
         errorMessage(MessageType.REGISTER, request, Uri.notAuthorized, `session is not authorized to register procedure "${procedure}"`),
         false
@@ -166,7 +167,8 @@ export class Dealer {
     this.meta?.unregistered(session, registration, deleted)
   }
 
-  call(caller: Session, m: Message, binary: boolean): void {
+  /** `given`: as in {@link register}. */
+  call(caller: Session, m: Message, binary: boolean, given?: Decision): void {
     // option types were checked with the message's shape (checkShape); here only their values
     const request = m[1] as number
     const options = m[2] as Record<string, unknown>
@@ -184,7 +186,7 @@ export class Dealer {
       this.metrics.rejected(OTHER_PROCEDURE)
       return caller.send(errorMessage(MessageType.CALL, request, Uri.invalidUri, `invalid procedure URI "${procedure}"`), false)
     }
-    const decision = this.authorizer.authorize(caller.authrole, procedure, "call")
+    const decision = given ?? this.authorizer.authorize(caller.authrole, procedure, "call")
     if (!decision.allow) {
       this.metrics.rejected(procedure)
       return caller.send(

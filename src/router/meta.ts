@@ -8,6 +8,7 @@ import { describeValue, isDict, isId, isString, type Message, MAX_LIST_LENGTH, M
 import { Uri } from "../wamp/uris.js"
 import type { Session } from "./session.js"
 import type { MatchPolicy } from "./types.js"
+import { isValidUri } from "../wamp/uri.js"
 
 type Args = ReadonlyArray<unknown>
 type Kwargs = Readonly<Record<string, unknown>>
@@ -55,6 +56,15 @@ const matchOf = (options: unknown): MatchPolicy | Answer => {
     : invalid(`unknown match policy ${describeValue(match)}`)
 }
 
+/** The GOODBYE of a killed session: kwargs (or args after the target) `reason` (a URI) and `message`. */
+const killReason = (reason: unknown, message: unknown): { readonly reason: string; readonly message: string } | Answer => {
+  if (reason != null && (typeof reason !== "string" || !isValidUri(reason, "exact"))) {
+    return invalid(`reason must be a URI, not ${describeValue(reason)}`)
+  }
+  if (message != null && typeof message !== "string") return invalid(`message must be a string, not ${describeValue(message)}`)
+  return { reason: reason ?? Uri.closeKilled, message: message ?? "" }
+}
+
 const isAnswer = (x: unknown): x is Answer => typeof x === "object" && x !== null && ("result" in x || "error" in x)
 
 const byPolicy = <T extends { readonly id: number; readonly match: MatchPolicy }>(items: Iterable<T>) => {
@@ -88,6 +98,16 @@ export class Meta {
       for (const s of sessions.values()) if (roles === undefined || roles.includes(s.authrole)) out.push(s)
       return out
     }
+    /** Kills every session (but the caller) with the given authid or authrole; the ids killed. */
+    const killAll = (caller: Session, by: "authid" | "authrole", args: Args, kwargs: Kwargs): Answer => {
+      const name = args[0] ?? kwargs[by]
+      if (typeof name !== "string") return invalid(`an ${by} expected, not ${describeValue(name)}`)
+      const why = killReason(args[1] ?? kwargs["reason"], args[2] ?? kwargs["message"])
+      if (isAnswer(why)) return why
+      const doomed = [...sessions.values()].filter((s) => s !== caller && s[by] === name)
+      for (const s of doomed) s.kill(why.reason, why.message)
+      return { result: doomed.map((s) => s.id) }
+    }
     this.#procedures = new Map<string, (caller: Session, args: Args, kwargs: Kwargs) => Answer>([
       ["wamp.session.count", (_c, args, kwargs) => {
         const found = withSession(args, kwargs)
@@ -105,6 +125,19 @@ export class Meta {
           ? { error: Uri.noSuchSession, message: `no session with id ${id}` }
           : { result: sessionDetails(s) }
       }],
+      ["wamp.session.kill", (caller, args, kwargs) => {
+        const id = args[0]
+        if (!isId(id)) return invalid(`a session id expected, not ${describeValue(id)}`)
+        const why = killReason(args[1] ?? kwargs["reason"], args[2] ?? kwargs["message"])
+        if (isAnswer(why)) return why
+        if (id === caller.id) return invalid("a session cannot kill itself (leave with GOODBYE)")
+        const target = sessions.get(id)
+        if (target === undefined) return { error: Uri.noSuchSession, message: `no session with id ${id}` }
+        target.kill(why.reason, why.message)
+        return { result: null }
+      }],
+      ["wamp.session.kill_by_authid", (caller, args, kwargs) => killAll(caller, "authid", args, kwargs)],
+      ["wamp.session.kill_by_authrole", (caller, args, kwargs) => killAll(caller, "authrole", args, kwargs)],
       ["wamp.registration.list", () => ({ result: byPolicy(dealer.byId.values()) })],
       ["wamp.registration.lookup", (_c, args) => {
         const uri = args[0]

@@ -1,6 +1,7 @@
 /** A realm: its sessions, authorizer, dealer, broker and meta API. */
 import { RealmAuthorizer } from "./authorizer.js"
 import { Broker } from "./broker.js"
+import { RouterCaller } from "./caller.js"
 import { Dealer } from "./dealer.js"
 import { realmOptions } from "./limits.js"
 import { Meta } from "./meta.js"
@@ -23,6 +24,7 @@ export class Realm {
   readonly broker: Broker
   /** Undefined when the realm's `enable_meta_api` is false: no meta procedures, no meta events. */
   readonly meta: Meta | undefined
+  #caller: RouterCaller | undefined = undefined
 
   constructor(config: RealmConfig, observers: Observers = { metrics: new RouterMetrics(), tracer: undefined }) {
     this.name = config.name
@@ -37,6 +39,11 @@ export class Realm {
     this.meta = options.enableMetaApi ? new Meta(this.sessions, this.dealer, this.broker) : undefined
     this.dealer.meta = this.meta
     this.broker.meta = this.meta
+  }
+
+  /** The router's own caller on this realm (dynamic authenticators and authorizers). */
+  get caller(): RouterCaller {
+    return (this.#caller ??= new RouterCaller(this))
   }
 
   join(session: Session): void {

@@ -3,7 +3,8 @@
  * the GOODBYE exchange, protocol-violation handling, and dispatch of established-session messages
  * to the realm's dealer and broker. Plain synchronous code: no Effect per message.
  */
-import { authenticate } from "./auth.js"
+import { authenticate, CallFailure, type HelloContext, type Identity, type Step } from "./auth.js"
+import { type Decision, DENY, dynamicDecision } from "./authorizer.js"
 import type { Subscription } from "./broker.js"
 import type { Invocation, Registration } from "./dealer.js"
 import { randomId } from "../wamp/ids.js"
@@ -12,8 +13,9 @@ import { Uri } from "../wamp/uris.js"
 import { websocketLimitDefaults } from "./limits.js"
 import type { Realm } from "./realm.js"
 import type { Serializer } from "../wamp/codecs.js"
-import type { AuthMethod } from "./types.js"
+import type { Action, AuthMethod } from "./types.js"
 import type { RouterMetrics } from "./metrics.js"
+import { sessionDetails } from "./meta.js"
 
 /** The connection below a session (a WebSocket today). */
 export interface Peer {
@@ -127,6 +129,8 @@ export const ROUTER_ROLES = {
 const enum State {
   /** Connected, no session yet (also after a GOODBYE exchange: a new HELLO may follow). */
   Idle,
+  /** HELLO received: a challenge is out, or the router waits for an authenticator. */
+  Authenticating,
   Established,
   /** The router sent GOODBYE and awaits the reply. */
   ShuttingDown,
@@ -135,6 +139,24 @@ const enum State {
 
 /** An error's message, without running a peer's code (errors come from our own code or the codecs). */
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : describeValue(error))
+
+/** A handshake in progress: the realm asked for, HELLO's roles, and the check of AUTHENTICATE once a CHALLENGE is out. */
+interface Handshake {
+  readonly realm: Realm
+  readonly roles: Record<string, unknown>
+  verify: ((signature: string) => Step | Promise<Step>) | undefined
+}
+
+/** The most messages a session may send while a dynamic authorization of its is pending. */
+const MAX_WAITING = 4096
+
+/** The actions a dynamic authorizer decides, by message type. */
+const DYNAMIC_ACTIONS: Readonly<Record<number, Action>> = {
+  [MessageType.CALL]: "call",
+  [MessageType.REGISTER]: "register",
+  [MessageType.PUBLISH]: "publish",
+  [MessageType.SUBSCRIBE]: "subscribe"
+}
 
 const feature = (roles: Record<string, unknown>, role: string, name: string): boolean => {
   const r = roles[role]
@@ -168,6 +190,14 @@ export class Session {
   nextInvocationId = 1
 
   #state = State.Idle
+  /** While authenticating. */
+  #handshake: Handshake | undefined = undefined
+  /** The role's dynamic authorizer procedure (undefined for static roles: the dealer and broker decide at once). */
+  #authorizer: string | undefined = undefined
+  /** Dynamic decisions the authorizer allowed caching, by action and URI. */
+  #authorized: Map<string, Decision> | undefined = undefined
+  /** Messages received while a dynamic authorization is pending: handled in order once it is decided. */
+  #waiting: Array<readonly [Message, boolean]> | undefined = undefined
   /** As a caller: the callees paused because this session reads its progressive results slowly. */
   #held: Held | undefined = undefined
   /** As a callee: the caller this session's connection is paused for. */
@@ -325,7 +355,15 @@ export class Session {
       const problem = checkShape(decoded)
       if (problem !== undefined) return this.protocolViolation(problem)
       this.context.metrics.received[decoded[0] as number]!++
-      this.dispatch(decoded)
+      if (this.#waiting !== undefined) {
+        // frames read before the pause, or after flow control resumed the connection: bounded
+        if (this.#waiting.length >= MAX_WAITING) {
+          return this.abort(Uri.protocolViolation, `more than ${MAX_WAITING} messages sent while an authorization was pending`, 1008)
+        }
+        this.#waiting.push([decoded, this.serializer.lastHoldsBinary])
+        return
+      }
+      this.dispatch(decoded, this.serializer.lastHoldsBinary)
     } catch (error) {
       this.failed(decoded[0], error)
     }
@@ -351,17 +389,18 @@ export class Session {
     }
   }
 
-  private dispatch(m: Message): void {
+  private dispatch(m: Message, binary: boolean): void {
     const type = m[0] as number
     if (this.#state !== State.Established) {
       if (type === MessageType.HELLO && this.#state === State.Idle) return this.hello(m)
+      if (type === MessageType.AUTHENTICATE && this.#handshake?.verify !== undefined) return this.authenticated(m[1] as string)
       if (type === MessageType.ABORT) return this.ended("aborted by peer")
       if (type === MessageType.GOODBYE && this.#state === State.ShuttingDown) return this.ended("goodbye")
       if (this.#state === State.ShuttingDown) return
       return this.protocolViolation(`message type ${type} before the session was established`)
     }
     const realm = this.realm!
-    const binary = this.serializer.lastHoldsBinary
+    if (this.#authorizer !== undefined && DYNAMIC_ACTIONS[type] !== undefined) return this.authorizeDynamically(m, binary)
     switch (type) {
       case MessageType.CALL:
         return realm.dealer.call(this, m, binary)
@@ -405,15 +444,70 @@ export class Session {
     if (realm === undefined) {
       return this.abort(Uri.noSuchRealm, `no realm "${realmName}" exists on this router`)
     }
-    const outcome = authenticate(details, this.context.auth)
-    if (outcome._tag === "abort") return this.abort(outcome.reason, outcome.message)
-    const identity = outcome.identity
-    if (!realm.authorizer.hasRole(identity.authrole)) {
-      return this.abort(Uri.noSuchRole, `no role "${identity.authrole}" on realm "${realmName}"`)
-    }
     let id = randomId()
     while (realm.sessions.has(id)) id = randomId()
     this.id = id
+    const handshake: Handshake = { realm, roles, verify: undefined }
+    this.#handshake = handshake
+    this.#state = State.Authenticating
+    const context: HelloContext = {
+      realm: realmName,
+      session: id,
+      transport: this.transport as unknown as Record<string, unknown>,
+      call: (on, procedure, args) => {
+        const target = this.context.realms.get(on)
+        return target === undefined
+          ? Promise.reject(new CallFailure(Uri.noSuchRealm, [`no realm "${on}"`]))
+          : target.caller.call(procedure, args)
+      },
+      warn: (message) => this.context.log.warn(`session ${id}: ${message}`)
+    }
+    this.step(handshake, authenticate(details, this.context.auth, context))
+  }
+
+  /** AUTHENTICATE: the answer to the CHALLENGE; one attempt only. */
+  private authenticated(signature: string): void {
+    const handshake = this.#handshake!
+    const verify = handshake.verify!
+    handshake.verify = undefined
+    this.step(handshake, verify(signature))
+  }
+
+  /** The next step of a handshake, once known; a step of a handshake that ended meanwhile is dropped. */
+  private step(handshake: Handshake, next: Step | Promise<Step>): void {
+    if (next instanceof Promise) {
+      next.then(
+        (step) => this.step(handshake, step),
+        (error: unknown) => this.step(handshake, { _tag: "abort", reason: Uri.notAuthorized, message: `authentication failed: ${errorText(error)}` })
+      )
+      return
+    }
+    if (this.#handshake !== handshake || this.#state !== State.Authenticating) return
+    try {
+      switch (next._tag) {
+        case "abort":
+          this.#handshake = undefined
+          return this.abort(next.reason, next.message)
+        case "challenge":
+          handshake.verify = next.verify
+          this.send([MessageType.CHALLENGE, next.authmethod, next.extra], false)
+          return
+        case "welcome":
+          this.#handshake = undefined
+          return this.welcome(handshake.realm, handshake.roles, next.identity)
+      }
+    } catch (error) {
+      this.failed(MessageType.HELLO, error)
+    }
+  }
+
+  private welcome(realm: Realm, roles: Record<string, unknown>, identity: Identity): void {
+    if (!realm.authorizer.hasRole(identity.authrole)) {
+      return this.abort(Uri.noSuchRole, `no role "${identity.authrole}" on realm "${realm.name}"`)
+    }
+    // the id was chosen at HELLO; a session that joined meanwhile may have drawn it too
+    while (realm.sessions.has(this.id)) this.id = randomId()
+    const id = this.id
     this.authid = identity.authid
     this.authrole = identity.authrole
     this.authmethod = identity.authmethod
@@ -421,12 +515,14 @@ export class Session {
     this.roles = roles
     this.calleeCancels = feature(roles, "callee", "call_canceling")
     this.nextInvocationId = 1
+    this.#authorizer = realm.authorizer.dynamicAuthorizer(identity.authrole)
+    this.#authorized = undefined
     this.#state = State.Established
     this.send([
       MessageType.WELCOME,
       id,
       {
-        realm: realmName,
+        realm: realm.name,
         authid: identity.authid,
         authrole: identity.authrole,
         authmethod: identity.authmethod,
@@ -435,6 +531,92 @@ export class Session {
       }
     ], false)
     realm.join(this)
+  }
+
+  /**
+   * CALL, REGISTER, PUBLISH or SUBSCRIBE of a role with a dynamic authorizer: the router asks the
+   * authorizer (session details, uri, action, options) and holds this session's later messages
+   * until it answered, so they keep their order. Answers marked `cache` are reused for the session.
+   */
+  private authorizeDynamically(m: Message, binary: boolean): void {
+    const action = DYNAMIC_ACTIONS[m[0] as number]!
+    const uri = m[3] as string
+    const key = `${action} ${uri}`
+    const cached = this.#authorized?.get(key)
+    if (cached !== undefined) return this.authorizedDispatch(m, binary, cached)
+    const realm = this.realm!
+    const authorizer = this.#authorizer!
+    this.#waiting = []
+    // backpressure while the authorizer thinks: the peer's next messages wait in TCP, not here
+    this.peer.pauseReading()
+    const decided = (decision: Decision): void => {
+      if (this.#pausedFor === undefined) this.peer.resumeReading()
+      if (this.realm !== realm || this.#state !== State.Established) {
+        this.#waiting = undefined
+        return
+      }
+      const waiting = this.#waiting ?? []
+      this.#waiting = undefined
+      try {
+        this.authorizedDispatch(m, binary, decision)
+        for (let i = 0; i < waiting.length; i++) {
+          const again = this.#waiting as Array<readonly [Message, boolean]> | undefined
+          if (again !== undefined) {
+            // another dynamic authorization began: the rest waits for it
+            again.push(...waiting.slice(i))
+            return
+          }
+          if ((this.#state as State) === State.Closed) return
+          const [next, nextBinary] = waiting[i]!
+          this.dispatch(next, nextBinary)
+        }
+      } catch (error) {
+        this.failed(m[0], error)
+      }
+    }
+    realm.caller.call(authorizer, [sessionDetails(this), uri, action, m[2]]).then(
+      (answer) => {
+        const understood = dynamicDecision(answer)
+        if (understood === undefined) {
+          this.context.log.warn(`session ${this.id}: authorizer "${authorizer}" answered neither a boolean nor {allow, disclose, cache}: denied`)
+          return decided(DENY)
+        }
+        if (understood.cache) (this.#authorized ??= new Map()).set(key, understood.decision)
+        decided(understood.decision)
+      },
+      (error: unknown) => {
+        this.context.log.warn(
+          `session ${this.id}: authorizer "${authorizer}" failed (${error instanceof CallFailure ? error.error : errorText(error)}): denied`
+        )
+        decided(DENY)
+      }
+    )
+  }
+
+  private authorizedDispatch(m: Message, binary: boolean, decision: Decision): void {
+    const realm = this.realm!
+    switch (m[0]) {
+      case MessageType.CALL:
+        return realm.dealer.call(this, m, binary, decision)
+      case MessageType.REGISTER:
+        return realm.dealer.register(this, m, decision)
+      case MessageType.PUBLISH:
+        return realm.broker.publish(this, m, binary, decision)
+      case MessageType.SUBSCRIBE:
+        return realm.broker.subscribe(this, m, decision)
+    }
+  }
+
+  /**
+   * wamp.session.kill*: GOODBYE with `reason` (default wamp.close.killed) and `message`, then
+   * the connection closes.
+   */
+  kill(reason: string, message: string): void {
+    if (this.#state !== State.Established) return
+    this.send([MessageType.GOODBYE, message === "" ? {} : { message }, reason], false)
+    this.leave()
+    this.#state = State.Closed
+    this.peer.close(1000, "killed")
   }
 
   /** The peer ended the session: nothing it sends after that is read (its realm is gone). */

@@ -21,6 +21,12 @@ export interface Permission {
 export interface Role {
   readonly name: string
   readonly permissions: ReadonlyArray<Permission>
+  /**
+   * Crossbar's dynamic authorization: a procedure the router calls with (session details, uri,
+   * action, options) for every action of this role's sessions, whose answer (a boolean, or
+   * `{allow, disclose, cache}`) decides it. The static permissions are not consulted then.
+   */
+  readonly authorizer?: string | undefined
 }
 
 /**
@@ -45,11 +51,45 @@ export interface Realm {
   readonly options?: Partial<RealmOptions>
 }
 
+/** What a principal of a static authentication method is admitted as. */
+export interface Grant {
+  readonly role: string
+  /** The only realm the principal may join; undefined: any realm of the router. */
+  readonly realm: string | undefined
+}
+
+/** A WAMP-CRA user: its secret, and the PBKDF2 parameters when the secret is salted. */
+export interface CraUser extends Grant {
+  readonly secret: string
+  readonly salt: string | undefined
+  readonly iterations: number
+  readonly keylen: number
+}
+
+/** The challenge-response methods. */
+export type ChallengeMethodName = "ticket" | "wampcra" | "cryptosign"
+
 /**
- * How sessions on a transport authenticate. Only anonymous exists today; ticket, wampcra and
- * cryptosign are further members of this union.
+ * How sessions on a transport authenticate, as a Crossbar transport's `auth` section says: static
+ * principals per method, or a dynamic authenticator procedure (called with realm, authid, details).
  */
-export type AuthMethod = { readonly type: "anonymous"; readonly role: string }
+export type AuthMethod =
+  | { readonly type: "anonymous"; readonly role: string }
+  | { readonly type: "ticket"; readonly provider: "static"; readonly principals: ReadonlyMap<string, Grant & { readonly ticket: string }> }
+  | { readonly type: "wampcra"; readonly provider: "static"; readonly users: ReadonlyMap<string, CraUser> }
+  | {
+    readonly type: "cryptosign"
+    readonly provider: "static"
+    /** Public keys (lower-case hex, 32 bytes) per authid. */
+    readonly principals: ReadonlyMap<string, Grant & { readonly authorizedKeys: ReadonlyArray<string> }>
+  }
+  | {
+    readonly type: ChallengeMethodName
+    readonly provider: "dynamic"
+    readonly authenticator: string
+    /** The realm the authenticator is registered on; undefined: the realm the client asks for. */
+    readonly authenticatorRealm: string | undefined
+  }
 
 export interface WebSocketOptions {
   readonly serializers: ReadonlyArray<SerializerName>

@@ -87,8 +87,17 @@ const helloDetailsProblem = (d: Record<string, unknown>): string | undefined => 
   if (!optionalString(d["authid"])) return "HELLO.Details.authid must be a string"
   if (!optionalString(d["authrole"])) return "HELLO.Details.authrole must be a string"
   if (!optionalDict(d["authextra"])) return "HELLO.Details.authextra must be a dictionary"
+  if (isDict(d["authextra"]) && !optionalString(d["authextra"]["pubkey"])) return "HELLO.Details.authextra.pubkey must be a string"
   return undefined
 }
+
+/** The longest AUTHENTICATE.Signature (a ticket, a WAMP-CRA or cryptosign signature) a router reads. */
+export const MAX_SIGNATURE_LENGTH = 16_384
+
+const authenticateProblem = (signature: string): string | undefined =>
+  signature.length > MAX_SIGNATURE_LENGTH
+    ? `AUTHENTICATE.Signature must be at most ${MAX_SIGNATURE_LENGTH} characters`
+    : undefined
 
 const publishOptionsProblem = (o: Record<string, unknown>): string | undefined => {
   // one named lookup per option (not a loop over names): this runs for every PUBLISH
@@ -157,7 +166,7 @@ export const checkShape = (m: Message): string | undefined => {
     case MessageType.HELLO:
       return m.length === 3 && isString(m[1]) && isDict(m[2]) ? helloDetailsProblem(m[2]) : "malformed HELLO"
     case MessageType.AUTHENTICATE:
-      return m.length === 3 && isString(m[1]) && isDict(m[2]) ? undefined : "malformed AUTHENTICATE"
+      return m.length === 3 && isString(m[1]) && isDict(m[2]) ? authenticateProblem(m[1]) : "malformed AUTHENTICATE"
     case MessageType.ABORT:
       return m.length === 3 && isDict(m[1]) && isString(m[2]) ? undefined : "malformed ABORT"
     case MessageType.GOODBYE:

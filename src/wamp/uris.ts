@@ -28,7 +28,9 @@ export const Uri = {
   closeNormal: "wamp.close.normal",
   closeRealm: "wamp.close.close_realm",
   goodbyeAndOut: "wamp.close.goodbye_and_out",
-  systemShutdown: "wamp.close.system_shutdown"
+  systemShutdown: "wamp.close.system_shutdown",
+  /** A session ended by wamp.session.kill* (the default reason of its GOODBYE). */
+  closeKilled: "wamp.close.killed"
 } as const
 
 /** The project's own error URIs, all under `wampgres.error.`. */

@@ -105,7 +105,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("resilience", (
         yield* router_.stop
         yield* Effect.sleep("2 seconds")
         router_ = yield* start(TestRouter.layer({ port }))
-        const other = yield* clientSession(router.url)
+        const other = yield* clientSession(router.url, { asComponent: true })
         const registered = yield* Effect.exit(Effect.tryPromise(() => other.register(CONTESTED, () => "other")))
         return Exit.isSuccess(registered) ? Option.some(other) : Option.none()
       }).pipe(
@@ -114,7 +114,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("resilience", (
       )
       yield* Effect.addFinalizer(() => router_.stop)
       // The component rejoins; its registration fails while the other session holds the procedure.
-      const sessions = Effect.scoped(Effect.flatMap(clientSession(router.url), (s) => callRaw(s, "wamp.session.count")))
+      const sessions = Effect.scoped(Effect.flatMap(clientSession(router.url, { asComponent: true }), (s) => callRaw(s, "wamp.session.count")))
       yield* Effect.map(sessions, (r) => r.args[0]).pipe(
         Effect.filterOrFail((n) => n === 3),
         Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 })

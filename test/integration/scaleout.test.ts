@@ -49,7 +49,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("scale-out (WAM
       const router = yield* Router
       const a = yield* start(instance("a", "roundrobin"))
       const b = yield* start(instance("b", "roundrobin"))
-      const caller = yield* clientSession(router.url)
+      const caller = yield* clientSession(router.url, { asComponent: true })
 
       // The router sees one shared registration with both sessions as callees.
       for (const uri of [WHOAMI, "com.example.now.v1", "com.example.now.v3"]) {
@@ -104,7 +104,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("scale-out (WAM
         handler: () => Effect.succeed("pinned")
       })
       const c = yield* start(componentLayer(Group.make("pinned", [pinned]).layer, { invoke: "roundrobin" }))
-      const caller = yield* clientSession(router.url)
+      const caller = yield* clientSession(router.url, { asComponent: true })
       const id = (yield* callRaw(caller, "wamp.registration.lookup", { args: [pinned.uri] })).args[0]
       const registration = (yield* callRaw(caller, "wamp.registration.get", { args: [id] })).args[0] as { invoke: string }
       assert.strictEqual(registration.invoke, "first")

@@ -29,7 +29,7 @@ for (const componentSerializer of ["json", "msgpack"] as const) {
     it.effect(`joins with wamp.2.${componentSerializer}`, () =>
       Effect.gen(function*() {
         const router = yield* Router
-        const session = yield* clientSession(router.url)
+        const session = yield* clientSession(router.url, { asComponent: true })
         const registration = yield* callRaw(session, "wamp.registration.lookup", { args: ["com.example.now.v1"] })
         const callees = yield* callRaw(session, "wamp.registration.list_callees", { args: [registration.args[0]] })
         const component = yield* callRaw(session, "wamp.session.get", { args: [(callees.args[0] as Array<number>)[0]] })

@@ -245,19 +245,19 @@ const errorCases: ReadonlyArray<readonly [string, (c: Config & Mutable) => unkno
     `workers[0].transports[0].paths.ws.serializers[0]: serializer "ubjson" is not supported yet`
   ],
   [
-    "ticket authentication",
-    (c) => ((c.workers[0]!.transports[0]!.paths.ws.auth = { ticket: { type: "static", principals: {} } }), c),
-    `workers[0].transports[0].paths.ws.auth.ticket: authentication method "ticket" is not supported yet`
+    "a ticket principal whose role no realm defines",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.auth = { ticket: { type: "static", principals: { joe: { ticket: "t", role: "guest" } } } }), c),
+    `workers[0].transports[0].paths.ws.auth.ticket.principals.joe.role: role "guest" is not defined in any realm of this router`
   ],
   [
-    "wampcra authentication",
-    (c) => ((c.workers[0]!.transports[0]!.paths.ws.auth = { anonymous: { type: "static" }, wampcra: { type: "static", users: {} } }), c),
-    `workers[0].transports[0].paths.ws.auth.wampcra: authentication method "wampcra" is not supported yet`
+    "a wampcra user without a secret",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.auth = { anonymous: { type: "static" }, wampcra: { type: "static", users: { joe: { role: "anonymous" } } } }), c),
+    `workers[0].transports[0].paths.ws.auth.wampcra.users.joe: missing required key "secret"`
   ],
   [
-    "cryptosign authentication",
-    (c) => ((c.workers[0]!.transports[0]!.paths.ws.auth = { cryptosign: { type: "static", principals: {} } }), c),
-    `workers[0].transports[0].paths.ws.auth.cryptosign: authentication method "cryptosign" is not supported yet`
+    "a cryptosign key that is not one",
+    (c) => ((c.workers[0]!.transports[0]!.paths.ws.auth = { cryptosign: { type: "static", principals: { alice: { role: "anonymous", authorized_keys: ["xyz"] } } } }), c),
+    `workers[0].transports[0].paths.ws.auth.cryptosign.principals.alice.authorized_keys[0]: expected an Ed25519 public key as 64 hexadecimal digits`
   ],
   [
     "an anonymous role no realm defines",
@@ -474,7 +474,10 @@ describe("parseRouterConfig: limits", () => {
 
   it.effect("the shipped configuration admits only pages of this machine", () =>
     Effect.gen(function*() {
-      const { router } = yield* loadRouterConfig(Path.join(fixtures, "..", "..", "..", "..", ".crossbar", "config.json"))
+      // the component's public key comes from the environment (src/main.ts sets it)
+      const { router } = yield* loadRouterConfig(Path.join(fixtures, "..", "..", "..", "..", ".crossbar", "config.json"), {
+        WAMPGRES_COMPONENT_PUBKEY: "00".repeat(32)
+      })
       const web = router.transports[0]!
       const ws = web.type === "web" ? web.paths.get("/ws") : undefined
       if (ws?.type !== "websocket") throw new Error("expected a websocket path /ws")

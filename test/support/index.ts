@@ -38,6 +38,7 @@ import * as Path from "node:path"
 import { inject } from "vitest"
 import * as Database from "../../src/layers/Database.js"
 import type { DatabaseTarget } from "../../src/layers/DatabaseConfig.js"
+import * as Credentials from "../../src/layers/Credentials.js"
 import * as EmbeddedRouter from "../../src/layers/EmbeddedRouter.js"
 import { defaults, type Payload, WampError, wampError, WampSession, type WampSessionConfig } from "../../src/layers/WampSession.js"
 import { Router } from "../../src/router/index.js"
@@ -110,12 +111,24 @@ export interface TestRouterOptions {
   readonly port?: number
 }
 
+/**
+ * The component's credentials in tests: cryptosign with a fixed test key, which the project's
+ * configuration admits as the backend principal (WAMPGRES_COMPONENT_PUBKEY, as `src/main.ts` sets it).
+ */
+const testSeed = new Uint8Array(Crypto.createHash("sha256").update("wampgres test component").digest())
+export const testCredentials: Credentials.ComponentCredentials = {
+  method: "cryptosign",
+  authid: "wampgres",
+  key: { publicKey: Credentials.publicKeyOf(testSeed), seed: Redacted.make(testSeed) }
+}
+
 export const TestRouter = {
   /** The embedded router with the project's configuration on a free port. */
   layer: (options: TestRouterOptions = {}) =>
     EmbeddedRouter.layer({
       configFile: options.configFile ?? Path.join(repoRoot, ".crossbar", "config.json"),
-      port: options.port ?? 0
+      port: options.port ?? 0,
+      env: { ...process.env, WAMPGRES_COMPONENT_PUBKEY: testCredentials.method === "cryptosign" ? testCredentials.key.publicKey : "" }
     })
 }
 
@@ -127,6 +140,7 @@ export const testSessionSettings = (url: string, overrides: Partial<WampSessionC
     requestTimeout: Duration.seconds(5),
     drainTimeout: Duration.seconds(2),
     maxRetryDelay: Duration.millis(500),
+    credentials: testCredentials,
     ...overrides
   })
 
@@ -148,7 +162,12 @@ export const clientWamp = (url: string, overrides: Partial<WampSessionConfig> = 
 /** An autobahn client session joined to `realm` at `url`; leaves when the scope closes. */
 export const clientSession = (
   url: string,
-  options: { readonly realm?: string; readonly serializer?: "json" | "msgpack" } = {}
+  options: {
+    readonly realm?: string
+    readonly serializer?: "json" | "msgpack"
+    /** Authenticate as the component (the backend role, which may use the meta API); default: anonymous. */
+    readonly asComponent?: boolean
+  } = {}
 ): Effect.Effect<autobahn.Session, Error, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<{ connection: autobahn.Connection; session: autobahn.Session }, Error>((resume) => {
@@ -159,6 +178,7 @@ export const clientSession = (
         use_es6_promises: true,
         max_retries: 0,
         retry_if_unreachable: false,
+        ...(options.asComponent === true ? Credentials.connectionOptions(testCredentials) : {}),
         ...(options.serializer === "msgpack" && Msgpack !== undefined ? { serializers: [new Msgpack()] } : {})
       })
       connection.onopen = (session) => resume(Effect.succeed({ connection, session }))

@@ -9,6 +9,7 @@
  * global; that global is left alone, the reconnects are logged here with Effect's logger.
  */
 import autobahn from "autobahn"
+import * as Credentials from "../Credentials.js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Latch from "effect/Latch"
@@ -68,6 +69,7 @@ export const make = (settings: WampSessionConfig, hooks: Hooks): Effect.Effect<C
 
     const connection = new autobahn.Connection({
       realm: settings.realm,
+      ...(settings.credentials === undefined ? {} : Credentials.connectionOptions(settings.credentials)),
       transports: [{ type: CallCanceling.TRANSPORT_TYPE, url: settings.url, serializers }],
       use_es6_promises: true,
       // Rejections of our endpoints are answered as WAMP errors already; autobahn would console.error them.

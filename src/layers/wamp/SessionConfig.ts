@@ -6,6 +6,7 @@
 import type * as Duration from "effect/Duration"
 import { sessionDefaults } from "../../Settings.js"
 import type { InvokePolicy } from "../../wamp/types.js"
+import type { ComponentCredentials } from "../Credentials.js"
 
 export interface WampSessionConfig {
   readonly url: string
@@ -20,6 +21,8 @@ export interface WampSessionConfig {
    * but "single" lets several instances of the component register the same procedures (scale-out).
    */
   readonly invoke: InvokePolicy
+  /** How the session authenticates, on every (re)connect; undefined: anonymous. */
+  readonly credentials?: ComponentCredentials | undefined
 }
 
 /** The settings used when a test or embedding passes only some of them (defaults: `src/Settings.ts`). */
