@@ -152,7 +152,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
 
       const second = yield* start(TestRouter.layer({ port }))
       yield* Effect.addFinalizer(() => second.stop)
-      const subscriber = yield* clientSession(router.url).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
+      const subscriber = yield* clientSession(router.url, { asComponent: true }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
       const live = yield* collect(subscriber, topic)
       const published = yield* Effect.repeat(
         Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM wampgres_outbox WHERE published_at IS NULL`, (r) => r[0]!.n),
@@ -181,7 +181,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
       const router = Context.get(routerScope.context, Router)
       const instance = yield* component(router)
       yield* Effect.addFinalizer(() => instance.stop)
-      const session = yield* clientSession(router.url)
+      const session = yield* clientSession(router.url, { asComponent: true })
       const topic = "com.example.test.replayed"
       const sql = yield* SqlClient.SqlClient
       for (let i = 0; i < 5; i++) yield* sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([i])}::jsonb, '{}'::jsonb)`

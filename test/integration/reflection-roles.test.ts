@@ -15,13 +15,16 @@ import * as Ledger from "../../src/procedures/ledger/contract.js"
 import * as LedgerServer from "../../src/procedures/ledger/index.js"
 import * as Reflection from "../../src/procedures/Reflection.js"
 import { Router } from "../../src/router/index.js"
-import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../support/index.js"
+import { callRaw, clientSession, componentLayer, TestDatabase, testCredentials, TestRouter } from "../support/index.js"
 
 const allow = (uri: string, match: string, actions: ReadonlyArray<string>) => ({
   uri,
   match,
   allow: Object.fromEntries(["call", "register", "publish", "subscribe"].map((action) => [action, actions.includes(action)]))
 })
+
+/** The component signs in as "wampgres" with the tests' cryptosign key (see test/support). */
+const testPublicKey = testCredentials.method === "cryptosign" ? testCredentials.key.publicKey : ""
 
 const config = {
   version: 2,
@@ -54,7 +57,10 @@ const config = {
       endpoint: { type: "tcp", port: 0 },
       paths: {
         ws: { type: "websocket", auth: { anonymous: { type: "static", role: "browser" } } },
-        backend: { type: "websocket", auth: { anonymous: { type: "static", role: "backend" } } }
+        backend: {
+          type: "websocket",
+          auth: { cryptosign: { type: "static", principals: { wampgres: { authorized_keys: [testPublicKey], role: "backend" } } } }
+        }
       }
     }]
   }]
