@@ -3,19 +3,20 @@
  * {@link RouterConfig}. A small explicit validator rather than a Schema: every problem stops the
  * load with one message that names its JSON path, e.g.
  * `workers[0].transports[0].endpoint.port: expected an integer 0..65535, got "80a"`.
- * What Crossbar accepts but this router does not do (TLS, ticket auth, WSGI, ...) is refused by name
+ * What Crossbar accepts but this router does not do (TLS, scram, WSGI, ...) is refused by name
  * instead of being silently dropped; what does not change the router's behaviour (titles,
  * pythonpath, tuning options of Autobahn's WebSocket) is accepted and ignored.
+ *
+ * Longer than most modules: one section per part of a node configuration (realms, transports,
+ * workers), each read top-down like the file it reads. The validation primitives are in
+ * `configJson.ts`, the transports' `auth` section in `configAuth.ts`.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { readFile } from "node:fs/promises"
 import * as Path from "node:path"
 import type {
-  AuthMethod,
-  ChallengeMethodName,
   Endpoint,
-  Grant,
   MatchPolicy,
   PathService,
   Permission,
@@ -28,6 +29,29 @@ import type {
   WebSocketOptions
 } from "./types.js"
 import { realmDefaults, websocketLimitDefaults } from "./limits.js"
+import { parseAuth } from "./configAuth.js"
+import {
+  array,
+  boolean,
+  type Environment,
+  fail,
+  index,
+  integer,
+  Invalid,
+  isObject,
+  type Json,
+  key,
+  type KnownNames,
+  notSupported,
+  object,
+  oneOf,
+  quoteAll,
+  required,
+  show,
+  string
+} from "./configJson.js"
+
+export type { Environment }
 import { isValidUri } from "../wamp/uri.js"
 import { matchPolicies } from "../wamp/types.js"
 
@@ -50,83 +74,6 @@ export const websocketDefaults = {
   autoPingTimeout: 5_000
 } as const
 
-// ---------------------------------------------------------------------------------------------
-// validation primitives: a failure is thrown as Invalid and turned into a RouterConfigError once
-
-class Invalid {
-  constructor(readonly path: string, readonly problem: string) {}
-}
-
-const fail = (path: string, problem: string): never => {
-  throw new Invalid(path, problem)
-}
-
-/** `a.b`, or `a["/"]` for keys that are not plain names (web paths, environment variables). */
-const key = (path: string, name: string): string =>
-  !/^[A-Za-z_$][\w$-]*$/.test(name) ? `${path}[${JSON.stringify(name)}]` : path === "" ? name : `${path}.${name}`
-const index = (path: string, i: number): string => `${path}[${i}]`
-
-/** A short rendering of a bad value for messages. */
-const show = (value: unknown): string => {
-  if (value === undefined) return "nothing"
-  if (value === null) return "null"
-  if (Array.isArray(value)) return "an array"
-  if (typeof value === "object") return "an object"
-  const text = JSON.stringify(value)
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text
-}
-
-const quoteAll = (names: ReadonlyArray<string>): string => names.map((n) => `"${n}"`).join(", ")
-
-type Json = { readonly [key: string]: unknown }
-
-/** Environment variables a configuration may refer to (`$NAME`, `${NAME}`). */
-export type Environment = Readonly<Record<string, string | undefined>>
-
-/** What later parts of a router worker are checked against. */
-interface KnownNames {
-  readonly roles: ReadonlySet<string>
-  readonly realms: ReadonlySet<string>
-  readonly env: Environment
-}
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-/** An object whose keys are all in `known`. */
-const object = (value: unknown, path: string, known: ReadonlyArray<string>): Json => {
-  if (!isObject(value)) return fail(path, `expected an object, got ${show(value)}`)
-  for (const name of Object.keys(value)) {
-    if (!known.includes(name)) fail(path, `unknown key "${name}" (expected one of ${quoteAll(known)})`)
-  }
-  return value
-}
-
-const required = (obj: Json, name: string, path: string): unknown =>
-  obj[name] === undefined ? fail(path, `missing required key "${name}"`) : obj[name]
-
-const string = (value: unknown, path: string): string =>
-  typeof value === "string" ? value : fail(path, `expected a string, got ${show(value)}`)
-
-const boolean = (value: unknown, path: string, fallback: boolean): boolean =>
-  value === undefined ? fallback : typeof value === "boolean" ? value : fail(path, `expected true or false, got ${show(value)}`)
-
-const integer = (value: unknown, path: string, min: number, max: number, fallback?: number): number => {
-  if (value === undefined && fallback !== undefined) return fallback
-  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value
-  const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}..${max}`
-  return fail(path, `expected an integer ${range}, got ${show(value)}`)
-}
-
-const array = (value: unknown, path: string): ReadonlyArray<unknown> =>
-  Array.isArray(value) ? value : fail(path, `expected an array, got ${show(value)}`)
-
-const oneOf = <A extends string>(value: unknown, path: string, allowed: ReadonlyArray<A>): A =>
-  typeof value === "string" && (allowed as ReadonlyArray<string>).includes(value)
-    ? (value as A)
-    : fail(path, `expected one of ${quoteAll(allowed)}, got ${show(value)}`)
-
-const notSupported = (path: string, what: string): never => fail(path, `${what} is not supported yet`)
 
 // ---------------------------------------------------------------------------------------------
 // realms, roles and permissions
@@ -322,134 +269,6 @@ const parseSerializers = (value: unknown, path: string): ReadonlyArray<Serialize
     if (list.indexOf(s) !== i) fail(at, `duplicate serializer "${String(s)}"`)
     return s as SerializerName
   })
-}
-
-const AUTH_METHODS_NOT_SUPPORTED = ["scram", "tls", "cookie"]
-const CHALLENGE_METHODS: ReadonlyArray<ChallengeMethodName> = ["ticket", "wampcra", "cryptosign"]
-
-/**
- * Crossbar's environment substitution for secrets: a value written `$NAME` or `${NAME}` is read
- * from the environment variable NAME (unset: a configuration error naming the path).
- */
-const ENV_REFERENCE = /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$/
-
-const secretString = (value: unknown, path: string, env: Environment): string => {
-  const text = string(value, path)
-  const reference = ENV_REFERENCE.exec(text)
-  if (reference === null) return text
-  const name = (reference[1] ?? reference[2])!
-  const found = env[name]
-  return found === undefined || found === "" ? fail(path, `environment variable ${name} is not set`) : found
-}
-
-/** The principal's `role` (a role of some realm) and optional `realm` (a realm of this router). */
-const parseGrant = (obj: Json, path: string, known: KnownNames): Grant => {
-  const role = string(required(obj, "role", path), key(path, "role"))
-  if (!known.roles.has(role)) fail(key(path, "role"), `role "${role}" is not defined in any realm of this router`)
-  const realm = obj["realm"] === undefined ? undefined : string(obj["realm"], key(path, "realm"))
-  if (realm !== undefined && !known.realms.has(realm)) fail(key(path, "realm"), `realm "${realm}" is not defined on this router`)
-  return { role, realm }
-}
-
-const principalsOf = <A>(value: unknown, path: string, parse: (obj: unknown, path: string) => A): ReadonlyMap<string, A> => {
-  if (!isObject(value)) return fail(path, `expected an object of principals by authid, got ${show(value)}`)
-  const out = new Map<string, A>()
-  for (const authid of Object.keys(value)) {
-    if (authid === "") fail(path, "expected a non-empty authid")
-    out.set(authid, parse(value[authid], key(path, authid)))
-  }
-  return out
-}
-
-const HEX_KEY = /^[0-9a-fA-F]{64}$/
-
-const parseChallengeMethod = (
-  name: ChallengeMethodName,
-  value: unknown,
-  path: string,
-  known: KnownNames,
-  env: Environment
-): AuthMethod => {
-  const type = isObject(value) && value["type"] !== undefined ? value["type"] : "static"
-  if (type === "dynamic") {
-    const obj = object(value, path, ["type", "authenticator", "authenticator-realm"])
-    const authenticator = string(required(obj, "authenticator", path), key(path, "authenticator"))
-    if (!isValidUri(authenticator, "exact")) fail(key(path, "authenticator"), `${show(authenticator)} is not a valid procedure URI`)
-    const realm = obj["authenticator-realm"] === undefined ? undefined : string(obj["authenticator-realm"], key(path, "authenticator-realm"))
-    if (realm !== undefined && !known.realms.has(realm)) fail(key(path, "authenticator-realm"), `realm "${realm}" is not defined on this router`)
-    return { type: name, provider: "dynamic", authenticator, authenticatorRealm: realm }
-  }
-  if (type !== "static") return fail(key(path, "type"), `expected "static" or "dynamic", got ${show(type)}`)
-  switch (name) {
-    case "ticket": {
-      const obj = object(value, path, ["type", "principals"])
-      const principals = principalsOf(required(obj, "principals", path), key(path, "principals"), (p, at) => {
-        const principal = object(p, at, ["ticket", "role", "realm"])
-        return { ...parseGrant(principal, at, known), ticket: secretString(required(principal, "ticket", at), key(at, "ticket"), env) }
-      })
-      return { type: "ticket", provider: "static", principals }
-    }
-    case "wampcra": {
-      const obj = object(value, path, ["type", "users"])
-      const users = principalsOf(required(obj, "users", path), key(path, "users"), (u, at) => {
-        const user = object(u, at, ["secret", "role", "realm", "salt", "iterations", "keylen"])
-        const salt = user["salt"] === undefined ? undefined : secretString(user["salt"], key(at, "salt"), env)
-        if (salt === undefined && (user["iterations"] !== undefined || user["keylen"] !== undefined)) {
-          fail(at, `"iterations" and "keylen" only apply to a salted secret (add "salt")`)
-        }
-        return {
-          ...parseGrant(user, at, known),
-          secret: secretString(required(user, "secret", at), key(at, "secret"), env),
-          salt,
-          iterations: integer(user["iterations"], key(at, "iterations"), 1, 10_000_000, 1000),
-          keylen: integer(user["keylen"], key(at, "keylen"), 1, 1024, 32)
-        }
-      })
-      return { type: "wampcra", provider: "static", users }
-    }
-    case "cryptosign": {
-      const obj = object(value, path, ["type", "principals"])
-      const principals = principalsOf(required(obj, "principals", path), key(path, "principals"), (p, at) => {
-        const principal = object(p, at, ["authorized_keys", "role", "realm"])
-        const keysPath = key(at, "authorized_keys")
-        const keys = array(required(principal, "authorized_keys", at), keysPath).map((k, i) => {
-          const text = secretString(k, index(keysPath, i), env)
-          if (!HEX_KEY.test(text)) fail(index(keysPath, i), "expected an Ed25519 public key as 64 hexadecimal digits")
-          return text.toLowerCase()
-        })
-        if (keys.length === 0) fail(keysPath, "expected at least one public key")
-        return { ...parseGrant(principal, at, known), authorizedKeys: keys }
-      })
-      return { type: "cryptosign", provider: "static", principals }
-    }
-  }
-}
-
-const parseAuth = (value: unknown, path: string, known: KnownNames, env: Environment): ReadonlyArray<AuthMethod> => {
-  if (value === undefined) return [{ type: "anonymous", role: "anonymous" }]
-  const obj = object(value, path, ["anonymous", ...CHALLENGE_METHODS, ...AUTH_METHODS_NOT_SUPPORTED])
-  for (const method of AUTH_METHODS_NOT_SUPPORTED) {
-    if (obj[method] !== undefined) notSupported(key(path, method), `authentication method "${method}"`)
-  }
-  const methods: Array<AuthMethod> = []
-  // the order of the keys is the order the methods are offered in
-  for (const name of Object.keys(obj)) {
-    if (name === "anonymous") {
-      const anonymousPath = key(path, "anonymous")
-      const anonymous = object(obj["anonymous"], anonymousPath, ["type", "role", "authenticator"])
-      const type = anonymous["type"] === undefined ? "static" : oneOf(anonymous["type"], key(anonymousPath, "type"), ["static", "dynamic"] as const)
-      if (type === "dynamic" || anonymous["authenticator"] !== undefined) {
-        notSupported(key(anonymousPath, "type"), "dynamic anonymous authentication")
-      }
-      const role = anonymous["role"] === undefined ? "anonymous" : string(anonymous["role"], key(anonymousPath, "role"))
-      if (!known.roles.has(role)) fail(key(anonymousPath, "role"), `role "${role}" is not defined in any realm of this router`)
-      methods.push({ type: "anonymous", role })
-    } else {
-      methods.push(parseChallengeMethod(name as ChallengeMethodName, obj[name], key(path, name), known, env))
-    }
-  }
-  if (methods.length === 0) fail(path, "expected at least one authentication method")
-  return methods
 }
 
 const parseWebSocketService = (obj: Json, path: string, known: KnownNames): WebSocketOptions => {

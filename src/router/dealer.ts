@@ -2,6 +2,10 @@
  * The dealer: registrations (exact, prefix, wildcard; shared with an invocation policy) and call
  * routing with progressive results, canceling, router-side timeouts and caller disclosure.
  * Payloads (args, kwargs) are forwarded as the same objects, never copied.
+ *
+ * Longer than most modules: every path a call can take (result, progress, error, cancel, timeout,
+ * a callee or caller leaving, an unencodable payload, a slow caller) ends in the same bookkeeping,
+ * which stays in one file so that no path can forget it.
  */
 import { IdSequence } from "../wamp/ids.js"
 import { describeValue, isId, type Message, MessageType } from "../wamp/messages.js"

@@ -2,6 +2,11 @@
  * One WAMP session on one transport connection: decoding, the handshake (HELLO, WELCOME, ABORT),
  * the GOODBYE exchange, protocol-violation handling, and dispatch of established-session messages
  * to the realm's dealer and broker. Plain synchronous code: no Effect per message.
+ *
+ * Longer than most modules: a session's whole life is one state machine (opening with its
+ * challenges, established with dynamic authorizations pending in order, closing), and its states
+ * and transitions read best in one place. Authentication methods are in `auth.ts`, decisions in
+ * `authorizer.ts`, routing in `dealer.ts` and `broker.ts`.
  */
 import { authenticate, CallFailure, type HelloContext, type Identity, type Step } from "./auth.js"
 import { type Decision, DENY, dynamicDecision } from "./authorizer.js"
