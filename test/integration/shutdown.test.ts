@@ -152,7 +152,7 @@ const relay = (upstream: string) =>
         })
         server.on("listening", () => {
           const address = server.address()
-          const port = typeof address === "object" ? address.port : 0
+          const port = typeof address === "object" && address !== null ? address.port : 0
           resolve({ url: `ws://127.0.0.1:${port}/ws`, sent, freeze: () => (frozen = true), server })
         })
       })
