@@ -5,11 +5,11 @@
 export default {
   testRunner: "vitest",
   plugins: ["@stryker-mutator/vitest-runner"],
-  vitest: { configFile: "vitest.config.ts", related: false },
+  vitest: { configFile: "vitest.stryker.config.ts", related: false },
   coverageAnalysis: "perTest",
   reporters: ["clear-text", "html", "json"],
   concurrency: 1,
-  timeoutMS: 20000,
+  timeoutMS: 5000,
   timeoutFactor: 2,
   checkers: [],
   // TypeScript 7 has no JavaScript API for Stryker to rewrite tsconfig.json with; the sandbox keeps
