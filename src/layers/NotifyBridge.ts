@@ -22,6 +22,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { type Payload, WampSession } from "./WampSession.js"
 import { NOTIFY_BRIDGE, parseMappings } from "../Settings.js"
@@ -66,17 +67,27 @@ const listenOnce = (pg: PgClient.PgClient, session: WampSession["Service"], mapp
     })
   )
 
+/** A LISTEN that had been confirmed was lost: the back-off starts over. */
+class Lost {
+  constructor(readonly cause: Cause.Cause<unknown>) {}
+}
+
+/** An attempt that failed before LISTEN was confirmed (any cause, defects included). */
+class Failed {
+  constructor(readonly cause: Cause.Cause<unknown>) {}
+}
+
 /** Runs one mapping for the lifetime of the scope, listening again after every loss. */
 const bridge = (pg: PgClient.PgClient, session: WampSession["Service"], mapping: Mapping, options: Options) => {
   let lostAt: number | undefined
-  let failures = 0
-  const maxDelay = Duration.toMillis(Duration.fromInputUnsafe(options.maxRetryDelay ?? Duration.seconds(5)))
+  let confirmed = false
+  const maxDelay = Duration.fromInputUnsafe(options.maxRetryDelay ?? Duration.seconds(5))
   const announce: Options = {
     ...options,
     onListening: (m) =>
       Effect.andThen(
         Effect.suspend(() => {
-          failures = 0
+          confirmed = true
           if (lostAt === undefined) return Effect.logInfo(`LISTEN ${m.channel} → ${m.topic}`)
           const gap = Date.now() - lostAt
           lostAt = undefined
@@ -87,17 +98,36 @@ const bridge = (pg: PgClient.PgClient, session: WampSession["Service"], mapping:
         options.onListening?.(m) ?? Effect.void
       )
   }
-  const lost = (cause: Cause.Cause<unknown>) =>
-    Effect.suspend(() => {
-      const delay = Math.min(maxDelay, 100 * 2 ** failures++)
-      const log = lostAt === undefined
-        ? Effect.logWarning(`LISTEN ${mapping.channel} lost, listening again in ${delay} ms`, cause)
-        : Effect.logDebug(`LISTEN ${mapping.channel} still failing, next attempt in ${delay} ms`, cause)
-      lostAt ??= Date.now()
-      return Effect.andThen(log, Effect.sleep(delay))
+  /** Listens until lost; a loss after LISTEN was confirmed is `Lost`, before it the failure itself. */
+  const listenUntilLost = Effect.suspend(() => {
+    confirmed = false
+    return listenOnce(pg, session, mapping, announce)
+  }).pipe(
+    Effect.catchCause((cause) => {
+      if (!confirmed) return Effect.fail<Failed | Lost>(new Failed(cause))
+      lostAt = Date.now()
+      return Effect.andThen(
+        Effect.logWarning(`LISTEN ${mapping.channel} lost, listening again at once`, cause),
+        Effect.fail(new Lost(cause))
+      )
     })
-  return listenOnce(pg, session, mapping, announce).pipe(
-    Effect.catchCause(lost),
+  )
+  /** Attempts that fail before LISTEN is confirmed wait per the schedule. */
+  const backoff = Schedule.min([Schedule.exponential(Duration.millis(100), 2), Schedule.spaced(maxDelay)]).pipe(
+    Schedule.setInputType<Failed | Lost>(),
+    Schedule.tap(({ duration, input }) =>
+      Effect.suspend(() => {
+        const log = lostAt === undefined
+          ? Effect.logWarning(`LISTEN ${mapping.channel} lost, listening again in ${Duration.toMillis(duration)} ms`, input.cause)
+          : Effect.logDebug(`LISTEN ${mapping.channel} still failing, next attempt in ${Duration.toMillis(duration)} ms`, input.cause)
+        lostAt ??= Date.now()
+        return log
+      })
+    )
+  )
+  return listenUntilLost.pipe(
+    Effect.retry({ schedule: backoff, while: (error) => !(error instanceof Lost) }),
+    Effect.catchIf((error) => error instanceof Lost, () => Effect.void),
     Effect.forever,
     Effect.annotateLogs({ bridge: mapping.channel })
   )

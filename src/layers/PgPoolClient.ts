@@ -7,8 +7,10 @@
  * public `PgPool` checkouts (`get`, `use`) and runs the hook at a connection's first checkout, at
  * most once per physical connection (concurrent first checkouts of a multiplexed connection wait for
  * the same run). Everything else (compiler, transactions, savepoints, `afterCommit`, streams,
- * LISTEN) is the library's own code, reached through `SqlClient.make`. Keep this file in step with
- * `node_modules/@effect/sql-pg/src/PgClient.ts` when the library moves.
+ * LISTEN) is the library's own code, reached through `SqlClient.make`. What is still copied from
+ * `@effect/sql-pg/src/PgClient.ts` (the `SqlClient.make` options, the `Connection` adapter, the
+ * client's extra fields and notify's channel check) is pinned by
+ * test/unit/layers/PgPoolClient.contract.test.ts, which fails when the library moves.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -103,14 +105,25 @@ export const make = (
           config: options,
           json,
           listen: (channel: string) => Effect.flatMap(reserve, (connection) => connection.listen(channel)),
-          notify: (channel: string, payload: string) =>
-            Effect.asVoid(Effect.scoped(Effect.flatMap(
+          notify: (channel: string, payload: string) => {
+            const invalid = validateChannelName(channel, "notify")
+            return invalid !== undefined ? Effect.fail(invalid) : Effect.asVoid(Effect.scoped(Effect.flatMap(
               get,
               (connection) => connection.query(`SELECT pg_notify($1, $2)`, [channel, payload])
             )))
+          }
         })
     )
   })
+
+const channelNameEncoder = new TextEncoder()
+
+/** As the library's (internal) check: PostgreSQL truncates longer channel names silently. */
+export const validateChannelName = (channel: string, operation: string): SqlError | undefined => {
+  if (channelNameEncoder.encode(channel).byteLength <= 63) return undefined
+  const message = "PostgreSQL channel names must not exceed 63 UTF-8 bytes"
+  return new SqlError({ reason: new UnknownError({ cause: new Error(message), message, operation }) })
+}
 
 interface PgJson extends Statement.Custom<"PgJson", unknown> {}
 // The compiler from `PgClient.makeCompiler` encodes this custom fragment as jsonb.

@@ -1,21 +1,22 @@
 /**
- * Typed clients from procedure declarations: `Client.call(getAccount, { id: 1 })` calls the
- * procedure through the `WampSession`, sends the input encoded as kwargs, decodes the result with
+ * Typed clients from procedure contracts: `Client.call(getAccount, { id: 1 })` calls the
+ * procedure through the `WampSession` (the contract alone is enough: no handler, no SQL), sends the input encoded as kwargs, decodes the result with
  * the declared Schema and turns declared error URIs back into the typed errors.
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
-import { type Payload, WampError, wampError, WampSession } from "../layers/WampSession.js"
+import { WampSession } from "../layers/WampSession.js"
+import { type Payload, WampError, wampError } from "../layers/wamp/Protocol.js"
+import type { Contract } from "./Contract.js"
 import { describeSchemaError } from "./invoke.js"
-import type { Procedure } from "./Procedure.js"
 import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** The WAMP error for a result that does not match the declared result Schema. */
 export const invalidResultUri = WampgresUri.invalidResult
 
 /** Decodes a RESULT payload (args[0]) or an ERROR into the procedure's types. */
-export const decodeResult = <I, O, E, R>(procedure: Procedure<I, O, E, R>) => {
+export const decodeResult = <I, O, E>(procedure: Contract<I, O, E>) => {
   const decodeOutput = Schema.decodeUnknownEffect(procedure.output)
   return (payload: Payload): Effect.Effect<O, WampError> =>
     Effect.mapError(
@@ -25,7 +26,7 @@ export const decodeResult = <I, O, E, R>(procedure: Procedure<I, O, E, R>) => {
 }
 
 /** A WAMP error with a declared URI becomes the typed error; other errors stay `WampError`. */
-export const decodeError = <I, O, E, R>(procedure: Procedure<I, O, E, R>) => (error: WampError): Effect.Effect<never, E | WampError> => {
+export const decodeError = <I, O, E>(procedure: Contract<I, O, E>) => (error: WampError): Effect.Effect<never, E | WampError> => {
   const declared = procedure.errors.find((schema) => schema.uri === error.error)
   if (declared === undefined) return Effect.fail(error)
   return Schema.decodeUnknownEffect(declared)({ ...error.kwargs, _tag: tagOf(declared), message: error.args[0] }, {
@@ -33,7 +34,7 @@ export const decodeError = <I, O, E, R>(procedure: Procedure<I, O, E, R>) => (er
   }).pipe(
     Effect.matchEffect({
       onFailure: () => Effect.fail(error),
-      onSuccess: (typed) => Effect.fail(typed as E)
+      onSuccess: (typed) => Effect.fail(typed)
     })
   )
 }
@@ -49,8 +50,8 @@ const tagOf = (schema: Schema.Top): string | undefined => {
 }
 
 /** Calls a procedure with typed input, result and errors. */
-export const call = <I, O, E, R>(
-  procedure: Procedure<I, O, E, R>,
+export const call = <I, O, E>(
+  procedure: Contract<I, O, E>,
   input: I,
   options?: Record<string, unknown>
 ): Effect.Effect<O, E | WampError, WampSession> => {
@@ -61,7 +62,9 @@ export const call = <I, O, E, R>(
       encodeInput(input),
       (error) => wampError(Uri.invalidArgument, `${procedure.uri}: ${describeSchemaError(error)}`)
     )
-    const payload = yield* session.call(procedure.uri, { kwargs: kwargs as Record<string, unknown> }, options)
+    const payload = yield* session.call(procedure.uri, { kwargs: isRecord(kwargs) ? kwargs : {} }, options)
     return yield* decodeResult(procedure)(payload)
   }).pipe(Effect.catchTag("WampError", (error: WampError) => decodeError(procedure)(error)))
 }
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null

@@ -24,7 +24,10 @@ import * as Layer from "effect/Layer"
 import * as Migrator from "effect/sql/Migrator"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import * as Fs from "node:fs/promises"
+import * as MigratorFileSystem from "effect/sql/MigratorFileSystem"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import { fileURLToPath } from "node:url"
 
 export { fromRecord, MigrationError } from "effect/sql/Migrator"
 
@@ -34,26 +37,13 @@ const migrate = Migrator.make({})
 /** The bookkeeping table of a group: `wampgres_migrations_<group>`. */
 export const tableFor = (group: string): string => `wampgres_migrations_${group.replace(/[^A-Za-z0-9_]/g, "_")}`
 
-const migrationFile = /^(\d+)_([^.]+)\.(ts|js|mts|mjs)$/
-
 /**
- * Loads the migrations in a folder: files `<id>_<name>.(ts|js)`, sorted by id, imported when they
- * are due. Other files (`.d.ts`, READMEs) are ignored.
+ * Loads the migrations in a folder with effect/sql's own file-system loader: files
+ * `<id>_<name>.(ts|js|mts|mjs)`, sorted by id, imported when they are due; other files ignored.
  */
 export const fromDirectory = (directory: URL): Migrator.Loader =>
-  Effect.tryPromise({
-    try: () => Fs.readdir(directory),
-    catch: (cause) =>
-      new Migrator.MigrationError({ kind: "ImportError", message: `Cannot read migrations in ${directory.href}`, cause })
-  }).pipe(
-    Effect.map((files) =>
-      files.flatMap((file): Array<Migrator.ResolvedMigration> => {
-        const match = migrationFile.exec(file)
-        if (match === null || file.endsWith(".d.ts")) return []
-        const url = new URL(file, directory)
-        return [[Number(match[1]), match[2]!, Effect.promise(() => import(url.href))]]
-      }).sort(([a], [b]) => a - b)
-    )
+  MigratorFileSystem.fromFileSystem(fileURLToPath(directory)).pipe(
+    Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )
 
 /** Runs a group's pending migrations; returns the ones applied (`[id, name]`). */

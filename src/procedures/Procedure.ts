@@ -1,115 +1,105 @@
 /**
- * Declaring a WAMP procedure: one value holding its URI, the Schema of its arguments and of its
- * result, its typed errors (each with its WAMP error URI), its registration options, whether it runs
- * in a transaction, and its handler, an Effect generator.
+ * A procedure: a contract (see `Contract.ts`) with the handler that implements it, an Effect
+ * (usually a generator). The handler is checked against the contract at compile time (input,
+ * result, typed errors) and its requirements `R` stay in the type, through `Group` to the layer.
+ *
+ * Contract and handler apart (a client can import the contract without the server):
  *
  * ```ts
- * export class NoSuchAccount extends Schema.TaggedError<NoSuchAccount>()("NoSuchAccount", { id: Schema.Int }) {
- *   static readonly uri = "com.example.ledger.error.no_such_account"
- * }
+ * export const getAccountHandler = Procedure.implement(getAccount, Effect.fnUntraced(function*({ id }) { ... }))
+ * ```
  *
+ * or both in one declaration, when nothing but the server needs the contract:
+ *
+ * ```ts
  * export const getAccount = Procedure.make("com.example.ledger.get_account", {
- *   args: { id: Schema.Int },       // kwargs {id} ...
- *   positional: ["id"],             // ... or args [id]
+ *   args: { id: Schema.Int },
  *   result: Account,
  *   errors: [NoSuchAccount],
- *   transactional: false,
  *   handler: Effect.fnUntraced(function*({ id }) { ... })
  * })
  * ```
  *
- * The same value gives a typed client (`Client.call(getAccount, { id: 1 })`) and is registered with
- * its group (`Group.layer(...)`); `invoke` runs it against raw WAMP args/kwargs without a session.
+ * `invoke(procedure, request)` runs it against raw WAMP args/kwargs without a session.
  */
-import type * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
+import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import type { InvocationRequest, RegisterOptions } from "../layers/WampSession.js"
+import type { InvocationRequest, Payload, WampError } from "../layers/wamp/Protocol.js"
+import * as Contract from "./Contract.js"
+import { type Around, prepare } from "./invoke.js"
+import * as Transaction from "./Transaction.js"
 
-/** A Schema with no service requirements, as procedures exchange plain WAMP payloads. */
-export type PlainSchema<T = unknown> = Schema.Codec<T, unknown, never, never>
+export type { ErrorSchema, PlainSchema } from "./Contract.js"
 
-/**
- * A typed error a procedure can fail with: a `Schema.TaggedError` class with a static `uri`, its WAMP
- * error URI. The caller receives that URI, the error's message (or the URI) as args[0] and the
- * error's fields as kwargs:
- *
- * ```ts
- * export class NoSuchAccount extends Schema.TaggedError<NoSuchAccount>()("NoSuchAccount", { id: Schema.Int }) {
- *   static readonly uri = "com.example.ledger.error.no_such_account"
- * }
- * ```
- */
-export interface ErrorSchema extends Schema.Codec<{ readonly _tag: string; readonly message?: string }, unknown, never, never> {
+/** A handler of a contract with inputs `I`, result `O` and typed errors `E`, requiring `R`. */
+export type Handler<I, O, E, R> = (input: I, request: InvocationRequest) => Effect.Effect<O, E | SqlError, R>
+
+/** The handler type a contract asks for. */
+export type HandlerOf<C, R> = Handler<Contract.Input<C>, Contract.Output<C>, Contract.Failure<C>, R>
+
+/** What a session needs of a procedure: its URI, options and its prepared call path. */
+export interface Runnable<R> {
   readonly uri: string
+  readonly options: Contract.Contract<unknown, unknown, unknown>["options"]
+  /** One invocation: arguments decoded, handler run (in its transaction), result encoded. */
+  readonly run: (call: InvocationRequest) => Effect.Effect<Payload, WampError, R>
 }
 
-export interface Procedure<Input, Output, Failure, R> {
-  readonly _tag: "Procedure"
-  readonly uri: string
-  /** Decodes the call's arguments (positional merged into keyword, see `positional`). */
-  readonly input: PlainSchema<Input>
-  /** Names of all `input` fields (any other kwarg is rejected). */
-  readonly fields: ReadonlyArray<string>
-  /** Names of `input` fields in positional order: args[i] fills field positional[i]. */
-  readonly positional: ReadonlyArray<string>
-  readonly output: PlainSchema<Output>
-  readonly errors: ReadonlyArray<ErrorSchema>
-  readonly options: RegisterOptions
-  /** When true the handler runs in one transaction (adbapi's runInteraction). */
-  readonly transactional: boolean
-  readonly handler: (input: Input, request: InvocationRequest) => Effect.Effect<Output, Failure | SqlError, R>
+export interface Procedure<I, O, E, R, T extends Contract.TransactionPolicy = Contract.TransactionPolicy>
+  extends Contract.Contract<I, O, E, T>, Runnable<R>
+{
+  readonly handler: Handler<I, O, E, R>
 }
 
 /** Any procedure, for collections. */
-export type Any = Procedure<any, any, any, any>
-
-export declare namespace Procedure {
-  export type Input<P> = P extends Procedure<infer I, any, any, any> ? I : never
-  export type Output<P> = P extends Procedure<any, infer O, any, any> ? O : never
-  export type Failure<P> = P extends Procedure<any, any, infer E, any> ? E : never
-  export type Services<P> = P extends Procedure<any, any, any, infer R> ? R : never
+export interface Any extends Contract.Any, Runnable<unknown> {
+  readonly handler: (input: never, request: InvocationRequest) => Effect.Effect<unknown, unknown, unknown>
 }
 
-/**
- * Declares a procedure. `args` are the fields callers send as kwargs (or positionally, in the order
- * of `positional`); excess or missing fields fail with `wamp.error.invalid_argument`.
- */
+/** The services a procedure's transaction policy adds: `SqlClient` unless it is `false`. */
+export type TransactionServices<T> = T extends false ? never : SqlClient.SqlClient
+
+const noTransaction: Around<never> = (self) => self
+
+/** The wrapper a transaction policy asks for. */
+const around = (policy: Contract.TransactionPolicy): Around<SqlClient.SqlClient> | Around<never> =>
+  policy === false
+    ? noTransaction
+    : policy === true
+    ? Transaction.around
+    : (self) => Transaction.retrying(self, policy)
+
+/** Implements a contract with a handler checked against it. */
+export const implement = <I, O, E, T extends Contract.TransactionPolicy, R>(
+  contract: Contract.Contract<I, O, E, T>,
+  handler: Handler<NoInfer<I>, NoInfer<O>, NoInfer<E>, R>
+): Procedure<I, O, E, R | TransactionServices<T>, T> => ({
+  ...contract,
+  handler,
+  run: prepare<I, R, TransactionServices<T>>(contract, handler, around(contract.transactional))
+})
+
+/** Declares a contract and its handler in one value (`Contract.make`'s spec plus `handler`). */
 export const make = <
-  const Fields extends Schema.Struct.Fields,
+  const Fields extends Contract.PlainFields,
   Output,
-  const Errors extends ReadonlyArray<ErrorSchema> = readonly [],
-  R = never,
-  const Transactional extends boolean = false
+  const Errors extends ReadonlyArray<Contract.ErrorSchema> = readonly [],
+  Progress = never,
+  const T extends Contract.TransactionPolicy = false,
+  R = never
 >(
   uri: string,
-  spec: {
-    readonly args?: Fields
-    readonly positional?: ReadonlyArray<keyof Fields & string>
-    readonly result: PlainSchema<Output>
-    readonly errors?: Errors
-    readonly options?: RegisterOptions
-    readonly transactional?: Transactional
-    readonly handler: (
-      input: Schema.Struct<Fields>["Type"],
-      request: InvocationRequest
-    ) => Effect.Effect<Output, Errors[number]["Type"] | SqlError, R>
+  spec: Contract.Spec<Fields, Output, Errors, Progress, T> & {
+    readonly handler: Handler<Schema.Struct<Fields>["Type"], NoInfer<Output>, NoInfer<Errors[number]["Type"]>, R>
   }
-): Procedure<
-  Schema.Struct<Fields>["Type"],
-  Output,
-  Errors[number]["Type"],
-  R | (Transactional extends true ? SqlClient.SqlClient : never)
-> => ({
-  _tag: "Procedure",
-  uri,
-  input: Schema.Struct(spec.args ?? ({} as Fields)) as unknown as PlainSchema<Schema.Struct<Fields>["Type"]>,
-  fields: Object.keys(spec.args ?? {}),
-  positional: spec.positional ?? [],
-  output: spec.result,
-  errors: spec.errors ?? [],
-  options: spec.options ?? {},
-  transactional: spec.transactional ?? false,
-  handler: spec.handler
-})
+): Procedure<Schema.Struct<Fields>["Type"], Output, Errors[number]["Type"], R | TransactionServices<T>, T> =>
+  implement(Contract.make(uri, spec), spec.handler)
+
+export declare namespace Procedure {
+  export type Input<P> = Contract.Input<P>
+  export type Output<P> = Contract.Output<P>
+  export type Failure<P> = Contract.Failure<P>
+  export type Services<P> = P extends Runnable<infer R> ? R : never
+}

@@ -19,8 +19,8 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { InvocationRequest } from "../layers/WampSession.js"
-import type { PlainSchema } from "./Procedure.js"
+import type { InvocationRequest } from "../layers/wamp/Protocol.js"
+import type { PlainSchema } from "./Contract.js"
 
 export interface SendOptions {
   /** Unsent bytes on the WebSocket above which sending waits. Default 64 KiB. */

@@ -1,21 +1,17 @@
 /**
  * SQLSTATE helpers: read the PostgreSQL error code of an `SqlError`, and turn chosen codes into a
  * procedure's typed errors (e.g. 23505 unique violation → `DuplicateOwner`). Codes not mapped stay
- * `SqlError`s, which callers see as `wampgres.error.database`.
+ * `SqlError`s, which callers see as `wampgres.error.database`. Classifying failures (retryable or
+ * not) is left to the driver: `SqlError.reason` (`SerializationError`, `DeadlockError`, ...).
  */
 import * as Effect from "effect/Effect"
-import { SqlError } from "effect/sql/SqlError"
+import { isSqlError, SqlError } from "effect/sql/SqlError"
+import { sqlState } from "../layers/wamp/Failure.js"
 
 /** The SQLSTATE of a failed statement (`23505`, `40001`, ...), when PostgreSQL sent one. */
-export const sqlState = (error: SqlError): string | undefined => {
-  const cause: unknown = error.reason.cause
-  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
-    return cause.code
-  }
-  return undefined
-}
+export { sqlState }
 
-/** Well-known SQLSTATEs. */
+/** Well-known SQLSTATEs, for mapping them to a procedure's typed errors. */
 export const SqlStates = {
   uniqueViolation: "23505",
   foreignKeyViolation: "23503",
@@ -35,11 +31,11 @@ export const mapSqlState = <E2>(handlers: { readonly [code: string]: (error: Sql
     self,
     (error): error is E & SqlError => error instanceof SqlError && handlers[sqlState(error) ?? ""] !== undefined,
     (error) => Effect.fail(handlers[sqlState(error) ?? ""]!(error))
-  ) as Effect.Effect<A, E | E2, R>
+  )
 
-/** Whether a failure is worth retrying the whole transaction (serialization failure or deadlock). */
-export const isRetryable = (error: unknown): boolean => {
-  if (!(error instanceof SqlError)) return false
-  const code = sqlState(error)
-  return code === SqlStates.serializationFailure || code === SqlStates.deadlockDetected
-}
+/**
+ * Whether a failure is worth retrying the whole transaction: the driver classified it as a
+ * serialization failure (40001) or a deadlock (40P01).
+ */
+export const isRetryable = (error: unknown): boolean =>
+  isSqlError(error) && (error.reason._tag === "SerializationError" || error.reason._tag === "DeadlockError")

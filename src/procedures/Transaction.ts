@@ -47,3 +47,7 @@ export const retrying = <A, E, R>(
         times: options.retries ?? 5
       })
     ))
+
+/** Runs `body` in one transaction (nested: a savepoint); no retry. */
+export const around = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(body))

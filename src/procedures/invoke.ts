@@ -7,21 +7,21 @@
  * 2. the handler runs, inside one transaction when declared `transactional` (committed on success,
  *    rolled back on any failure, defect or interruption; nested `withTransaction` = savepoints).
  * 3. its result is encoded with the result Schema → YIELD args [result].
- * Failures: a declared typed error → its URI, args [message], kwargs = its fields; an `SqlError` →
+ * Failures (mapped by `layers/wamp/Failure.ts`): a declared typed error → its URI, args [message],
+ * kwargs = its fields; an `SqlError` →
  * `wampgres.error.database` (no SQL text or parameters; the SQLSTATE in kwargs), also when it
  * arrives as a defect (a ROLLBACK that failed because the connection dropped); anything else
  * (defects, undeclared errors, a result that does not encode) → `wamp.error.runtime_error`, logged
  * with its cause, no stack trace to the caller. Interruption (a canceled call) stays interruption.
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
-import * as SqlClient from "effect/sql/SqlClient"
+import * as Option from "effect/Option"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
-import { type InvocationRequest, type Payload, WampError, wampError } from "../layers/WampSession.js"
-import type { ErrorSchema, Procedure } from "./Procedure.js"
-import { sqlState } from "./SqlState.js"
+import * as Failure from "../layers/wamp/Failure.js"
+import { type InvocationRequest, type Payload, type WampError, wampError } from "../layers/wamp/Protocol.js"
+import type { Contract, ErrorSchema } from "./Contract.js"
 import { Uri, WampgresUri } from "../wamp/uris.js"
 
 /** WAMP error URIs callers of wampgres procedures can see. */
@@ -57,7 +57,7 @@ export const describeSchemaError = (error: Schema.SchemaError): string =>
 
 /** Positional args merged into kwargs by the declared positional field names. */
 const mergeArguments = (
-  procedure: Procedure<unknown, unknown, unknown, unknown>,
+  procedure: Contract<unknown, unknown, unknown>,
   payload: Payload
 ): Effect.Effect<Record<string, unknown>, WampError> => {
   const { positional } = procedure
@@ -93,13 +93,13 @@ const mergeArguments = (
 const decodeOptions = { onExcessProperty: "error", errors: "all" } as const
 
 /** The WAMP error for a failure of the handler (or of its transaction); undeclared failures die. */
-const toWampError = (errors: ReadonlyArray<ErrorSchema>, uri: string) => (failure: unknown): Effect.Effect<WampError> => {
+const toWampError = (errors: ReadonlyArray<ErrorSchema<unknown>>, uri: string) => (failure: unknown): Effect.Effect<WampError> => {
   const declared = errors.find((schema) => Schema.is(schema)(failure))
   if (declared !== undefined) {
     return Schema.encodeUnknownEffect(declared)(failure).pipe(
       Effect.map((encoded) => {
-        const { _tag, ...kwargs } = encoded as Record<string, unknown>
-        const message = (failure as { message?: unknown }).message
+        const { _tag, ...kwargs } = isRecord(encoded) ? encoded : {}
+        const message = isRecord(failure) ? failure.message : undefined
         return wampError(
           declared.uri,
           typeof message === "string" && message.length > 0 ? message : declared.uri,
@@ -109,113 +109,67 @@ const toWampError = (errors: ReadonlyArray<ErrorSchema>, uri: string) => (failur
       Effect.orDie
     )
   }
-  if (isSqlError(failure)) return databaseError(uri, failure)
+  if (isSqlError(failure)) return Failure.databaseError(uri, failure)
   return Effect.die(failure)
 }
 
-/** `wampgres.error.database` for an `SqlError`: the SQLSTATE when there is one, never the SQL text. */
-const databaseError = (uri: string, failure: SqlError): Effect.Effect<WampError> => {
-  const code = sqlState(failure)
-  const cause: unknown = failure.reason.cause
-  return Effect.as(
-    Effect.logWarning(
-      `Procedure ${uri} failed in the database: ${failure.reason._tag}${code === undefined ? "" : ` ${code}`} ${
-        cause instanceof Error ? cause.message : failure.reason.message
-      }`
-    ),
-    wampError(ErrorUris.database, "database error", code === undefined ? {} : { sqlstate: code })
-  )
-}
-
-/**
- * An `SqlError` that died: `withTransaction` turns a failed ROLLBACK (e.g. the connection dropped
- * inside the transaction) into a defect. For the caller it is still a database failure.
- */
-const sqlDefect = <E>(cause: Cause.Cause<E>): SqlError | undefined => {
-  for (const reason of cause.reasons) {
-    if (Cause.isDieReason(reason) && isSqlError(reason.defect)) return reason.defect
-  }
-  return undefined
-}
-
-/** What `invoke` needs of a procedure, built once per procedure (not per call). */
-interface Prepared<R> {
-  readonly run: (call: InvocationRequest) => Effect.Effect<Payload, WampError, R>
-}
-
-const prepared = new WeakMap<object, Prepared<any>>()
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
 
 const noKwargs: Readonly<Record<string, unknown>> = Object.freeze({})
-const noInput: Readonly<Record<string, unknown>> = Object.freeze({})
 
 const hasKeys = (record: object): boolean => {
   for (const _ in record) return true
   return false
 }
 
+/** Wraps a handler's effect in what its contract's transaction policy asks for (or nothing). */
+export type Around<X> = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R | X>
+
 /**
- * The call path of one procedure: decoders, encoders and error mapping made once. A procedure that
- * takes no arguments and is called with none skips argument merging and Schema decoding (the common
- * case of `now.v1`); everything else goes through `mergeArguments` and the input Schema.
+ * The call path of one procedure, built once when it is implemented: decoders, encoders and error
+ * mapping made here, not per call. A procedure that takes no arguments and is called with none
+ * skips argument merging and Schema decoding (the common case of `now.v1`); everything else goes
+ * through `mergeArguments` and the input Schema.
  */
-const prepare = <I, O, E, R>(procedure: Procedure<I, O, E, R>): Prepared<R> => {
-  const decode = Schema.decodeUnknownEffect(procedure.input)
-  const encode = Schema.encodeUnknownEffect(procedure.output)
-  const toError = toWampError(procedure.errors, procedure.uri)
-  const takesNoArguments = procedure.fields.length === 0
+export const prepare = <I, R, X>(
+  contract: Contract<I, unknown, unknown>,
+  handler: (input: I, request: InvocationRequest) => Effect.Effect<unknown, unknown, R>,
+  around: Around<X>
+): (call: InvocationRequest) => Effect.Effect<Payload, WampError, R | X> => {
+  const decode = Schema.decodeUnknownEffect(contract.input)
+  const encode = Schema.encodeUnknownEffect(contract.output)
+  const toError = toWampError(contract.errors, contract.uri)
+  const noInput = contract.fields.length === 0 ? Schema.decodeUnknownOption(contract.input)({}) : Option.none<I>()
   const toPayload = (encoded: unknown): Payload => ({ args: [encoded], kwargs: noKwargs })
-  const encodeOutput = (output: O) => Effect.orDie(encode(output))
+  const encodeOutput = (output: unknown) => Effect.orDie(encode(output))
   const onFailure = (failure: unknown) => Effect.flatMap(toError(failure), Effect.fail)
   const onInvalid = (error: Schema.SchemaError) => wampError(ErrorUris.invalidArgument, describeSchemaError(error))
-  const onCause = (cause: Cause.Cause<WampError>): Effect.Effect<never, WampError> => {
-    const failure = Cause.findErrorOption(cause)
-    if (failure._tag === "Some") return Effect.fail(failure.value)
-    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-    const sqlFailure = sqlDefect(cause)
-    if (sqlFailure !== undefined) return Effect.flip(databaseError(procedure.uri, sqlFailure))
-    return Effect.as(
-      Effect.logError(`Procedure ${procedure.uri} died`, cause),
-      wampError(ErrorUris.runtimeError, "internal error")
-    ).pipe(Effect.flip)
-  }
-  const body = (input: I, call: InvocationRequest): Effect.Effect<Payload, WampError, R> => {
-    const handled = procedure.transactional
-      ? Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(procedure.handler(input, call)))
-      : procedure.handler(input, call)
-    return handled.pipe(
+  const onCause = Failure.fromCause(contract.uri)
+  const body = (input: I, call: InvocationRequest): Effect.Effect<Payload, WampError, R | X> =>
+    around(handler(input, call)).pipe(
       Effect.flatMap(encodeOutput),
       Effect.map(toPayload),
       Effect.catch(onFailure)
-    ) as Effect.Effect<Payload, WampError, R>
-  }
+    )
   const decoded = (call: InvocationRequest) =>
     Effect.flatMap(
-      mergeArguments(procedure as Procedure<unknown, unknown, unknown, unknown>, call),
+      mergeArguments(contract, call),
       (merged) => Effect.mapError(decode(merged, decodeOptions), onInvalid)
     )
-  return {
-    run: (call) =>
-      Effect.catchCause(
-        takesNoArguments && call.args.length === 0 && !hasKeys(call.kwargs)
-          ? body(noInput as I, call)
-          : Effect.flatMap(decoded(call), (input) => body(input, call)),
-        onCause
-      )
-  }
+  return (call) =>
+    Effect.catchCause(
+      noInput._tag === "Some" && call.args.length === 0 && !hasKeys(call.kwargs)
+        ? body(noInput.value, call)
+        : Effect.flatMap(decoded(call), (input) => body(input, call)),
+      onCause
+    )
 }
 
 /**
  * Runs a procedure for one invocation. Fails only with `WampError` (what the caller receives); a
- * canceled call is an interruption.
+ * canceled call is an interruption. Requires what the handler requires.
  */
-export const invoke = <I, O, E, R>(
-  procedure: Procedure<I, O, E, R>,
+export const invoke = <R>(
+  procedure: { readonly run: (call: InvocationRequest) => Effect.Effect<Payload, WampError, R> },
   call: InvocationRequest
-): Effect.Effect<Payload, WampError, R> => {
-  let entry = prepared.get(procedure) as Prepared<R> | undefined
-  if (entry === undefined) {
-    entry = prepare(procedure)
-    prepared.set(procedure, entry)
-  }
-  return entry.run(call)
-}
+): Effect.Effect<Payload, WampError, R> => procedure.run(call)

@@ -236,7 +236,7 @@ export class Dealer {
     // a call never waits for an INVOCATION that did not leave
     if (!sent) {
       this.finish(invocation)
-      if (callee.isClosed) {
+      if (callee.isUnreachable) {
         caller.send(errorMessage(MessageType.CALL, request, Uri.canceled, "the callee left"), false)
       } else {
         caller.send(

@@ -16,7 +16,8 @@ import type { AuthMethod } from "./types.js"
 
 /** The connection below a session (a WebSocket today). */
 export interface Peer {
-  send(data: string | Uint8Array): void
+  /** Hands a frame to the connection; false when it is no longer open (closing or closed). */
+  send(data: string | Uint8Array): boolean
   /** Bytes handed to the connection and not yet taken by the kernel (the current write batch included). */
   readonly bufferedAmount: number
   /** Stops reading from the connection, so that TCP pushes back on the peer. Idempotent. */
@@ -196,11 +197,22 @@ export class Session {
     try {
       data = this.serializer.encode(message, mayHoldBinary)
     } catch (error) {
-      this.context.log.warn(`session ${this.id}: cannot encode message ${String(message[0])} with ${this.serializer.name}: ${errorText(error)}`)
+      this.context.log.debug(`session ${this.id}: cannot encode message ${String(message[0])} with ${this.serializer.name}: ${errorText(error)}`)
       return false
     }
-    this.peer.send(data)
-    return true
+    if (this.peer.send(data)) return true
+    this.#connectionClosing = true
+    return false
+  }
+
+  #connectionClosing = false
+
+  /**
+   * Nothing can reach this session any more: it has left, or its connection is closing (a send
+   * found it no longer open), though the transport has not reported the close yet.
+   */
+  get isUnreachable(): boolean {
+    return this.#connectionClosing || this.#state === State.Closed
   }
 
   /** Closed: left its realm, nothing more is sent to it. */

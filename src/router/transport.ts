@@ -210,7 +210,7 @@ export const startTransport = async (
     }
     const peer: Peer = {
       send: (data) => {
-        if (ws.readyState !== WebSocket.OPEN) return
+        if (ws.readyState !== WebSocket.OPEN) return false
         if (!corked) {
           corked = true
           socket.cork()
@@ -222,6 +222,7 @@ export const startTransport = async (
           log.warn(`session ${session.id}: ${ws.bufferedAmount} bytes waiting to be sent, dropping the slow peer`)
           ws.terminate()
         }
+        return true
       },
       get bufferedAmount() {
         return ws.bufferedAmount

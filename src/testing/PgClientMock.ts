@@ -1,5 +1,7 @@
 /**
  * A scripted, recording `PgClient` for tests of code that talks to PostgreSQL.
+ * (Over 400 lines: the fake connections' transaction states and the client built on them are one
+ * piece; the errors are in `PgErrors.ts`, the script and record in `PgScript.ts`.)
  *
  * The mock is the real `SqlClient` (built with `effect/sql/SqlClient`'s `make`
  * and `@effect/sql-pg`'s own compiler) over a fake connection pool, so
@@ -56,352 +58,45 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Reactivity from "effect/reactivity/Reactivity"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { Connection } from "effect/sql/SqlConnection"
-import {
-  AuthenticationError,
-  AuthorizationError,
-  ConnectionError,
-  ConstraintError,
-  DeadlockError,
-  LockTimeoutError,
-  SerializationError,
-  SqlError,
-  type SqlErrorReason,
-  SqlSyntaxError,
-  StatementTimeoutError,
-  UniqueViolation,
-  UnknownError
-} from "effect/sql/SqlError"
+import { SqlError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import * as PgPoolClient from "../layers/PgPoolClient.js"
+import { connectionLost, isConnectionLost, pgError, SqlState } from "./PgErrors.js"
+import {
+  classify,
+  describeMatch,
+  type ExecutedStatement,
+  isReply,
+  matches,
+  type Reply,
+  type Rule,
+  toResult,
+  UnscriptedStatementError
+} from "./PgScript.js"
 
-// ---------------------------------------------------------------------------
-// Recorded statements
-// ---------------------------------------------------------------------------
-
-/**
- * What a recorded statement does: a plain query, or one of the transaction
- * control statements `withTransaction` issues.
- *
- * @since 0.1.0
- */
-export type StatementKind =
-  | "query"
-  | "begin"
-  | "commit"
-  | "rollback"
-  | "savepoint"
-  | "releaseSavepoint"
-  | "rollbackToSavepoint"
-
-/**
- * One statement as the driver would have sent it: compiled SQL, positional
- * parameters, and the id of the fake connection it ran on (statements of one
- * transaction share a connection).
- *
- * @since 0.1.0
- */
-export interface ExecutedStatement {
-  readonly sql: string
-  readonly params: ReadonlyArray<unknown>
-  readonly connection: number
-  readonly kind: StatementKind
-}
-
-const classify = (sql: string): StatementKind => {
-  const text = sql.trimStart().toUpperCase()
-  if (text.startsWith("BEGIN") || text.startsWith("START TRANSACTION")) return "begin"
-  if (text.startsWith("COMMIT") || text.startsWith("END")) return "commit"
-  if (text.startsWith("ROLLBACK TO")) return "rollbackToSavepoint"
-  if (text.startsWith("ROLLBACK") || text.startsWith("ABORT")) return "rollback"
-  if (text.startsWith("SAVEPOINT")) return "savepoint"
-  if (text.startsWith("RELEASE")) return "releaseSavepoint"
-  return "query"
-}
-
-// ---------------------------------------------------------------------------
-// PostgreSQL errors, built as @effect/sql-pg builds them
-// ---------------------------------------------------------------------------
-
-/**
- * The fields of a PostgreSQL `ErrorResponse` (the driver's
- * `PgProtocol.ErrorFields`); `code` is the SQLSTATE.
- *
- * @since 0.1.0
- */
-export interface PgErrorFields {
-  readonly [key: string]: string | undefined
-  readonly code: string
-  readonly message?: string | undefined
-  readonly severity?: string | undefined
-  readonly detail?: string | undefined
-  readonly hint?: string | undefined
-  readonly schema?: string | undefined
-  readonly table?: string | undefined
-  readonly column?: string | undefined
-  readonly constraint?: string | undefined
-}
-
-/**
- * SQLSTATEs a test commonly fails a statement with.
- *
- * @since 0.1.0
- */
-export const SqlState = {
-  uniqueViolation: "23505",
-  foreignKeyViolation: "23503",
-  notNullViolation: "23502",
-  checkViolation: "23514",
-  serializationFailure: "40001",
-  deadlockDetected: "40P01",
-  lockNotAvailable: "55P03",
-  queryCanceled: "57014",
-  undefinedTable: "42P01",
-  insufficientPrivilege: "42501",
-  inFailedSqlTransaction: "25P02",
-  noActiveSqlTransaction: "25P01",
-  invalidSavepointSpecification: "3B001",
-  adminShutdown: "57P01",
-  connectionFailure: "08006"
-} as const
-
-// Mirrors @effect/sql-pg's internal `classifySqlState` (not exported by the
-// package); test/unit/testing checks it against the installed one.
-const classifySqlState = (
-  code: string | undefined,
-  constraint: unknown,
-  props: { readonly cause: unknown; readonly message: string; readonly operation: string }
-): SqlErrorReason => {
-  if (code !== undefined) {
-    if (code.startsWith("08")) return new ConnectionError(props)
-    if (code.startsWith("28")) return new AuthenticationError(props)
-    if (code === "42501") return new AuthorizationError(props)
-    if (code.startsWith("42")) return new SqlSyntaxError(props)
-    if (code === "23505") {
-      const normalized = typeof constraint === "string" ? constraint.trim() : ""
-      return new UniqueViolation({ ...props, constraint: normalized.length === 0 ? "unknown" : normalized })
-    }
-    if (code.startsWith("23")) return new ConstraintError(props)
-    if (code === "40P01") return new DeadlockError(props)
-    if (code === "40001") return new SerializationError(props)
-    if (code === "55P03") return new LockTimeoutError(props)
-    if (code === "57014") return new StatementTimeoutError(props)
-  }
-  return new UnknownError(props)
-}
-
-/**
- * The `SqlError` the driver produces when the server answers a query with an
- * `ErrorResponse`: `reason` classified by SQLSTATE, `reason.message`
- * `"PgConnection: Query failed"`, `reason.operation` `"query"`, and
- * `reason.cause` an `Error` carrying every field (`cause.code` is the
- * SQLSTATE).
- *
- * @since 0.1.0
- */
-export const pgError = (fields: PgErrorFields): SqlError => {
-  const all = { severity: "ERROR", severityUnlocalized: "ERROR", ...fields }
-  const cause = Object.assign(new Error(all.message ?? "Unknown PostgreSQL error"), all)
-  return new SqlError({
-    reason: classifySqlState(all.code, all.constraint, {
-      cause,
-      message: "PgConnection: Query failed",
-      operation: "query"
-    })
-  })
-}
-
-/**
- * SQLSTATE 23505, as PostgreSQL reports a duplicate key.
- *
- * @since 0.1.0
- */
-export const uniqueViolation = (constraint: string, options?: {
-  readonly detail?: string | undefined
-  readonly table?: string | undefined
-  readonly schema?: string | undefined
-}): SqlError =>
-  pgError({
-    code: SqlState.uniqueViolation,
-    message: `duplicate key value violates unique constraint "${constraint}"`,
-    constraint,
-    ...(options?.detail === undefined ? {} : { detail: options.detail }),
-    ...(options?.table === undefined ? {} : { table: options.table }),
-    schema: options?.schema ?? "public"
-  })
-
-/**
- * SQLSTATE 40001, as PostgreSQL reports a serialization failure.
- *
- * @since 0.1.0
- */
-export const serializationFailure = (): SqlError =>
-  pgError({
-    code: SqlState.serializationFailure,
-    message: "could not serialize access due to concurrent update"
-  })
-
-/**
- * SQLSTATE 40P01, as PostgreSQL reports a deadlock.
- *
- * @since 0.1.0
- */
-export const deadlockDetected = (): SqlError =>
-  pgError({
-    code: SqlState.deadlockDetected,
-    message: "deadlock detected",
-    detail: "Process 1 waits for ShareLock on transaction 2; blocked by process 2."
-  })
-
-/**
- * The error the driver raises when the socket closes under a query
- * (`ConnectionError`, `"PgConnection: Connection closed"`). A rule answering
- * with it also kills the fake connection: every later statement on that
- * connection fails the same way, and the pool hands out a new one.
- *
- * @since 0.1.0
- */
-export const connectionLost = (): SqlError =>
-  new SqlError({
-    reason: new ConnectionError({
-      cause: new Error("Connection closed"),
-      message: "PgConnection: Connection closed",
-      operation: "query"
-    })
-  })
-
-const isConnectionLost = (error: SqlError): boolean => error.reason._tag === "ConnectionError"
-
-/**
- * The defect raised for a statement no rule answers. Its message shows the
- * statement's SQL and parameters.
- *
- * @since 0.1.0
- */
-export class UnscriptedStatementError extends Schema.TaggedError<UnscriptedStatementError>()(
-  "UnscriptedStatementError",
-  {
-    sql: Schema.String,
-    params: Schema.Array(Schema.Unknown),
-    rules: Schema.Array(Schema.String)
-  }
-) {
-  override get message(): string {
-    const rules = this.rules.length === 0 ? "(none)" : this.rules.join(", ")
-    return `PgClientMock: no scripted answer for statement\n  sql:    ${this.sql}\n  params: ${
-      showParams(this.params)
-    }\n  rules:  ${rules}`
-  }
-}
-
-const showParams = (params: ReadonlyArray<unknown>): string => {
-  try {
-    return JSON.stringify(params, (_, value) => typeof value === "bigint" ? `${value}n` : value)
-  } catch {
-    return String(params)
-  }
-}
-
-// ---------------------------------------------------------------------------
-// The script
-// ---------------------------------------------------------------------------
-
-/**
- * Which statements a rule answers: the SQL text (compared with runs of
- * whitespace collapsed and ends trimmed), a regular expression tested against
- * the SQL, or a predicate over the whole statement (SQL and parameters).
- *
- * @since 0.1.0
- */
-export type Match = string | RegExp | ((statement: ExecutedStatement) => boolean)
-
-/**
- * A full reply: rows plus the command tag and row count `sql...raw` sees
- * (defaults: the first word of the SQL, and the number of rows).
- *
- * @since 0.1.0
- */
-export interface Reply {
-  readonly rows: ReadonlyArray<PgConnection.Row>
-  readonly command?: string | undefined
-  readonly rowCount?: number | undefined
-}
-
-/**
- * What a rule answers: rows, a {@link Reply}, a `SqlError` to fail with, or a
- * function of the statement returning any of these or an Effect of them (to
- * delay, count, or block an answer).
- *
- * @since 0.1.0
- */
-export type Answer =
-  | ReadonlyArray<PgConnection.Row>
-  | Reply
-  | SqlError
-  | ((
-    statement: ExecutedStatement
-  ) =>
-    | ReadonlyArray<PgConnection.Row>
-    | Reply
-    | SqlError
-    | Effect.Effect<ReadonlyArray<PgConnection.Row> | Reply, SqlError>)
-
-/**
- * One scripted answer. Build with {@link when}.
- *
- * @since 0.1.0
- */
-export interface Rule {
-  readonly match: Match
-  readonly answer: Answer
-  /** How many statements this rule answers before it is used up; unlimited when absent. */
-  readonly times?: number | undefined
-}
-
-/**
- * Scripts `answer` for statements matching `match`. Rules are tried in order;
- * the first live match answers. Transaction control statements need no rule,
- * but a rule can match one to fail it (for example `COMMIT` with
- * {@link serializationFailure}).
- *
- * @since 0.1.0
- */
-export const when = (match: Match, answer: Answer, options?: { readonly times?: number | undefined }): Rule => ({
-  match,
-  answer,
-  times: options?.times
-})
-
-const normalize = (sql: string): string => sql.replace(/\s+/g, " ").trim()
-
-const describeMatch = (match: Match): string =>
-  typeof match === "string" ? JSON.stringify(match) : match instanceof RegExp ? String(match) : "<predicate>"
-
-const matches = (match: Match, statement: ExecutedStatement): boolean => {
-  if (typeof match === "string") return normalize(match) === normalize(statement.sql)
-  if (match instanceof RegExp) {
-    match.lastIndex = 0
-    return match.test(statement.sql)
-  }
-  return match(statement)
-}
-
-const isReply = (u: unknown): u is Reply => typeof u === "object" && u !== null && !Array.isArray(u) && "rows" in u
-
-const toResult = (statement: ExecutedStatement, reply: ReadonlyArray<PgConnection.Row> | Reply): PgConnection.Result => {
-  const { command, rowCount, rows } = isReply(reply) ? reply : { rows: reply, command: undefined, rowCount: undefined }
-  return {
-    command: command ?? (statement.sql.trimStart().split(/\s/, 1)[0] ?? "").toUpperCase(),
-    rowCount: rowCount ?? rows.length,
-    oid: null,
-    rows,
-    fields: []
-  }
-}
+export {
+  connectionLost,
+  deadlockDetected,
+  type PgErrorFields,
+  pgError,
+  serializationFailure,
+  SqlState,
+  uniqueViolation
+} from "./PgErrors.js"
+export {
+  type Answer,
+  type ExecutedStatement,
+  type Match,
+  type Reply,
+  type Rule,
+  type StatementKind,
+  UnscriptedStatementError,
+  when
+} from "./PgScript.js"
 
 // ---------------------------------------------------------------------------
 // The service
@@ -465,11 +160,7 @@ interface FakeConnection {
   dead: SqlError | undefined
 }
 
-const validateChannelName = (channel: string, operation: string): SqlError | undefined => {
-  if (new TextEncoder().encode(channel).byteLength <= 63) return undefined
-  const message = "PostgreSQL channel names must not exceed 63 UTF-8 bytes"
-  return new SqlError({ reason: new UnknownError({ cause: new Error(message), message, operation }) })
-}
+const validateChannelName = PgPoolClient.validateChannelName
 
 const escapeIdentifier = (identifier: string): string => `"${identifier.replaceAll("\"", "\"\"")}"`
 

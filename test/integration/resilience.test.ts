@@ -2,7 +2,8 @@
  * The service under trouble, with real parts: a router restart (the component rejoins and
  * re-registers by itself), shutdown (in-flight calls drain; stragglers are canceled and rolled back),
  * a canceled call (INTERRUPT interrupts the handler: the query stops in PostgreSQL, the transaction
- * rolls back), and broken database connections (the pool replaces them).
+ * rolls back), broken database connections (the pool replaces them), and a registration that fails
+ * after a rejoin (retried until it succeeds).
  */
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -11,14 +12,16 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Group from "../../src/procedures/Group.js"
-import { NowGroup } from "../../src/procedures/now.js"
+import { NowGroup } from "../../src/procedures/now/index.js"
 import * as Procedure from "../../src/procedures/Procedure.js"
 import { Router } from "../../src/router/index.js"
+import { Uri } from "../../src/wamp/uris.js"
 import { asSuperuser, callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../support/index.js"
 
 /** Sleeps in the database inside a transaction after writing a marker row; returns the marker. */
@@ -34,6 +37,11 @@ const slowWrite = Procedure.make("com.example.test.slow_write", {
   })
 })
 const SlowGroup = Group.make("slow", [slowWrite])
+
+const CONTESTED = "com.example.test.contested"
+const ContestedGroup = Group.make("contested", [
+  Procedure.make(CONTESTED, { result: Schema.String, handler: () => Effect.succeed("component") })
+])
 
 const markerCount = (marker: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -75,6 +83,51 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("resilience", (
       ).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 80 }))
       assert.strictEqual(after.args.length, 1)
       assert.isBelow(Date.now() - started, 8_000)
+    }))
+
+  it.effect("a procedure another session took while the component was away is registered again once it is free", () =>
+    Effect.gen(function*() {
+      const database = yield* Effect.context<SqlClient.SqlClient | TestDatabase>()
+      const first = yield* start(TestRouter.layer())
+      const router = Context.get(first.context, Router)
+      const port = router.listening[0]!.port
+      // Slow reconnects (up to 3 s apart), so the other session can register first after the restart.
+      yield* Layer.build(componentLayer(ContestedGroup.layer, { maxRetryDelay: Duration.seconds(3) }).pipe(
+        Layer.provide(Layer.succeed(Router, router)),
+        Layer.provide(Layer.succeedContext(database))
+      ))
+      const call = Effect.scoped(Effect.flatMap(clientSession(router.url), (s) => callRaw(s, CONTESTED)))
+      assert.deepStrictEqual((yield* call).args, ["component"])
+
+      // Until the other session wins the race (the component rejoining first is rare but possible).
+      let router_ = first
+      const taken = yield* Effect.gen(function*() {
+        yield* router_.stop
+        yield* Effect.sleep("2 seconds")
+        router_ = yield* start(TestRouter.layer({ port }))
+        const other = yield* clientSession(router.url)
+        const registered = yield* Effect.exit(Effect.tryPromise(() => other.register(CONTESTED, () => "other")))
+        return Exit.isSuccess(registered) ? Option.some(other) : Option.none()
+      }).pipe(
+        Effect.flatMap(Effect.fromOption),
+        Effect.retry({ times: 3 })
+      )
+      yield* Effect.addFinalizer(() => router_.stop)
+      // The component rejoins; its registration fails while the other session holds the procedure.
+      const sessions = Effect.scoped(Effect.flatMap(clientSession(router.url), (s) => callRaw(s, "wamp.session.count")))
+      yield* Effect.map(sessions, (r) => r.args[0]).pipe(
+        Effect.filterOrFail((n) => n === 3),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 })
+      )
+      assert.deepStrictEqual((yield* call).args, ["other"])
+
+      // Once the other session leaves, the component's retried registration takes the procedure again.
+      yield* Effect.sync(() => taken.leave(Uri.closeNormal))
+      const again = yield* call.pipe(
+        Effect.filterOrFail((r) => r.args[0] === "component"),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 100 })
+      )
+      assert.deepStrictEqual(again.args, ["component"])
     }))
 
   it.effect("shutdown lets calls in flight finish, then unregisters", () =>

@@ -35,7 +35,7 @@ import type { DatabaseTarget } from "../../src/layers/DatabaseConfig.js"
 import { freePort } from "../../src/layers/EmbeddedPostgres.js"
 import type { WampError } from "../../src/layers/WampSession.js"
 import * as Ledger from "../../src/procedures/ledger/index.js"
-import { NowGroup } from "../../src/procedures/now.js"
+import { NowGroup } from "../../src/procedures/now/index.js"
 import { Router } from "../../src/router/index.js"
 import { callRaw, clientSession, componentLayer, TestRouter } from "../support/index.js"
 

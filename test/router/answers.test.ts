@@ -113,6 +113,28 @@ describe("a callee that leaves", () => {
     }))
 })
 
+describe("a callee whose connection is closing", () => {
+  it.live("fails a new call at once with wamp.error.canceled instead of waiting for the close to complete", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* registered(r.url, "json", "com.answers.p")
+      const caller = yield* joined(r.url, "json")
+      // The callee sends its close frame but never reads the router's answer, so the router's side
+      // stays CLOSING (ws waits up to 30 s for the TCP end) while the session is still registered.
+      ;(callee.ws as unknown as { _socket: import("node:net").Socket })._socket.pause()
+      callee.ws.close()
+      // Until the router has read the close frame an INVOCATION may still leave (and get no answer):
+      // each attempt that stays silent is such a race; the first one after it must fail at once.
+      let answer: Array<unknown> | undefined
+      for (let request = 1; request <= 10 && answer === undefined; request++) {
+        caller.send([CALL, request, {}, "com.answers.p", []])
+        answer = yield* promise(() => caller.next(1000).catch(() => undefined))
+      }
+      expect(answer?.[0]).toBe(ERROR)
+      expect(answer?.[4]).toBe("wamp.error.canceled")
+    }))
+})
+
 describe("an EVENT one subscriber cannot take", () => {
   it.live("reaches the subscribers that can, and later events reach everyone", () =>
     Effect.gen(function*() {

@@ -8,11 +8,11 @@
  * Reproduce a failure with FUZZ_SEED=<seed>; FUZZ_RUNS sets the runs per WebSocket property
  * (default 100 per serializer and phase; the in-process properties run five times as many).
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
 import { serializers } from "../../src/wamp/codecs.js"
 import type { SerializerName } from "../../src/router/types.js"
-import { encodable, type FuzzRouter, fuzzRuns, fuzzSeed, hostile, openPair, type Pair, runBatch, startFuzzRouter } from "./fuzz-support.js"
+import { encodable, fuzzRuns, fuzzSeed, hostile, runBatch, useFuzzRouter } from "./fuzz-support.js"
 
 const SERIALIZERS: ReadonlyArray<SerializerName> = ["json", "msgpack", "cbor"]
 const SOCKET_RUNS = fuzzRuns(100)
@@ -91,30 +91,13 @@ describe.each(SERIALIZERS)("%s decoder", (serializer) => {
   })
 })
 
-let fuzz: FuzzRouter
-let pair: Pair
-let checks = 0
-
-beforeAll(async () => {
-  fuzz = await startFuzzRouter()
-  pair = await openPair(fuzz.router.url)
-}, 30_000)
-
-afterAll(async () => {
-  pair?.close()
-  await fuzz?.router.close()
-})
-
-const routerIsWell = async (): Promise<void> => {
-  expect(fuzz.internalErrors()).toEqual([])
-  await pair.check(++checks)
-}
+const { routerIsWell, url } = useFuzzRouter()
 
 describe.each(SERIALIZERS)("raw frames over %s", (serializer) => {
   it("a bad first frame ends at most its own connection", async () => {
     await fc.assert(
       fc.asyncProperty(frame(serializer), async (data) => {
-        await runBatch(fuzz.router.url, serializer, [], data)
+        await runBatch(url(), serializer, [], data)
         await routerIsWell()
       }),
       { numRuns: SOCKET_RUNS, seed: fuzzSeed() }
@@ -124,7 +107,7 @@ describe.each(SERIALIZERS)("raw frames over %s", (serializer) => {
   it("bad frames in an established session end at most that session", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(frame(serializer), { minLength: 1, maxLength: 3 }), async (frames) => {
-        const outcome = await runBatch(fuzz.router.url, serializer, frames)
+        const outcome = await runBatch(url(), serializer, frames)
         // an undecodable frame is a protocol violation of that session
         const abort = outcome.received.find((m) => m[0] === 3)
         if (abort !== undefined) expect(abort[2]).toMatch(/^wamp\.error\.(protocol_violation|payload_size_exceeded)$/)

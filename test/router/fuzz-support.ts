@@ -3,6 +3,7 @@
  * pair of autobahn sessions (a callee and a caller that also subscribes) that must keep working,
  * hostile values, and a raw client that sends a batch and waits until the router has handled it.
  */
+import { afterAll, beforeAll, expect } from "@effect/vitest"
 import type autobahn from "autobahn"
 import fc from "fast-check"
 import { type RunningRouter, startRouter } from "../../src/router/index.js"
@@ -340,5 +341,31 @@ export const runBatch = async (
     return { ended, received }
   } finally {
     client.close()
+  }
+}
+
+/**
+ * The file's fuzz router and well-behaved pair, started before its tests and closed after them, and
+ * the check to run after every batch: nothing reached the safety net, and the pair still completes a
+ * call and an event.
+ */
+export const useFuzzRouter = (): { readonly url: () => string; readonly routerIsWell: () => Promise<void> } => {
+  let fuzz: FuzzRouter | undefined
+  let pair: Pair | undefined
+  let checks = 0
+  beforeAll(async () => {
+    fuzz = await startFuzzRouter()
+    pair = await openPair(fuzz.router.url)
+  }, 30_000)
+  afterAll(async () => {
+    pair?.close()
+    await fuzz?.router.close()
+  })
+  return {
+    url: () => fuzz!.router.url,
+    routerIsWell: async () => {
+      expect(fuzz!.internalErrors()).toEqual([])
+      await pair!.check(++checks)
+    }
   }
 }

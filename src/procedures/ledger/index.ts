@@ -1,5 +1,6 @@
 /**
  * The ledger: the reference example of database programming with wampgres (tour: docs/ledger.md).
+ * Its contracts are in `./contract.ts`; this module implements them.
  *
  * - `open_account` / `get_account`: rows decoded by Schemas, a unique violation (23505) mapped to
  *   `duplicate_owner`;
@@ -28,20 +29,15 @@ import * as Progressive from "../Progressive.js"
 import * as Rows from "../Rows.js"
 import { mapSqlState, SqlStates } from "../SqlState.js"
 import * as Transaction from "../Transaction.js"
+import * as Contract from "./contract.js"
 import {
-  Account,
   AccountRow,
-  Amount,
-  Balance,
   DuplicateOwner,
-  HistoryResult,
   Id,
   InsufficientFunds,
   InvalidArgument,
   NoSuchAccount,
-  Owner,
   Transfer,
-  TransferResult,
   TransferRow,
   Uris,
   accountsChannel
@@ -65,11 +61,9 @@ const findAccount = Effect.fnUntraced(function*(id: number) {
   return yield* Effect.orDie(find(id))
 })
 
-export const openAccount = Procedure.make(Uris.openAccount, {
-  args: { owner: Owner, balance: Balance },
-  result: Account,
-  errors: [DuplicateOwner],
-  handler: Effect.fnUntraced(function*({ balance, owner }) {
+export const openAccount = Procedure.implement(
+  Contract.openAccount,
+  Effect.fnUntraced(function*({ balance, owner }) {
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql`INSERT INTO ledger_accounts ${sql.insert({ owner, balance })} RETURNING id, owner, balance`.pipe(
       mapSqlState({
@@ -79,16 +73,13 @@ export const openAccount = Procedure.make(Uris.openAccount, {
     const [account] = yield* Rows.decodeAll(AccountRow)(rows)
     return account!
   })
-})
+)
 
-export const getAccount = Procedure.make(Uris.getAccount, {
-  args: { id: Id },
-  positional: ["id"],
-  result: Account,
-  errors: [NoSuchAccount],
-  handler: ({ id }) =>
+export const getAccount = Procedure.implement(
+  Contract.getAccount,
+  ({ id }) =>
     Effect.flatMap(findAccount(id), Option.match({ onNone: () => Effect.fail(noSuchAccount(id)), onSome: Effect.succeed }))
-})
+)
 
 /** One transfer, inside the transaction `Transaction.retrying` opens (and reopens on 40001/40P01). */
 const transferOnce = Effect.fnUntraced(function*({ amount, from, to }: { from: number; to: number; amount: number }) {
@@ -126,22 +117,19 @@ const transferOnce = Effect.fnUntraced(function*({ amount, from, to }: { from: n
   }
 })
 
-export const transfer = Procedure.make(Uris.transfer, {
-  args: { from: Id, to: Id, amount: Amount },
-  result: TransferResult,
-  errors: [NoSuchAccount, InsufficientFunds, InvalidArgument],
-  handler: (input) =>
+export const transfer = Procedure.implement(
+  Contract.transfer,
+  (input) =>
     input.from === input.to
       ? Effect.fail(new InvalidArgument({ message: "from and to must be different accounts" }))
       : Transaction.retrying(transferOnce(input)).pipe(
         // The table's constraints back up the checks above (a row changed by hand, a future bug).
         mapSqlState<InsufficientFunds | NoSuchAccount>({
-          [SqlStates.checkViolation]: () =>
-            new InsufficientFunds({ account: input.from, amount: input.amount }),
+          [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
           [SqlStates.foreignKeyViolation]: () => noSuchAccount(input.from)
         })
       )
-})
+)
 
 /**
  * An account's transfers, oldest first. Each side has its own index ordered by id, and PostgreSQL
@@ -156,17 +144,15 @@ const historyQuery = (sql: SqlClient.SqlClient, account: number, limit: number |
       ORDER BY id
       LIMIT ${limit ?? null}::bigint`
 
-export const history = Procedure.make(Uris.history, {
-  args: { account: Id, limit: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))) },
-  result: HistoryResult,
-  errors: [NoSuchAccount, InvalidArgument],
-  handler: Effect.fnUntraced(function*({ account, limit }, request) {
+export const history = Procedure.implement(
+  Contract.history,
+  Effect.fnUntraced(function*({ account, limit }, request) {
     const sql = yield* SqlClient.SqlClient
     if (Option.isNone(yield* findAccount(account))) return yield* noSuchAccount(account)
     if (request.progress !== undefined) {
       const decodeRow = Schema.decodeUnknownEffect(TransferRow)
       const rows = historyQuery(sql, account, limit).stream.pipe(Stream.mapEffect((row) => Effect.orDie(decodeRow(row))))
-      const count = yield* Progressive.send(rows, request, Transfer)
+      const count = yield* Progressive.send(rows, request, Contract.history.progress)
       return { count }
     }
     if (limit !== undefined && limit > maxListedTransfers) {
@@ -177,7 +163,7 @@ export const history = Procedure.make(Uris.history, {
     const transfers = yield* Effect.flatMap(historyQuery(sql, account, limit ?? defaultListedTransfers), Rows.decodeAll(TransferRow))
     return { count: transfers.length, transfers }
   })
-})
+)
 
 /** The ledger's procedures. */
 export const LedgerGroup = Group.make("ledger", [openAccount, getAccount, transfer, history])

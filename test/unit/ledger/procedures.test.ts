@@ -14,7 +14,7 @@ import * as PgClientMock from "../../../src/testing/PgClientMock.js"
 import { at, type Call, call, events, mocked } from "./support.js"
 
 /** Fails with the WAMP error, asserting its URI and that no statement was sent. */
-const rejected = (procedure: Procedure.Any, payload: Call) =>
+const rejected = <R>(procedure: Procedure.Runnable<R>, payload: Call) =>
   Effect.gen(function*() {
     const mock = yield* PgClientMock.PgClientMock
     const error = yield* Effect.flip(call(procedure, payload))

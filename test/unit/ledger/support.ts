@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import type { Payload, WampError } from "../../../src/layers/WampSession.js"
+import type { Payload } from "../../../src/layers/WampSession.js"
 import { invoke, request } from "../../../src/procedures/invoke.js"
 import type * as Procedure from "../../../src/procedures/Procedure.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
@@ -20,12 +20,8 @@ export interface Call {
 }
 
 /** Invokes a procedure as the WAMP session would; with `progress`, as a call with receive_progress. */
-export const call = (procedure: Procedure.Any, payload: Call, progress?: (payload: Payload) => Effect.Effect<void>) =>
-  invoke(procedure, { ...request(procedure.uri, payload), progress }) as unknown as Effect.Effect<
-    Payload,
-    WampError,
-    PgClientMock.PgClientMock | WampSessionMock.WampSessionMock
-  >
+export const call = <R>(procedure: Procedure.Runnable<R>, payload: Call, progress?: (payload: Payload) => Effect.Effect<void>) =>
+  invoke(procedure, { ...request(procedure.uri, payload), progress })
 
 /** Runs a test against a fresh mocked database answering by `rules` and a fresh recording session. */
 export const mocked = (...rules: ReadonlyArray<PgClientMock.Rule>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>

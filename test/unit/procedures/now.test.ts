@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import { WampError } from "../../../src/layers/WampSession.js"
 import { ErrorUris, invoke, request } from "../../../src/procedures/invoke.js"
-import { NowGroup, nowV1, nowV2, nowV3, nowV4 } from "../../../src/procedures/now.js"
+import { NowGroup, nowV1, nowV2, nowV3, nowV4 } from "../../../src/procedures/now/index.js"
 import type * as Procedure from "../../../src/procedures/Procedure.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
 
@@ -19,14 +19,10 @@ const plain = [nowV1, nowV2]
 const transactional = [nowV3, nowV4]
 
 /** Invokes a procedure with a raw payload; the WAMP error when it fails. */
-const call = (procedure: Procedure.Any, payload: { args?: Array<unknown>; kwargs?: Record<string, unknown> } = {}) =>
-  invoke(procedure, request(procedure.uri, payload)) as Effect.Effect<
-    { readonly args: ReadonlyArray<unknown>; readonly kwargs: Readonly<Record<string, unknown>> },
-    WampError,
-    never
-  >
+const call = <R>(procedure: Procedure.Runnable<R>, payload: { args?: Array<unknown>; kwargs?: Record<string, unknown> } = {}) =>
+  invoke(procedure, request(procedure.uri, payload))
 
-const failure = (procedure: Procedure.Any, payload: { args?: Array<unknown>; kwargs?: Record<string, unknown> } = {}) =>
+const failure = <R>(procedure: Procedure.Runnable<R>, payload: { args?: Array<unknown>; kwargs?: Record<string, unknown> } = {}) =>
   Effect.flip(call(procedure, payload))
 
 const mocked = (...rules: ReadonlyArray<PgClientMock.Rule>) =>
