@@ -84,9 +84,11 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_cha
       ).pipe(Effect.ignore)
       yield* sql`UPDATE ledger_accounts SET owner = 'renamed' WHERE id = ${account.id}`
       yield* sql`UPDATE ledger_accounts SET balance = 42 WHERE id = ${account.id}`
-      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 2), 5000), "the update notifies")
-      yield* Effect.sleep("200 millis")
-      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }, { id: account.id, balance: 42 }])
+      // a later balance change is the barrier: its NOTIFY comes after any the rollback or the rename
+      // could have sent (PostgreSQL delivers notifications in commit order)
+      yield* sql`UPDATE ledger_accounts SET balance = 43 WHERE id = ${account.id}`
+      assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 3), 30_000), "the updates notify")
+      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }, { id: account.id, balance: 42 }, { id: account.id, balance: 43 }])
     }))
 
   it.effect("a NOTIFY sent by hand on ledger_accounts is published as is", () =>
