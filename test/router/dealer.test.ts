@@ -201,6 +201,44 @@ describe("call canceling", () => {
     }))
 })
 
+describe("answers for unknown invocations", () => {
+  it.live("a late YIELD or ERROR for an issued INVOCATION is dropped; one for an id never issued is a protocol violation", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.p")
+      caller.send([CALL, 1, {}, "com.example.p", []])
+      const invocation = yield* promise(() => callee.next())
+      const id = invocation[1] as number
+      callee.send([YIELD, id, {}, ["once"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}, ["once"]])
+      // late answers to an issued id: dropped, the callee stays (its next REGISTER is answered first)
+      callee.send([YIELD, id, {}, ["again"]])
+      callee.send([ERROR, INVOCATION, id, {}, "com.example.error"])
+      callee.send([REGISTER, 2, {}, "com.example.q"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(REGISTERED)
+      // the next id the router would issue was never issued: the callee's session is aborted
+      callee.send([YIELD, id + 1, {}, ["forged"]])
+      const abort = yield* promise(() => callee.next(10_000))
+      expect(abort.slice(0, 1)).toEqual([3])
+      expect(abort[2]).toBe("wamp.error.protocol_violation")
+      expect(String((abort[1] as Record<string, unknown>)["message"])).toContain(`YIELD for unknown INVOCATION request id ${id + 1}`)
+    }))
+
+  it.live("an ERROR for an id never issued (none yet, or beyond the last) is a protocol violation too", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      for (const id of [1, 2 ** 53]) {
+        const callee = yield* joined(r.url)
+        callee.send([ERROR, INVOCATION, id, {}, "com.example.error"])
+        const abort = yield* promise(() => callee.next(10_000))
+        expect([abort[0], abort[2]]).toEqual([3, "wamp.error.protocol_violation"])
+        expect(String((abort[1] as Record<string, unknown>)["message"])).toContain(`ERROR for unknown INVOCATION request id ${id}`)
+      }
+    }))
+})
+
 describe("call timeout", () => {
   it.live("a call not answered within options.timeout is canceled at both ends", () =>
     Effect.gen(function*() {
@@ -337,6 +375,10 @@ describe("shared registration", () => {
       yield* promise(() => a.session.register("com.example.shared", () => 1, { invoke: "roundrobin" }))
       const error = yield* callError(() => b.session.register("com.example.shared", () => 2, { invoke: "random" }))
       expect(error.error).toBe("wamp.error.procedure_already_exists")
+      expect(error.args[0]).toBe(`procedure "com.example.shared" is already registered with invocation policy "roundrobin"`)
+      // the same callee twice with the same policy: the message names no policy
+      const twice = yield* callError(() => a.session.register("com.example.shared", () => 3, { invoke: "roundrobin" }))
+      expect(twice.args[0]).toBe(`procedure "com.example.shared" is already registered`)
     }))
 
   it.live("when a callee leaves, calls go to the remaining ones", () =>
