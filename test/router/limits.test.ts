@@ -79,17 +79,23 @@ describe("open_handshake_timeout", () => {
   it.live("a connection that sends no HELLO is closed; one that joins in time stays", () =>
     Effect.gen(function*() {
       const r = yield* router(configWith({ websocket: { openHandshakeTimeout: 300 } }))
+      // measured from before the connection: the router's timer starts after it (a busy machine may
+      // take long to connect the next client, which must not count)
+      const started = Date.now()
       const silent = yield* upgrade(r.url)
       const member = yield* joined(r.url)
-      const started = Date.now()
-      const closed = yield* closedWithin(silent.ws!, 10_000)
+      const closed = yield* closedWithin(silent.ws!, 20_000)
       expect(closed).not.toBe("open")
       if (closed === "open") return
-      expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300)
       expect(closed.code).toBe(1008)
       expect(closed.reason).toContain("open_handshake_timeout")
-      // the joined session outlives the timeout and still works
-      expect(yield* closedWithin(member.ws, 300)).toBe("open")
+      // the joined session outlives the timeout: a barrier, not a silence window; a second silent
+      // connection, opened after the member joined, is closed by its own timeout first
+      const later = yield* upgrade(r.url)
+      const laterClosed = yield* closedWithin(later.ws!, 20_000)
+      expect(laterClosed).not.toBe("open")
+      expect(member.ws.readyState).toBe(member.ws.OPEN)
       expect((yield* ask(member, [REGISTER, 1, {}, "com.example.p"]))[0]).toBe(REGISTERED)
     }))
 
