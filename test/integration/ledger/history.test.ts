@@ -178,7 +178,7 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
       // Router, caller and component share this heap and garbage is collected lazily, so this is
       // only a guard against gross regressions; the discriminating check is backpressure.test.ts.
       assert.isBelow(growthMb, 100)
-    }))
+    }), 180_000)
 
   it.effect("the whole history is read by merging two index scans (first row at once, no sort)", () =>
     Effect.gen(function*() {
