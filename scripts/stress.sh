@@ -32,7 +32,7 @@ for run in $(seq "$runs"); do
     outcome="FAILED"
     failed+=("$run")
   fi
-  summary=$(grep -E "^\s*Tests\s" "$logs/run-$run.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | tr -s ' ')
+  summary=$(sed 's/\x1b\[[0-9;]*m//g' "$logs/run-$run.log" | grep -E "^\s*Tests\s" | tail -1 | tr -s ' ')
   echo "run $run/$runs: $outcome in $(( $(date +%s) - started )) s:$summary"
   if [ "$outcome" = "FAILED" ]; then
     sed 's/\x1b\[[0-9;]*m//g' "$logs/run-$run.log" | grep -E "^\s*(FAIL|×)" | sort -u | head -20
