@@ -11,7 +11,9 @@
  *
  * The router here lets a caller hold the component back for 60 s (`slow_caller_timeout`; the
  * default of 1 s would cancel this call, as test/router/limits-slow-caller.test.ts shows), so that
- * the pause can be watched for a while.
+ * the pause can be watched for a while, and sends no WebSocket pings (a caller that does not read
+ * does not answer them either: on a busy machine the 5 s pong timeout dropped it, found by
+ * `npm run test:stress`).
  */
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
