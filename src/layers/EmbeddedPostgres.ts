@@ -55,6 +55,10 @@ export class EmbeddedPostgres extends Context.Service<EmbeddedPostgres, {
   readonly url: (database?: string) => Redacted.Redacted<string>
   /** The connection target of the `postgres` database, for `Database.layer`: the Unix socket when there is one. */
   readonly target: DatabaseTarget
+  /** Fast shutdown (open connections are ended), keeping the layer: for restart drills and tests. */
+  readonly stop: Effect.Effect<void>
+  /** Starts the stopped cluster again, on the same port and socket. */
+  readonly start: Effect.Effect<void, EmbeddedPostgresError>
 }>()("wampgres/layers/EmbeddedPostgres") {
   /** Starts PostgreSQL for the scope of the layer. */
   static readonly layer = (options: EmbeddedPostgresOptions): Layer.Layer<EmbeddedPostgres, EmbeddedPostgresError> =>
@@ -159,10 +163,11 @@ const start = (options: EmbeddedPostgresOptions) =>
         )
       )
       if (!started) continue
-      // The postmaster's PID is the first line of postmaster.pid.
-      const pid = yield* Effect.promise(() =>
+      // The postmaster's PID is the first line of postmaster.pid (a new one after `start`).
+      const readPid = Effect.promise(() =>
         Fs.readFile(Path.join(dataDir, "postmaster.pid"), "utf8").then((text) => Number.parseInt(text, 10), () => NaN)
       )
+      let pid = yield* readPid
       const onExit = () => {
         if (Number.isInteger(pid)) {
           try {
@@ -190,7 +195,14 @@ const start = (options: EmbeddedPostgresOptions) =>
             encodeURIComponent(database)
           }${socketDir === undefined ? "" : `?host=${encodeURIComponent(socketDir)}`}`
         )
+      const stop = Effect.promise(() => server.stop())
+      const restart = Effect.tryPromise({ try: () => server.start(), catch: failure(`restart on port ${port}`) }).pipe(
+        Effect.andThen(readPid),
+        Effect.map((restarted) => void (pid = restarted))
+      )
       return EmbeddedPostgres.of({
+        stop,
+        start: restart,
         host,
         port,
         user,

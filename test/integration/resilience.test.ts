@@ -47,6 +47,15 @@ const markerCount = (marker: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM markers WHERE marker = ${marker}`, (rows) => rows[0]!.n))
 
+/** Waits until a call's pg_sleep runs in PostgreSQL (the call is in flight), with a generous ceiling. */
+const untilSleeping = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND query LIKE '%pg_sleep%' AND state = 'active' AND pid <> pg_backend_pid()`.pipe(
+    Effect.map((rows) => rows[0]!.n),
+    Effect.filterOrFail((n) => n >= 1),
+    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 1500 })
+  ))
+
 /** Builds a layer into a scope the test closes itself (to stop a router or a component mid-test). */
 const start = <A, E>(layer_: Layer.Layer<A, E>) =>
   Effect.gen(function*() {
@@ -140,9 +149,9 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("resilience", (
       ))
       const session = yield* clientSession(router.url)
       const call = yield* Effect.forkChild(
-        callRaw(session, slowWrite.uri, { kwargs: { marker: "drained", seconds: 0.8 } })
+        callRaw(session, slowWrite.uri, { kwargs: { marker: "drained", seconds: 2 } })
       )
-      yield* Effect.sleep("300 millis")
+      yield* untilSleeping
       const stopping = yield* Effect.forkChild(component.stop)
       const result = yield* Fiber.join(call)
       assert.deepStrictEqual(result.args, ["drained"])
@@ -164,7 +173,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("resilience", (
       const call = yield* Effect.forkChild(
         Effect.flip(callRaw(session, slowWrite.uri, { kwargs: { marker: "straggler", seconds: 20 } }))
       )
-      yield* Effect.sleep("300 millis")
+      yield* untilSleeping
       const started = Date.now()
       yield* component.stop
       assert.isBelow(Date.now() - started, 5_000)

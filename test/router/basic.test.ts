@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import autobahn from "autobahn"
 import * as Effect from "effect/Effect"
 import type { SerializerName } from "../../src/router/types.js"
-import { callError, promise, router, session } from "./support.js"
+import { callError, promise, router, session, waitUntil } from "./support.js"
 
 const all: ReadonlyArray<SerializerName> = ["json", "msgpack", "cbor"]
 
@@ -106,8 +106,11 @@ describe.each(all)("basic profile over %s", (serializer) => {
       expect(publication.id).toBeGreaterThan(0)
       yield* promise(() => got)
       expect(received).toEqual([{ args: ["hello", 1], kwargs: { k: [true] } }])
-      yield* promise(() => new Promise((r) => setTimeout(r, 50)))
-      expect(mine).toEqual([])
+      // barrier: the publisher's next publication, sent to itself with exclude_me: false, is the
+      // first event its own subscription sees
+      yield* promise(async () => publisher.session.publish("com.example.topic", ["own"], {}, { exclude_me: false, acknowledge: true }))
+      yield* waitUntil(() => mine.length > 0, "the publisher's own event")
+      expect(mine).toEqual([["own"]])
     }))
 })
 

@@ -31,6 +31,21 @@ const subscribe = (c: RawClient, topic: string, options: Record<string, unknown>
     return m[2] as number
   })
 
+let barrierRequest = 100
+/**
+ * Proves that `subscriber` got nothing from `publisher` so far, with a positive barrier instead of a
+ * silence window: WAMP delivers one publisher's events to one subscriber in the order published,
+ * across topics, so the publisher's next event on a barrier topic must be the subscriber's next
+ * message (a message that should not have come arrives first and fails the test).
+ */
+const nothingFrom = (publisher: RawClient, subscriber: RawClient) =>
+  Effect.gen(function*() {
+    const request = barrierRequest++
+    const id = yield* subscribe(subscriber, `com.barrier.b${request}`, {}, request)
+    publisher.send([PUBLISH, request, {}, `com.barrier.b${request}`, ["barrier"]])
+    expect(yield* promise(() => subscriber.next(10_000))).toEqual([EVENT, id, expect.any(Number), {}, ["barrier"]])
+  })
+
 describe("subscriptions", () => {
   it.live("SUBSCRIBE answers SUBSCRIBED with the same id for the same topic; UNSUBSCRIBE stops events", () =>
     Effect.gen(function*() {
@@ -48,7 +63,7 @@ describe("subscriptions", () => {
       expect(event[0]).toBe(EVENT)
       expect(event[1]).toBe(idB)
       expect(event.slice(3)).toEqual([{}, ["x"]])
-      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
+      yield* nothingFrom(p.client, a.client)
     }))
 
   it.live("UNSUBSCRIBE of an unknown subscription fails with wamp.error.no_such_subscription", () =>
@@ -73,9 +88,10 @@ describe("subscriptions", () => {
       expect((yield* promise(() => a.client.next())).slice(0, 5)).toEqual([ERROR, SUBSCRIBE, 1, {}, "wamp.error.invalid_uri"])
       a.client.send([PUBLISH, 2, { acknowledge: true }, "com..bad"])
       expect((yield* promise(() => a.client.next())).slice(0, 5)).toEqual([ERROR, PUBLISH, 2, {}, "wamp.error.invalid_uri"])
-      // without acknowledge nothing comes back
+      // without acknowledge nothing comes back: the answer to the next acknowledged PUBLISH comes first
       a.client.send([PUBLISH, 3, {}, "com..bad"])
-      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
+      a.client.send([PUBLISH, 4, { acknowledge: true }, "com.example.good"])
+      expect((yield* promise(() => a.client.next())).slice(0, 2)).toEqual([PUBLISHED, 4])
     }))
 
   it.live("PUBLISHED comes only with acknowledge", () =>
@@ -83,8 +99,8 @@ describe("subscriptions", () => {
       const r = yield* router()
       const a = yield* joined(r.url)
       a.client.send([PUBLISH, 1, {}, "com.example.t", []])
-      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
       a.client.send([PUBLISH, 2, { acknowledge: true }, "com.example.t", []])
+      // the first message back answers request 2: request 1 got no PUBLISHED
       const published = yield* promise(() => a.client.next())
       expect(published[0]).toBe(PUBLISHED)
       expect(published[1]).toBe(2)
@@ -99,8 +115,8 @@ describe("publisher exclusion and identification", () => {
       const a = yield* joined(r.url)
       yield* subscribe(a.client, "com.example.t")
       a.client.send([PUBLISH, 1, {}, "com.example.t", [1]])
-      expect(yield* promise(() => a.client.silentFor(100))).toBe(true)
       a.client.send([PUBLISH, 2, { exclude_me: false }, "com.example.t", [2]])
+      // the first event is the second publication's: the first one was not sent to its publisher
       expect((yield* promise(() => a.client.next())).slice(4)).toEqual([[2]])
     }))
 
@@ -149,14 +165,23 @@ describe("subscriber black- and whitelisting", () => {
     const subs = [yield* joined(r.url), yield* joined(r.url), yield* joined(r.url)]
     for (const s of subs) yield* subscribe(s.client, "com.example.t")
     const publisher = yield* joined(r.url)
-    /** Publishes with `options`; returns which of the three subscribers received the event. */
+    /**
+     * Publishes with `options`, then an event for all as a barrier (events from one publisher arrive
+     * in order); returns which of the three subscribers received the first event before the barrier.
+     */
     const receivers = (options: Record<string, unknown>) =>
       Effect.gen(function*() {
         publisher.client.send([PUBLISH, 1, { ...options, acknowledge: true }, "com.example.t", ["e"]])
         expect((yield* promise(() => publisher.client.next()))[0]).toBe(PUBLISHED)
+        publisher.client.send([PUBLISH, 2, {}, "com.example.t", ["barrier"]])
         const got: Array<number> = []
         for (let i = 0; i < subs.length; i++) {
-          if (!(yield* promise(() => subs[i]!.client.silentFor(80)))) got.push(i)
+          let args = (yield* promise(() => subs[i]!.client.next(10_000)))[4]
+          if (JSON.stringify(args) === JSON.stringify(["e"])) {
+            got.push(i)
+            args = (yield* promise(() => subs[i]!.client.next(10_000)))[4]
+          }
+          expect(args).toEqual(["barrier"])
         }
         return got
       })
@@ -218,8 +243,10 @@ describe("pattern-based subscriptions", () => {
       ])
       p.client.send([PUBLISH, 2, {}, "com.example.zzz"])
       expect((yield* promise(() => prefix.client.next()))[3]).toEqual({ topic: "com.example.zzz" })
-      expect(yield* promise(() => exact.client.silentFor(80))).toBe(true)
-      expect(yield* promise(() => wildcard.client.silentFor(10))).toBe(true)
+      // a later publication all three match is the next event of the two that com.example.zzz misses
+      p.client.send([PUBLISH, 3, {}, "com.example.a.b", ["barrier"]])
+      expect((yield* promise(() => exact.client.next(10_000)))[4]).toEqual(["barrier"])
+      expect((yield* promise(() => wildcard.client.next(10_000)))[4]).toEqual(["barrier"])
     }))
 
   it.live("autobahn receives pattern events with details.topic", () =>

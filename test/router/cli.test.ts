@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
@@ -14,12 +14,16 @@ import { openAutobahn, promise, RawClient } from "./support.js"
 const cli = path.resolve(import.meta.dirname, "../../src/router/cli.ts")
 const seedConfig = path.resolve(import.meta.dirname, "fixtures/config/seed/crossbar-config.json")
 
-/** Whether nothing listens on `port` of 127.0.0.1 (the seed's fixed port may be taken on a shared machine). */
-const portIsFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
+/** A TCP port free on every interface just now (the seed's fixed 8080 may be taken on a shared machine). */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
     const server = createServer()
-    server.once("error", () => resolve(false))
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
+    server.once("error", reject)
+    server.listen(0, () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
   })
 
 interface Run {
@@ -92,15 +96,20 @@ describe("router CLI", () => {
       expect(refused.message).toContain("ECONNREFUSED")
     }), 40_000)
 
-  it.live("serves the seed's Crossbar configuration unchanged: WAMP on ws://127.0.0.1:8080/ws, static files on /", (ctx) =>
+  it.live("serves the seed's Crossbar configuration, only its port moved to a free one: WAMP on /ws, static files on /", () =>
     Effect.gen(function*() {
-      if (!(yield* promise(() => portIsFree(8080)))) return ctx.skip("port 8080 is taken on this machine")
-      const run = yield* start(["--config", seedConfig])
-      yield* promise(() => waitFor(run, /WAMP router ready at ws:\/\/\S+:8080\/ws/))
-      const opened = yield* promise(() => openAutobahn("ws://127.0.0.1:8080/ws"))
+      const { dir } = yield* configFile
+      const port = yield* promise(freePort)
+      const seed = yield* promise(() => readFile(seedConfig, "utf8"))
+      expect(seed.match(/"port": 8080/g)).toHaveLength(2)
+      const moved = path.join(dir, "seed.json")
+      yield* promise(() => writeFile(moved, seed.replaceAll("8080", String(port))))
+      const run = yield* start(["--config", moved])
+      yield* promise(() => waitFor(run, new RegExp(`WAMP router ready at ws://\\S+:${port}/ws`)))
+      const opened = yield* promise(() => openAutobahn(`ws://127.0.0.1:${port}/ws`))
       expect(yield* promise(() => opened.session.call("wamp.session.count"))).toBe(1)
-      // The seed's static directory ("../hello/web") does not exist beside the fixture: the router answers 404.
-      const page = yield* promise(() => fetch("http://127.0.0.1:8080/"))
+      // The seed's static directory ("../hello/web") does not exist beside the copy: the router answers 404.
+      const page = yield* promise(() => fetch(`http://127.0.0.1:${port}/`))
       expect(page.status).toBe(404)
       run.child.kill("SIGTERM")
       yield* promise(() => opened.closed)

@@ -129,9 +129,14 @@ describe("call canceling", () => {
       const { callee, caller, invocationId } = yield* setup
       caller.send([CANCEL, 5, { mode: "skip" }])
       expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 5, {}, "wamp.error.canceled"])
-      expect(yield* promise(() => callee.silentFor(100))).toBe(true)
+      // barriers instead of silence: the caller's next CALL is the callee's next message (no
+      // INTERRUPT came before it), and the answer to it is the caller's next (the late YIELD was dropped)
+      caller.send([CALL, 6, {}, "com.example.slow", ["y"]])
+      const second = yield* promise(() => callee.next(10_000))
+      expect([second[0], second[4]]).toEqual([INVOCATION, ["y"]])
       callee.send([YIELD, invocationId, {}, ["late"]])
-      expect(yield* promise(() => caller.silentFor(100))).toBe(true)
+      callee.send([YIELD, second[1], {}, ["second"]])
+      expect(yield* promise(() => caller.next(10_000))).toEqual([RESULT, 6, {}, ["second"]])
       // the callee's session is still fine
       callee.send([REGISTER, 9, {}, "com.example.other"])
       expect((yield* promise(() => callee.next()))[0]).toBe(REGISTERED)
@@ -145,7 +150,7 @@ describe("call canceling", () => {
       expect(interrupt[0]).toBe(INTERRUPT)
       expect(interrupt[1]).toBe(invocationId)
       expect((interrupt[2] as Record<string, unknown>)["mode"]).toBe("kill")
-      expect(yield* promise(() => caller.silentFor(100))).toBe(true)
+      // the caller's first message is the callee's own answer (with its args): nothing came before it
       callee.send([ERROR, INVOCATION, invocationId, {}, "wamp.error.canceled", ["stopped at 40%"]])
       expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 5, {}, "wamp.error.canceled", ["stopped at 40%"]])
     }))
@@ -158,8 +163,12 @@ describe("call canceling", () => {
       expect(interrupt.slice(0, 2)).toEqual([INTERRUPT, invocationId])
       expect((interrupt[2] as Record<string, unknown>)["mode"]).toBe("killnowait")
       expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 5, {}, "wamp.error.canceled"])
+      // the callee's late answer is dropped: the answer to a later call is the caller's next message
+      caller.send([CALL, 6, {}, "com.example.slow", ["y"]])
+      const second = yield* promise(() => callee.next(10_000))
       callee.send([ERROR, INVOCATION, invocationId, {}, "wamp.error.canceled"])
-      expect(yield* promise(() => caller.silentFor(100))).toBe(true)
+      callee.send([YIELD, second[1], {}, ["second"]])
+      expect(yield* promise(() => caller.next(10_000))).toEqual([RESULT, 6, {}, ["second"]])
     }))
 
   it.live("autobahn's cancel() reaches the callee as INTERRUPT", () =>
@@ -192,6 +201,44 @@ describe("call canceling", () => {
     }))
 })
 
+describe("answers for unknown invocations", () => {
+  it.live("a late YIELD or ERROR for an issued INVOCATION is dropped; one for an id never issued is a protocol violation", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.p")
+      caller.send([CALL, 1, {}, "com.example.p", []])
+      const invocation = yield* promise(() => callee.next())
+      const id = invocation[1] as number
+      callee.send([YIELD, id, {}, ["once"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}, ["once"]])
+      // late answers to an issued id: dropped, the callee stays (its next REGISTER is answered first)
+      callee.send([YIELD, id, {}, ["again"]])
+      callee.send([ERROR, INVOCATION, id, {}, "com.example.error"])
+      callee.send([REGISTER, 2, {}, "com.example.q"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(REGISTERED)
+      // the next id the router would issue was never issued: the callee's session is aborted
+      callee.send([YIELD, id + 1, {}, ["forged"]])
+      const abort = yield* promise(() => callee.next(10_000))
+      expect(abort.slice(0, 1)).toEqual([3])
+      expect(abort[2]).toBe("wamp.error.protocol_violation")
+      expect(String((abort[1] as Record<string, unknown>)["message"])).toContain(`YIELD for unknown INVOCATION request id ${id + 1}`)
+    }))
+
+  it.live("an ERROR for an id never issued (none yet, or beyond the last) is a protocol violation too", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      for (const id of [1, 2 ** 53]) {
+        const callee = yield* joined(r.url)
+        callee.send([ERROR, INVOCATION, id, {}, "com.example.error"])
+        const abort = yield* promise(() => callee.next(10_000))
+        expect([abort[0], abort[2]]).toEqual([3, "wamp.error.protocol_violation"])
+        expect(String((abort[1] as Record<string, unknown>)["message"])).toContain(`ERROR for unknown INVOCATION request id ${id}`)
+      }
+    }))
+})
+
 describe("call timeout", () => {
   it.live("a call not answered within options.timeout is canceled at both ends", () =>
     Effect.gen(function*() {
@@ -211,12 +258,19 @@ describe("call timeout", () => {
   it.live("a call answered in time is not disturbed by its timeout", () =>
     Effect.gen(function*() {
       const r = yield* router()
-      const callee = yield* session(r.url)
-      const caller = yield* session(r.url)
-      yield* promise(() => callee.session.register("com.example.fast", () => "ok"))
-      expect(yield* promise(() => caller.session.call("com.example.fast", [], {}, { timeout: 100 }))).toBe("ok")
-      yield* promise(() => new Promise((resolve) => setTimeout(resolve, 150)))
-      expect(caller.session.isOpen).toBe(true)
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.p")
+      caller.send([CALL, 1, { timeout: 100 }, "com.example.p"])
+      const first = yield* promise(() => callee.next())
+      callee.send([YIELD, first[1], {}, ["ok"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}, ["ok"]])
+      // a barrier from the router's own clock: call 2 times out after call 1's timer would have
+      // fired, so a stray answer to call 1 (or an INTERRUPT for it) would arrive first
+      caller.send([CALL, 2, { timeout: 200 }, "com.example.p"])
+      const second = yield* promise(() => callee.next())
+      expect((yield* promise(() => caller.next(10_000))).slice(0, 5)).toEqual([ERROR, CALL, 2, {}, "wamp.error.canceled"])
+      expect((yield* promise(() => callee.next(10_000))).slice(0, 2)).toEqual([INTERRUPT, second[1]])
     }))
 })
 
@@ -284,7 +338,7 @@ describe("shared registration", () => {
       }
       const results: Array<unknown> = []
       for (let i = 0; i < 6; i++) results.push(yield* promise(() => caller.session.call("com.example.shared")))
-      return { r, results }
+      return { r, caller, results }
     })
 
   it.live("roundrobin takes the callees in turn", () =>
@@ -297,9 +351,20 @@ describe("shared registration", () => {
   it.live("last always takes the last callee", () =>
     Effect.map(callees("last"), ({ results }) => expect(new Set(results)).toEqual(new Set(["three"]))))
 
-  it.live("random only takes registered callees", () =>
-    Effect.map(callees("random"), ({ results }) => {
-      for (const x of results) expect(["one", "two", "three"]).toContain(x)
+  it.live("random only takes registered callees, each of them, in no fixed order", () =>
+    Effect.gen(function*() {
+      const { caller } = yield* callees("random")
+      const picks: Array<unknown> = []
+      for (let i = 0; i < 300; i++) picks.push(yield* promise(() => caller.session.call("com.example.shared")))
+      const count = (name: string) => picks.filter((x) => x === name).length
+      // uniform over 3 callees: 100 expected each, standard deviation about 8; a fixed choice gives
+      // 300/0/0, a rotation repeats with period 3 (chance of either from a fair draw: below 1e-50)
+      expect(count("one") + count("two") + count("three")).toBe(300)
+      for (const name of ["one", "two", "three"]) {
+        expect(count(name), name).toBeGreaterThan(50)
+        expect(count(name), name).toBeLessThan(150)
+      }
+      expect(picks.some((x, i) => i + 3 < picks.length && x !== picks[i + 3])).toBe(true)
     }))
 
   it.live("a different policy for the same URI fails with wamp.error.procedure_already_exists", () =>
@@ -310,6 +375,10 @@ describe("shared registration", () => {
       yield* promise(() => a.session.register("com.example.shared", () => 1, { invoke: "roundrobin" }))
       const error = yield* callError(() => b.session.register("com.example.shared", () => 2, { invoke: "random" }))
       expect(error.error).toBe("wamp.error.procedure_already_exists")
+      expect(error.args[0]).toBe(`procedure "com.example.shared" is already registered with invocation policy "roundrobin"`)
+      // the same callee twice with the same policy: the message names no policy
+      const twice = yield* callError(() => a.session.register("com.example.shared", () => 3, { invoke: "roundrobin" }))
+      expect(twice.args[0]).toBe(`procedure "com.example.shared" is already registered`)
     }))
 
   it.live("when a callee leaves, calls go to the remaining ones", () =>
@@ -320,8 +389,10 @@ describe("shared registration", () => {
       const b = yield* session(r.url)
       yield* register(a, "com.example.shared", { invoke: "first" })
       yield* promise(() => b.session.register("com.example.shared", () => "b", { invoke: "first" }))
+      const aLeft = new Promise<void>((resolve) => void caller.session.subscribe("wamp.session.on_leave", () => resolve()))
+      yield* promise(() => caller.session.call("wamp.session.count")) // the subscription is in place
       a.close()
-      yield* promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      yield* promise(() => aLeft)
       expect(yield* promise(() => caller.session.call("com.example.shared"))).toBe("b")
     }))
 })

@@ -13,7 +13,7 @@ import { originCheck, publicHeaders } from "../../src/router/limits.js"
 import type { Realm, RealmOptions, RouterConfig, WebSocketOptions } from "../../src/router/types.js"
 import { openRealm, promise, raw, RawClient, router, testConfig, websocketOptions } from "./support.js"
 
-const ERROR = 8, SUBSCRIBE = 32, SUBSCRIBED = 33, EVENT = 36, CALL = 48, RESULT = 50
+const ERROR = 8, PUBLISH = 16, SUBSCRIBE = 32, SUBSCRIBED = 33, EVENT = 36, CALL = 48, RESULT = 50
 const REGISTER = 64, REGISTERED = 65, UNREGISTER = 66, UNREGISTERED = 67, INVOCATION = 68, YIELD = 70
 const LIMIT_EXCEEDED = "wampgres.error.limit_exceeded"
 
@@ -79,17 +79,23 @@ describe("open_handshake_timeout", () => {
   it.live("a connection that sends no HELLO is closed; one that joins in time stays", () =>
     Effect.gen(function*() {
       const r = yield* router(configWith({ websocket: { openHandshakeTimeout: 300 } }))
+      // measured from before the connection: the router's timer starts after it (a busy machine may
+      // take long to connect the next client, which must not count)
+      const started = Date.now()
       const silent = yield* upgrade(r.url)
       const member = yield* joined(r.url)
-      const started = Date.now()
-      const closed = yield* closedWithin(silent.ws!, 10_000)
+      const closed = yield* closedWithin(silent.ws!, 20_000)
       expect(closed).not.toBe("open")
       if (closed === "open") return
-      expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300)
       expect(closed.code).toBe(1008)
       expect(closed.reason).toContain("open_handshake_timeout")
-      // the joined session outlives the timeout and still works
-      expect(yield* closedWithin(member.ws, 300)).toBe("open")
+      // the joined session outlives the timeout: a barrier, not a silence window; a second silent
+      // connection, opened after the member joined, is closed by its own timeout first
+      const later = yield* upgrade(r.url)
+      const laterClosed = yield* closedWithin(later.ws!, 20_000)
+      expect(laterClosed).not.toBe("open")
+      expect(member.ws.readyState).toBe(member.ws.OPEN)
       expect((yield* ask(member, [REGISTER, 1, {}, "com.example.p"]))[0]).toBe(REGISTERED)
     }))
 
@@ -188,9 +194,9 @@ describe("max_connections", () => {
       expect(refused.body).toContain("max_connections 2")
       first.close()
       yield* promise(() => first.closed)
-      // the router sees the close a moment later
+      // the router sees the close a moment later (a generous ceiling: the machine may be busy)
       let status = 0
-      for (let attempt = 0; attempt < 50 && status !== 101; attempt++) {
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline && status !== 101;) {
         status = (yield* upgrade(r.url)).status
         if (status !== 101) yield* promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
       }
@@ -329,10 +335,19 @@ describe("the realm's enable_meta_api", () => {
         expect(answer.slice(0, 5), procedure).toEqual([ERROR, CALL, i + 1, {}, "wamp.error.no_such_procedure"])
       }
       expect((yield* ask(watcher, [SUBSCRIBE, 9, { match: "prefix" }, "wamp."]))[0]).toBe(SUBSCRIBED)
+      expect((yield* ask(watcher, [SUBSCRIBE, 10, {}, "com.barrier"]))[0]).toBe(SUBSCRIBED)
       const other = yield* joined(r.url)
       expect((yield* ask(other, [REGISTER, 1, {}, "com.example.p"]))[0]).toBe(REGISTERED)
       other.close()
-      expect(yield* promise(() => watcher.silentFor(300))).toBe(true)
+      // barrier: once a third session finds other's procedure gone, other has left; its event on
+      // com.barrier, published after the join, register and leave, is the watcher's first message
+      const third = yield* joined(r.url)
+      for (let request = 1; ; request++) {
+        const answer = yield* ask(third, [CALL, request, {}, "com.example.p", []])
+        if (answer[0] === ERROR) break
+      }
+      third.send([PUBLISH, 1, {}, "com.barrier", ["barrier"]])
+      expect((yield* promise(() => watcher.next(10_000)))[4]).toEqual(["barrier"])
     }))
 
   it.live("true (the default): the meta API answers", () =>

@@ -24,7 +24,6 @@ describe("session meta API", () => {
       )
       const other = yield* Effect.scoped(Effect.gen(function*() {
         const o = yield* session(r.url)
-        yield* promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
         return { id: o.session.id, authid: o.welcome["authid"] }
       }))
       yield* promise(() => leftOnce)

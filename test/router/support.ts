@@ -203,3 +203,15 @@ export const rejection = (f: () => Promise<unknown>): Effect.Effect<unknown, Err
 /** The WAMP error URI, args and kwargs of an autobahn call rejection. */
 export const callError = (f: () => Promise<unknown>): Effect.Effect<autobahn.Error, Error> =>
   Effect.map(rejection(f), (e) => e as autobahn.Error)
+
+/**
+ * Waits until `condition` holds, checking every few milliseconds, with a generous ceiling (the
+ * machine may be busy): for state that no event announces. Fails naming `what` at the ceiling.
+ */
+export const waitUntil = (condition: () => boolean, what = "the condition", timeoutMs = 20_000): Effect.Effect<void, Error> =>
+  promise(async () => {
+    for (const deadline = Date.now() + timeoutMs; !condition();) {
+      if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`)
+      await sleep(5)
+    }
+  })

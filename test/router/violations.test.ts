@@ -93,8 +93,18 @@ describe("auto-ping", () => {
       const closed = yield* promise(() => dead.closed)
       expect(closed.code).toBe(1006)
       expect(yield* promise(() => live.session.call("wamp.session.count"))).toBe(1)
-      yield* promise(() => new Promise((resolve) => setTimeout(resolve, 300)))
+      // the live peer answers pings and stays: three more ping rounds (events on a second, raw
+      // peer that answers them too), then it still calls
+      const witness = yield* raw(r.url)
+      yield* promise(() => witness.hello())
+      yield* promise(() =>
+        new Promise<void>((resolve) => {
+          let pings = 0
+          witness.ws.on("ping", () => ++pings === 3 && resolve())
+        })
+      )
       expect(live.session.isOpen).toBe(true)
+      expect(yield* promise(() => live.session.call("wamp.session.count"))).toBe(2)
     }))
 })
 

@@ -106,5 +106,5 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("history backp
       // Rows in flight also sit in the kernel's socket buffers (Linux grows them to a few MB), so
       // this bound is loose: an unpaced component queues the whole result.
       assert.isBelow(maxInFlight, ROWS * 0.75)
-    }))
+    }), 180_000)
 })

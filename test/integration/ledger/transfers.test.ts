@@ -37,8 +37,8 @@ const collect = (session: autobahn.Session, topic: string) =>
     return events
   })
 
-/** Waits until `check` holds (events travel asynchronously), at most `millis`. */
-const eventually = (check: () => boolean, millis = 5000) =>
+/** Waits until `check` holds (events travel asynchronously), with a generous ceiling. */
+const eventually = (check: () => boolean, millis = 30_000) =>
   Effect.gen(function*() {
     const deadline = Date.now() + millis
     while (!check() && Date.now() < deadline) yield* Effect.sleep("20 millis")
@@ -148,11 +148,12 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       assert.strictEqual(after!.n, before!.n)
       assert.strictEqual(yield* balanceOf(session, a.id), 10)
       assert.strictEqual(yield* balanceOf(session, b.id), 1000)
-      // A transfer that commits afterwards is the only event seen.
+      // A transfer that commits afterwards is the only event seen: a second one is the barrier (the
+      // component publishes in commit order, WAMP keeps one publisher's order), so nothing came before
       yield* callRaw(session, `${L}.transfer`, { kwargs: { from: b.id, to: a.id, amount: 1 } })
-      yield* eventually(() => events.length >= 1)
-      yield* Effect.sleep("200 millis")
-      assert.deepStrictEqual(events.map((e) => e["from"]), [b.id])
+      yield* callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 2 } })
+      yield* eventually(() => events.length >= 2)
+      assert.deepStrictEqual(events.map((e) => [e["from"], e["amount"]]), [[b.id, 1], [a.id, 2]])
     }))
 
   it.effect("concurrent transfers from several sessions: sum constant, no negative balance, events = commits", () =>
@@ -193,9 +194,16 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       for (const row of balances) assert.isTrue(row.balance >= 0n)
       const [stored] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account IN ${sql.in(ids)}`
       assert.strictEqual(Number(stored!.n), committed)
-      yield* eventually(() => events.filter((e) => ids.includes(e["from"] as number)).length >= committed)
-      yield* Effect.sleep("200 millis")
-      assert.strictEqual(events.filter((e) => ids.includes(e["from"] as number)).length, committed)
+      // a barrier: one more transfer, committed after all of them, is the last event; before it, one
+      // event per commit and no more
+      const [rich] = yield* sql<{ id: bigint }>`SELECT id FROM ledger_accounts WHERE id IN ${sql.in(ids)} AND balance >= 1 LIMIT 1`
+      const from = Number(rich!.id)
+      const barrier = (yield* callRaw(sessions[0]!, `${L}.transfer`, {
+        kwargs: { from, to: ids.find((id) => id !== from)!, amount: 1 }
+      })).args[0] as { id: number }
+      yield* eventually(() => events.some((e) => e["id"] === barrier.id))
+      assert.strictEqual(events.at(-1)!["id"], barrier.id)
+      assert.strictEqual(events.filter((e) => ids.includes(e["from"] as number)).length, committed + 1)
     }))
 
   it.effect("migrations: recorded in the ledger's own table; running them again applies nothing", () =>
@@ -246,8 +254,9 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       const [stored] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account = ${a.id}`
       assert.strictEqual(stored!.n, 1n)
 
-      yield* eventually(() => events.length >= 1)
-      yield* Effect.sleep("300 millis")
-      assert.deepStrictEqual(events.map((e) => e["amount"]), [17])
+      // the next transfer's event is the barrier: only the committed attempt published before it
+      yield* callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 1 } })
+      yield* eventually(() => events.length >= 2)
+      assert.deepStrictEqual(events.map((e) => e["amount"]), [17, 1])
     }))
 })

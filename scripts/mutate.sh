@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Mutation score per file (`npm run mutate [-- TARGET...]`): StrykerJS mutates one source file at a
+# time and runs only the test files that specify it (narrowed so each run fits on a 2-core machine).
+# Targets: router-dealer, router-broker, router-session, procedures; default all of them.
+# Each run's report: reports/mutation/by-target/<target>.html and .json; the summary table is printed at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A MUTATE TESTS
+MUTATE[router-dealer]="src/router/dealer.ts"
+TESTS[router-dealer]="test/router/dealer.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/answers.test.ts,test/router/limits.test.ts,test/router/backpressure.test.ts,test/router/violations.test.ts"
+MUTATE[router-broker]="src/router/broker.ts"
+TESTS[router-broker]="test/router/broker.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/limits.test.ts"
+MUTATE[router-session]="src/router/session.ts"
+TESTS[router-session]="test/router/session.test.ts,test/router/violations.test.ts,test/router/hostile.test.ts,test/router/basic.test.ts,test/router/limits.test.ts,test/router/meta.test.ts"
+MUTATE[procedures]="src/procedures/**/*.ts"
+TESTS[procedures]="test/unit/procedures/**/*.test.ts,test/integration/ledger/**/*.test.ts"
+
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(router-dealer router-broker router-session procedures)
+concurrency="${STRYKER_CONCURRENCY:-1}"
+failed=0
+for target in "${targets[@]}"; do
+  if [ -z "${MUTATE[$target]:-}" ]; then echo "unknown target: $target" >&2; exit 2; fi
+  echo "== $target: ${MUTATE[$target]}"
+  if ! npx stryker run --mutate "${MUTATE[$target]}" --testFiles "${TESTS[$target]}" \
+      --concurrency "$concurrency"; then
+    echo "stryker failed on $target" >&2
+    failed=1
+  fi
+  mkdir -p reports/mutation/by-target
+  mv -f reports/mutation/mutation.html "reports/mutation/by-target/$target.html" 2>/dev/null
+  mv -f reports/mutation/mutation.json "reports/mutation/by-target/$target.json" 2>/dev/null
+done
+
+# Score per file from the JSON reports: killed + timeout over all mutants that tests could reach.
+node -e '
+const fs = require("fs")
+for (const f of fs.readdirSync("reports/mutation/by-target").filter((f) => f.endsWith(".json"))) {
+  const report = JSON.parse(fs.readFileSync("reports/mutation/by-target/" + f, "utf8"))
+  for (const [file, { mutants }] of Object.entries(report.files)) {
+    const count = (s) => mutants.filter((m) => m.status === s).length
+    const detected = count("Killed") + count("Timeout")
+    const valid = mutants.length - count("CompileError") - count("RuntimeError") - count("Ignored")
+    console.log(`${file}: ${(100 * detected / Math.max(valid, 1)).toFixed(1)}% killed (${detected}/${valid}; survived ${count("Survived")}, no coverage ${count("NoCoverage")})`)
+  }
+}'
+exit $failed
