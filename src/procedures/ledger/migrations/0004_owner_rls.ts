@@ -1,0 +1,72 @@
+/**
+ * Accounts belong to their owner, the caller's authid, and row-level security makes PostgreSQL
+ * enforce it (docs/ledger.md): a caller sees its own accounts and the transfers that touch them,
+ * opens accounts for itself with a zero balance, and pays only from its own accounts. Balances
+ * change only through the posting trigger (a transfer) or for the `admin` authrole (minting).
+ *
+ * FORCE: the service's role owns these tables, and owners bypass policies unless forced.
+ * The caller comes from the transaction-local settings `wampgres.authid` / `wampgres.authrole`
+ * (src/procedures/Caller.ts); empty or unset is nobody.
+ */
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
+
+export default Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // An owner may hold several accounts.
+  yield* sql`ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_owner_key`
+  yield* sql`CREATE INDEX ledger_accounts_owner ON ledger_accounts (owner)`
+
+  yield* sql.unsafe(`CREATE FUNCTION ledger_caller() RETURNS text LANGUAGE sql STABLE
+    AS $$ SELECT nullif(current_setting('wampgres.authid', true), '') $$`)
+  yield* sql.unsafe(`CREATE FUNCTION ledger_is_admin() RETURNS boolean LANGUAGE sql STABLE
+    AS $$ SELECT coalesce(current_setting('wampgres.authrole', true) = 'admin', false) $$`)
+  // Set by the posting trigger only, for the two rows of one transfer.
+  yield* sql.unsafe(`CREATE FUNCTION ledger_posting() RETURNS boolean LANGUAGE sql STABLE
+    AS $$ SELECT coalesce(current_setting('ledger.posting', true) = 'on', false) $$`)
+
+  yield* sql`ALTER TABLE ledger_accounts ENABLE ROW LEVEL SECURITY`
+  yield* sql`ALTER TABLE ledger_accounts FORCE ROW LEVEL SECURITY`
+  yield* sql`CREATE POLICY ledger_accounts_own ON ledger_accounts FOR SELECT USING (owner = ledger_caller())`
+  yield* sql`CREATE POLICY ledger_accounts_open ON ledger_accounts FOR INSERT
+    WITH CHECK (owner = ledger_caller() AND balance = 0)`
+  yield* sql`CREATE POLICY ledger_accounts_admin ON ledger_accounts FOR ALL USING (ledger_is_admin())`
+  yield* sql`CREATE POLICY ledger_accounts_posting_select ON ledger_accounts FOR SELECT USING (ledger_posting())`
+  yield* sql`CREATE POLICY ledger_accounts_posting_update ON ledger_accounts FOR UPDATE USING (ledger_posting())`
+
+  yield* sql`ALTER TABLE ledger_transfers ENABLE ROW LEVEL SECURITY`
+  yield* sql`ALTER TABLE ledger_transfers FORCE ROW LEVEL SECURITY`
+  // The subqueries read ledger_accounts under its own policies: the caller's accounts (all for admin).
+  yield* sql`CREATE POLICY ledger_transfers_own ON ledger_transfers FOR SELECT USING (
+    from_account IN (SELECT id FROM ledger_accounts) OR to_account IN (SELECT id FROM ledger_accounts))`
+  yield* sql`CREATE POLICY ledger_transfers_pay ON ledger_transfers FOR INSERT WITH CHECK (
+    from_account IN (SELECT id FROM ledger_accounts WHERE owner = ledger_caller()))`
+
+  // A transfer posts itself: both rows locked in id order (opposite transfers wait, never deadlock),
+  // then debited and credited in one UPDATE. The balance CHECK rejects an overdraft.
+  yield* sql.unsafe(`CREATE FUNCTION ledger_transfers_post() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM set_config('ledger.posting', 'on', true);
+      PERFORM 1 FROM ledger_accounts WHERE id IN (NEW.from_account, NEW.to_account) ORDER BY id FOR UPDATE;
+      UPDATE ledger_accounts
+        SET balance = balance + CASE WHEN id = NEW.from_account THEN -NEW.amount ELSE NEW.amount END
+        WHERE id IN (NEW.from_account, NEW.to_account);
+      PERFORM set_config('ledger.posting', '', true);
+      RETURN NULL;
+    END
+  $$`)
+  yield* sql`CREATE TRIGGER ledger_transfers_post AFTER INSERT ON ledger_transfers
+    FOR EACH ROW EXECUTE FUNCTION ledger_transfers_post()`
+
+  // on_account_change goes to the owner only: the notification names it (see NotifyBridge mapping).
+  yield* sql.unsafe(`CREATE OR REPLACE FUNCTION ledger_accounts_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'UPDATE' AND OLD.balance = NEW.balance THEN
+        RETURN NULL;
+      END IF;
+      PERFORM pg_notify('ledger_accounts',
+        json_build_object('id', NEW.id, 'balance', NEW.balance, 'owner', NEW.owner)::text);
+      RETURN NULL;
+    END
+  $$`)
+})
