@@ -16,6 +16,8 @@ export default Effect.gen(function*() {
   // An owner may hold several accounts.
   yield* sql`ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_owner_key`
   yield* sql`CREATE INDEX ledger_accounts_owner ON ledger_accounts (owner)`
+  // Accounts open empty; funds come from transfers or minting.
+  yield* sql`ALTER TABLE ledger_accounts ALTER COLUMN balance SET DEFAULT 0`
 
   yield* sql.unsafe(`CREATE FUNCTION ledger_caller() RETURNS text LANGUAGE sql STABLE
     AS $$ SELECT nullif(current_setting('wampgres.authid', true), '') $$`)
@@ -42,12 +44,13 @@ export default Effect.gen(function*() {
   yield* sql`CREATE POLICY ledger_transfers_pay ON ledger_transfers FOR INSERT WITH CHECK (
     from_account IN (SELECT id FROM ledger_accounts WHERE owner = ledger_caller()))`
 
-  // A transfer posts itself: both rows locked in id order (opposite transfers wait, never deadlock),
+  // A transfer posts itself: both rows locked in id order (opposite transfers wait, never deadlock;
+  // NO KEY UPDATE, as the UPDATE itself, leaves the foreign key checks' KEY SHARE locks alone),
   // then debited and credited in one UPDATE. The balance CHECK rejects an overdraft.
   yield* sql.unsafe(`CREATE FUNCTION ledger_transfers_post() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       PERFORM set_config('ledger.posting', 'on', true);
-      PERFORM 1 FROM ledger_accounts WHERE id IN (NEW.from_account, NEW.to_account) ORDER BY id FOR UPDATE;
+      PERFORM 1 FROM ledger_accounts WHERE id IN (NEW.from_account, NEW.to_account) ORDER BY id FOR NO KEY UPDATE;
       UPDATE ledger_accounts
         SET balance = balance + CASE WHEN id = NEW.from_account THEN -NEW.amount ELSE NEW.amount END
         WHERE id IN (NEW.from_account, NEW.to_account);
