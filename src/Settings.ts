@@ -237,6 +237,12 @@ export const WAMPGRES_DATA_DIR = withDefault("WAMPGRES_DATA_DIR", {
   reader: text,
   default: ".data"
 })
+export const EMBEDDED_PG_TCP = withDefault("EMBEDDED_PG_TCP", {
+  group: "Database",
+  help: "the embedded PostgreSQL also listens on TCP 127.0.0.1 (default: its Unix socket only)",
+  reader: boolean,
+  default: false
+})
 export const WAMP_URL = optional("WAMP_URL", {
   group: "WAMP",
   help: "router WebSocket URL; set: no embedded router",
@@ -322,6 +328,7 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   DB_MULTIPLEX,
   DB_APPLICATION_NAME,
   WAMPGRES_DATA_DIR,
+  EMBEDDED_PG_TCP,
   WAMP_URL,
   WAMP_REALM,
   WAMP_SERIALIZER,
@@ -344,6 +351,8 @@ export interface Settings {
     /** `None`: no DATABASE_URL or PGHOST, so an embedded PostgreSQL in `embeddedDataDir`. */
     readonly external: Option.Option<DatabaseTarget>
     readonly embeddedDataDir: string
+    /** The embedded PostgreSQL listens on TCP 127.0.0.1 too. */
+    readonly embeddedTcp: boolean
     readonly pool: PoolSettings
   }
   readonly wamp: {
@@ -421,6 +430,7 @@ export const sessionSettings: Config.Config<Omit<WampSessionConfig, "url">> = Co
 export const config: Config.Config<Settings> = Config.all({
   external: externalTarget,
   dataDir: WAMPGRES_DATA_DIR.config,
+  embeddedTcp: EMBEDDED_PG_TCP.config,
   pool: poolSettings,
   url: WAMP_URL.config,
   session: sessionSettings,
@@ -430,7 +440,10 @@ export const config: Config.Config<Settings> = Config.all({
   logLevel: LOG_LEVEL.config
 }).pipe(
   Config.map((s): Settings => ({
-    database: { external: s.external, embeddedDataDir: Path.resolve(s.dataDir, "postgres"), pool: s.pool },
+    database: { external: s.external, embeddedDataDir: Path.resolve(s.dataDir, "postgres"),
+      embeddedTcp: s.embeddedTcp,
+      pool: s.pool
+    },
     wamp: { url: s.url, session: s.session },
     router: { configFile: s.routerConfig, port: Option.getOrUndefined(s.routerPort) },
     notifyBridge: s.notifyBridge,

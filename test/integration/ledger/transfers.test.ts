@@ -7,7 +7,7 @@ import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Migrations from "../../../src/procedures/Migrations.js"
-import { callRaw } from "../../support/index.js"
+import { callRaw, inTestDatabaseAsSuperuser } from "../../support/index.js"
 import { authidOf, balanceOf, caller, collect, eventually, funded, L, LedgerEnv as Env, mint, open } from "./callers.js"
 
 layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.ledger", (it) => {
@@ -91,7 +91,8 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       const events = yield* collect(session, `${L}.on_transfer`)
       const a = yield* funded(session, 10)
       const b = yield* funded(session, 1000)
-      const [before] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers`
+      const count = inTestDatabaseAsSuperuser((su) => su<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers`)
+      const [before] = yield* count
 
       const poor = yield* Effect.flip(callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 11 } }))
       assert.strictEqual(poor.error, `${L}.error.insufficient_funds`)
@@ -116,7 +117,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
         const error = yield* Effect.flip(callRaw(session, `${L}.transfer`, { kwargs }))
         assert.strictEqual(error.error, "wamp.error.invalid_argument", JSON.stringify(kwargs))
       }
-      const [after] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers`
+      const [after] = yield* count
       assert.strictEqual(after!.n, before!.n)
       assert.strictEqual(yield* balanceOf(session, a.id), 10)
       assert.strictEqual(yield* balanceOf(session, b.id), 1000)
@@ -160,10 +161,13 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       assert.deepStrictEqual(other, [], "only insufficient_funds may fail: no deadlock or serialization error")
       assert.strictEqual(committed + refused, 400)
       assert.isAbove(committed, 100)
-      const balances = yield* sql<{ balance: bigint }>`SELECT balance FROM ledger_accounts WHERE id IN ${sql.in(ids)}`
+      // The superuser sees every row; the service's role sees none outside a caller's call.
+      const balances = yield* inTestDatabaseAsSuperuser((su) => su<{ balance: bigint }>`SELECT balance FROM ledger_accounts WHERE id IN ${su.in(ids)}`)
       assert.strictEqual(balances.reduce((sum, row) => sum + row.balance, 0n), 250n)
       for (const row of balances) assert.isTrue(row.balance >= 0n)
-      const [stored] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account IN ${sql.in(ids)}`
+      const [stored] = yield* inTestDatabaseAsSuperuser((su) =>
+        su<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account IN ${su.in(ids)}`
+      )
       assert.strictEqual(Number(stored!.n), committed)
       yield* eventually(() => events.filter((e) => ids.includes(e["from"] as number)).length >= committed)
       yield* Effect.sleep("200 millis")
@@ -218,7 +222,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       assert.deepStrictEqual({ ...(retried.args[0] as object), id: 0 }, { id: 0, from_balance: 83 })
       const [failures] = yield* sql<{ n: bigint }>`SELECT last_value AS n FROM test_serialization_failures`
       assert.strictEqual(failures!.n, 3n, "two aborted attempts, the third committed")
-      const [stored] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account = ${a.id}`
+      const [stored] = yield* inTestDatabaseAsSuperuser((su) => su<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account = ${a.id}`)
       assert.strictEqual(stored!.n, 1n)
 
       yield* eventually(() => events.length >= 1)
