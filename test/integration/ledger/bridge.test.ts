@@ -17,6 +17,7 @@ import * as NotifyBridge from "../../../src/layers/NotifyBridge.js"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import { Router } from "../../../src/router/index.js"
 import { asSuperuser, callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+import { authidOf, callersRouterConfig, urlFor } from "./callers.js"
 
 const L = "com.example.ledger"
 
@@ -30,7 +31,7 @@ const Capture = Logger.layer([
 ])
 
 const Env = componentLayer(Ledger.layer).pipe(
-  Layer.provideMerge(TestRouter.layer()),
+  Layer.provideMerge(TestRouter.layer({ configFile: callersRouterConfig })),
   Layer.provideMerge(TestDatabase.layer),
   Layer.provide(Capture)
 )
@@ -67,43 +68,48 @@ const listenBackends = Effect.gen(function*() {
 })
 
 layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_change (LISTEN/NOTIFY bridge)", (it) => {
-  it.effect("balance changes made with a second connection reach subscribers; rolled-back ones do not", () =>
+  it.effect("balance changes made with a second connection reach the owner; rolled-back ones do not; others get nothing", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const session = yield* clientSession(router.url)
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
+      const stranger = yield* clientSession(urlFor(router, "user"))
       const events = yield* collect(subscriber, `${L}.on_account_change`)
-      const account = (yield* callRaw(session, `${L}.open_account`, { kwargs: { owner: "notify-a", balance: 10 } }))
-        .args[0] as { id: number }
+      const strangers = yield* collect(stranger, `${L}.on_account_change`)
+      const account = (yield* callRaw(subscriber, `${L}.open_account`)).args[0] as { id: number }
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000), "opening an account notifies")
-      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }])
+      assert.deepStrictEqual(events, [{ id: account.id, balance: 0 }])
 
       const sql = yield* psql
       yield* sql.withTransaction(
         Effect.andThen(sql`UPDATE ledger_accounts SET balance = 999 WHERE id = ${account.id}`, Effect.fail("roll back"))
       ).pipe(Effect.ignore)
-      yield* sql`UPDATE ledger_accounts SET owner = 'renamed' WHERE id = ${account.id}`
+      yield* sql`UPDATE ledger_accounts SET owner = owner WHERE id = ${account.id}`
       yield* sql`UPDATE ledger_accounts SET balance = 42 WHERE id = ${account.id}`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 2), 5000), "the update notifies")
       yield* Effect.sleep("200 millis")
-      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }, { id: account.id, balance: 42 }])
+      assert.deepStrictEqual(events, [{ id: account.id, balance: 0 }, { id: account.id, balance: 42 }])
+      assert.deepStrictEqual(strangers, [])
     }))
 
-  it.effect("a NOTIFY sent by hand on ledger_accounts is published as is", () =>
+  it.effect("a NOTIFY sent by hand on ledger_accounts reaches the owner it names, and none without one", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
+      const owner = yield* authidOf(subscriber)
       const events = yield* collect(subscriber, `${L}.on_account_change`)
       const sql = yield* psql
-      yield* sql`SELECT pg_notify('ledger_accounts', '{"id": 7, "balance": 70}')`
+      yield* sql`SELECT pg_notify('ledger_accounts', '{"id": 6, "balance": 60}')`
+      yield* sql`SELECT pg_notify('ledger_accounts', ${JSON.stringify({ id: 7, balance: 70, owner })})`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000))
+      yield* Effect.sleep("200 millis")
       assert.deepStrictEqual(events, [{ id: 7, balance: 70 }])
     }))
 
   it.effect("after its backend is terminated the bridge listens again, logs the gap, and delivers new changes", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
+      const owner = yield* authidOf(subscriber)
       const events = yield* collect(subscriber, `${L}.on_account_change`)
       const before = yield* listenBackends
       assert.strictEqual(before.length, 1, "one LISTEN connection")
@@ -122,7 +128,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_cha
         logs.join("\n")
       )
       const sql = yield* psql
-      yield* sql`SELECT pg_notify('ledger_accounts', '{"id": 8, "balance": 80}')`
+      yield* sql`SELECT pg_notify('ledger_accounts', ${JSON.stringify({ id: 8, balance: 80, owner })})`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000), "delivered after recovery")
       assert.deepStrictEqual(events, [{ id: 8, balance: 80 }])
     }))
