@@ -131,16 +131,22 @@ export const transfer = Procedure.implement(
   (input, request) =>
     input.from === input.to
       ? Effect.fail(new InvalidArgument({ message: "from and to must be different accounts" }))
-      : Idempotency.transaction(Contract.transfer, input.idempotency_key, input, transferOnce(input, request.callerAuthid), () =>
-        new InvalidArgument({ message: "idempotency_key: already used for a transfer with other arguments" })).pipe(
-        mapSqlState<InsufficientFunds | NoSuchAccount>({
-          // Not the caller's account (or none): the pay policy refused the row; nothing says which.
-          [SqlStates.insufficientPrivilege]: () => noSuchAccount(input.from),
-          [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
-          // The owners trigger found no account `to` (the foreign key would say the same).
-          [SqlStates.notNullViolation]: () => noSuchAccount(input.to),
-          [SqlStates.foreignKeyViolation]: () => noSuchAccount(input.to)
-        })
+      : Idempotency.transaction(
+        Contract.transfer,
+        input.idempotency_key,
+        input,
+        // Mapped inside the idempotent work, so a typed error is stored under the key like a result.
+        transferOnce(input, request.callerAuthid).pipe(
+          mapSqlState<InsufficientFunds | NoSuchAccount>({
+            // Not the caller's account (or none): the pay policy refused the row; nothing says which.
+            [SqlStates.insufficientPrivilege]: () => noSuchAccount(input.from),
+            [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
+            // The owners trigger found no account `to` (the foreign key would say the same).
+            [SqlStates.notNullViolation]: () => noSuchAccount(input.to),
+            [SqlStates.foreignKeyViolation]: () => noSuchAccount(input.to)
+          })
+        ),
+        () => new InvalidArgument({ message: "idempotency_key: already used for a transfer with other arguments" })
       )
 )
 
