@@ -126,6 +126,17 @@ const transferOnce = Effect.fnUntraced(function*(
   return { id: transfer.id, from_balance: source!.balance }
 })
 
+/** The transfer's SQLSTATEs as its typed errors. */
+const transferErrors = (input: { from: number; to: number; amount: number }) =>
+  mapSqlState<InsufficientFunds | NoSuchAccount>({
+    // Not the caller's account (or none): the pay policy refused the row; nothing says which.
+    [SqlStates.insufficientPrivilege]: () => noSuchAccount(input.from),
+    [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
+    // The owners trigger found no account `to` (the foreign key would say the same).
+    [SqlStates.notNullViolation]: () => noSuchAccount(input.to),
+    [SqlStates.foreignKeyViolation]: () => noSuchAccount(input.to)
+  })
+
 export const transfer = Procedure.implement(
   Contract.transfer,
   (input, request) =>
@@ -135,19 +146,11 @@ export const transfer = Procedure.implement(
         Contract.transfer,
         input.idempotency_key,
         input,
-        // Mapped inside the idempotent work, so a typed error is stored under the key like a result.
-        transferOnce(input, request.callerAuthid).pipe(
-          mapSqlState<InsufficientFunds | NoSuchAccount>({
-            // Not the caller's account (or none): the pay policy refused the row; nothing says which.
-            [SqlStates.insufficientPrivilege]: () => noSuchAccount(input.from),
-            [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
-            // The owners trigger found no account `to` (the foreign key would say the same).
-            [SqlStates.notNullViolation]: () => noSuchAccount(input.to),
-            [SqlStates.foreignKeyViolation]: () => noSuchAccount(input.to)
-          })
-        ),
+        // Mapped inside the idempotent work, so a typed error is stored under the key like a result;
+        // and again outside, for a constraint checked at COMMIT (then nothing is stored: a retry runs).
+        transferOnce(input, request.callerAuthid).pipe(transferErrors(input)),
         () => new InvalidArgument({ message: "idempotency_key: already used for a transfer with other arguments" })
-      )
+      ).pipe(transferErrors(input))
 )
 
 /**
