@@ -56,13 +56,14 @@ export const mint = Contract.make(Uris.mint, {
 })
 
 /**
- * One transaction, run again from the start after a serialization failure or deadlock. The handler
- * `from` must be the caller's account. The handler opens it (`Transaction.retrying`) after checking `from != to`, so a call rejected by that check
- * sends no statement; `transactional: { retries: 5 }` would open it before the handler runs.
+ * One transaction, run again from the start after a serialization failure or deadlock; `from` must
+ * be the caller's account. The handler opens it (`Idempotency.transaction`, through
+ * `Transaction.retrying`) after checking `from != to`, so a call rejected by that check sends no
+ * statement; `transactional: { retries: 5 }` would open it before the handler runs.
  *
  * With `idempotency_key`, a repeated call with the same key returns the first call's result (or
  * typed error) without moving money again, for `IDEMPOTENCY_RETENTION`; the same key with other
- * arguments is `invalid_argument`.
+ * arguments is `invalid_argument`. Keys are the caller's own.
  */
 export const transfer = Contract.make(Uris.transfer, {
   args: { from: Id, to: Id, amount: Amount, idempotency_key: Schema.optionalKey(IdempotencyKey) },
