@@ -149,15 +149,17 @@ const routerConfig = (realm: string) => ({
     type: "router",
     realms: [{
       name: realm,
+      // Sessions are the ledger's admin authrole, so the ledger workloads can mint their funds.
       roles: [{
-        name: "anonymous",
+        name: "admin",
         permissions: [{ uri: "*", allow: { call: true, register: true, publish: true, subscribe: true } }]
       }]
     }],
     transports: [{
       type: "websocket",
       endpoint: { type: "tcp", port: 0, interface: "127.0.0.1" },
-      serializers: ["json", "msgpack"]
+      serializers: ["json", "msgpack"],
+      auth: { anonymous: { type: "static", role: "admin" } }
     }]
   }]
 })

@@ -275,6 +275,12 @@ export const WAMPGRES_DATA_DIR = withDefault("WAMPGRES_DATA_DIR", {
   reader: text,
   default: ".data"
 })
+export const EMBEDDED_PG_TCP = withDefault("EMBEDDED_PG_TCP", {
+  group: "Database",
+  help: "the embedded PostgreSQL also listens on TCP 127.0.0.1 (default: its Unix socket only)",
+  reader: boolean,
+  default: false
+})
 export const WAMP_URL = optional("WAMP_URL", {
   group: "WAMP",
   help: "router WebSocket URL; set: no embedded router",
@@ -459,6 +465,7 @@ export const all: ReadonlyArray<Setting<unknown>> = [
   DB_APPLICATION_NAME,
   DB_TRANSACTION_POOLER,
   WAMPGRES_DATA_DIR,
+  EMBEDDED_PG_TCP,
   WAMP_URL,
   WAMP_AUTHMETHOD,
   WAMP_AUTHID,
@@ -499,6 +506,8 @@ export interface Settings {
     /** `DATABASE_DIRECT_URL`: a connection for LISTEN that bypasses the pooler. */
     readonly direct: Option.Option<DatabaseTarget>
     readonly embeddedDataDir: string
+    /** The embedded PostgreSQL listens on TCP 127.0.0.1 too. */
+    readonly embeddedTcp: boolean
     readonly pool: PoolSettings
   }
   readonly wamp: {
@@ -607,6 +616,7 @@ export const config: Config.Config<Settings> = Config.all({
   external: externalTarget,
   direct: DATABASE_DIRECT_URL.config,
   dataDir: WAMPGRES_DATA_DIR.config,
+  embeddedTcp: EMBEDDED_PG_TCP.config,
   pool: poolSettings,
   url: WAMP_URL.config,
   session: sessionSettings,
@@ -628,6 +638,7 @@ export const config: Config.Config<Settings> = Config.all({
       external: s.external,
       direct: Option.map(s.direct, (url): DatabaseTarget => ({ _tag: "Url", url: Redacted.make(url) })),
       embeddedDataDir: Path.resolve(s.dataDir, "postgres"),
+      embeddedTcp: s.embeddedTcp,
       pool: s.pool
     },
     wamp: {

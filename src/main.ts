@@ -54,7 +54,7 @@ const databaseLayer = (settings: Settings.Settings["database"]) =>
     onSome: (target) => Database.layer(target, settings.pool, Option.getOrUndefined(settings.direct)),
     onNone: () =>
       Layer.unwrap(Effect.map(EmbeddedPostgres, (pg) => Database.layer(pg.target, settings.pool))).pipe(
-        Layer.provide(EmbeddedPostgres.layer({ dataDir: settings.embeddedDataDir }))
+        Layer.provide(EmbeddedPostgres.layer({ dataDir: settings.embeddedDataDir, tcp: settings.embeddedTcp }))
       )
   })
 

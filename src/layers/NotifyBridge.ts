@@ -38,6 +38,8 @@ export interface Mapping {
   readonly topic: string
   /** Turns a notification's payload into the event payload. Default: `payloadOf`. */
   readonly toPayload?: (payload: string) => Partial<Payload>
+  /** PUBLISH options for a notification (e.g. `eligible_authid` to reach only its owner). Default: none. */
+  readonly toOptions?: (payload: string) => Record<string, unknown> | undefined
 }
 
 export interface Options {
@@ -66,7 +68,10 @@ const listenOnce = (pg: PgClient.PgClient, session: WampSession["Service"], mapp
       // Forever, until the queue fails with the connection's error.
       return yield* Effect.forever(
         Effect.flatMap(Queue.take(queue), (notification) =>
-          Effect.ignore(session.publish(mapping.topic, toPayload(notification.payload)), { log: "Warn" }))
+          Effect.ignore(
+            session.publish(mapping.topic, toPayload(notification.payload), mapping.toOptions?.(notification.payload)),
+            { log: "Warn" }
+          ))
       )
     })
   )

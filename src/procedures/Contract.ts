@@ -14,7 +14,8 @@
  *   positional: ["id"],             // ... or args [id]
  *   result: Account,
  *   errors: [NoSuchAccount],
- *   transactional: false            // true: one transaction; { retries: 5 }: retried on 40001/40P01
+ *   transactional: false,           // true: one transaction; { retries: 5 }: retried on 40001/40P01
+ *   asCaller: true                  // transactions run as the caller (Caller.ts: settings, role)
  * })
  * ```
  */
@@ -61,6 +62,11 @@ export interface Contract<Input, Output, Failure, Transactional extends Transact
   readonly transactional: Transactional
   /** What the procedure does, for people: reflection (`wamp.reflection.procedure.describe`) shows it. */
   readonly description: string | undefined
+  /**
+   * Its transactions run as the caller (see `Caller.ts`): registered with `disclose_caller`, the
+   * caller's authid/authrole/session set in every transaction, the group's role mapping applied.
+   */
+  readonly asCaller: boolean
 }
 
 /** Any contract, for collections. */
@@ -89,6 +95,7 @@ export interface Spec<
   readonly options?: RegisterOptions
   readonly transactional?: Transactional
   readonly description?: string
+  readonly asCaller?: boolean
 }
 
 /**
@@ -115,9 +122,11 @@ export const make = <
     output: spec.result,
     progress: spec.progress,
     errors: spec.errors ?? [],
-    options: spec.options ?? {},
+    // The caller's identity comes from the router, which discloses it when the callee asks.
+    options: spec.asCaller === true ? { ...spec.options, disclose_caller: true } : spec.options ?? {},
     transactional: spec.transactional ?? notTransactional<Transactional>(),
-    description: spec.description
+    description: spec.description,
+    asCaller: spec.asCaller === true
   }
 }
 

@@ -17,18 +17,25 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { type Payload, WampSession } from "../layers/WampSession.js"
 
-/** Queues one event in the current transaction. */
+/** PUBLISH options, JSON values (the outbox stores them as `jsonb`). */
+export type PublishOptions = Readonly<Record<string, unknown>>
+
+/**
+ * Queues one event in the current transaction. `options` are PUBLISH options for the router
+ * (`eligible_authid`, `exclude_me`...); `acknowledge` is the publisher's own.
+ */
 export type Publish = (
   topic: string,
-  payload: Partial<Payload>
+  payload: Partial<Payload>,
+  options?: PublishOptions
 ) => Effect.Effect<void, SqlError, SqlClient.SqlClient | WampSession>
 
 /** Publishes from memory after COMMIT; a failed publish is logged, never fails the call. */
-export const direct: Publish = (topic, payload) =>
+export const direct: Publish = (topic, payload, options) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const session = yield* WampSession
-    yield* sql.afterCommit(Effect.ignore(session.publish(topic, payload), { log: "Warn" }))
+    yield* sql.afterCommit(Effect.ignore(session.publish(topic, payload, options), { log: "Warn" }))
   })
 
 /** How `publishAfterCommit` delivers events: `direct` unless a layer provides another (the outbox). */
@@ -42,9 +49,10 @@ export class Publisher extends Context.Reference<Publish>("wampgres/procedures/E
  */
 export const publishAfterCommit = (
   topic: string,
-  payload: Partial<Payload>
+  payload: Partial<Payload>,
+  options?: PublishOptions
 ): Effect.Effect<void, SqlError, SqlClient.SqlClient | WampSession> =>
   Effect.gen(function*() {
     const publish = yield* Publisher
-    yield* publish(topic, payload)
+    yield* publish(topic, payload, options)
   })

@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { WampSession } from "../layers/WampSession.js"
 import type { WampError } from "../layers/wamp/Protocol.js"
+import * as Caller from "./Caller.js"
 import type * as Procedure from "./Procedure.js"
 
 export interface Group<R> {
@@ -33,8 +34,25 @@ export interface Group<R> {
   readonly layer: Layer.Layer<never, WampError, WampSession | R>
 }
 
+export interface Options {
+  /**
+   * WAMP authrole → PostgreSQL role the `asCaller` procedures of the group run as (`SET LOCAL ROLE`);
+   * a caller with another authrole is refused with `wamp.error.not_authorized`. Without it, they run
+   * as the service's role, with the caller's identity in settings only.
+   */
+  readonly roles?: Caller.RoleMap
+}
+
+/** The call path a session runs: for `asCaller` procedures, with the caller's identity (or its refusal). */
+const callPath = <R>(procedure: Procedure.Runnable<R> & { readonly asCaller: boolean }, roles: Caller.RoleMap | undefined) =>
+  procedure.asCaller ? (call: Parameters<typeof procedure.run>[0]) => Caller.provide(call, roles, procedure.run(call)) : procedure.run
+
 /** Declares a group of procedures; `R` is the union of what their handlers require. */
-export const make = <R>(name: string, procedures: ReadonlyArray<Procedure.Any & Procedure.Runnable<R>>): Group<R> => ({
+export const make = <R>(
+  name: string,
+  procedures: ReadonlyArray<Procedure.Any & Procedure.Runnable<R>>,
+  options: Options = {}
+): Group<R> => ({
   name,
   procedures,
   layer: Layer.effectDiscard(
@@ -45,7 +63,7 @@ export const make = <R>(name: string, procedures: ReadonlyArray<Procedure.Any & 
       yield* session.register(procedures.map((procedure) => ({
         uri: procedure.uri,
         options: procedure.options,
-        handler: procedure.run,
+        handler: callPath(procedure, options.roles),
         context
       })))
       yield* Effect.logInfo(`registered ${procedures.length} procedures`)

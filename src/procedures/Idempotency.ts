@@ -11,6 +11,11 @@
  * - a key reused with different arguments fails with the procedure's own "conflict" error;
  * - only declared typed errors are stored: database errors and defects roll everything back, so a
  *   retry does the work.
+ * - in a procedure declared `asCaller`, keys are the caller's own (stored with its authid): another
+ *   caller's same key is a new key, never a way to read someone else's outcome; the transaction
+ *   starts as the caller (`Transaction.retrying` applies `Caller.apply` after each BEGIN), so the
+ *   role the group maps the caller to needs INSERT, SELECT and UPDATE on `wampgres_idempotency`
+ *   (the service's own table, without row-level security; no grant is needed without a role map).
  *
  * ```ts
  * handler: (input) => Idempotency.transaction(transfer, input.idempotency_key, input, work(input), conflict)
@@ -26,6 +31,7 @@ import * as Schema from "effect/Schema"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as Caller from "./Caller.js"
 import type { Contract } from "./Contract.js"
 import * as Migrations from "./Migrations.js"
 import * as Transaction from "./Transaction.js"
@@ -45,11 +51,13 @@ const schema = Migrator.fromRecord({
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE TABLE wampgres_idempotency (
       procedure  text        NOT NULL,
+      -- The caller's authid in asCaller procedures ('' otherwise): keys are per caller.
+      authid     text        NOT NULL DEFAULT '',
       key        text        NOT NULL,
       arguments  text        NOT NULL,
       outcome    jsonb,
       created_at timestamptz NOT NULL DEFAULT now(),
-      PRIMARY KEY (procedure, key)
+      PRIMARY KEY (procedure, authid, key)
     )`
     yield* sql`CREATE INDEX wampgres_idempotency_created ON wampgres_idempotency (created_at)`
   })
@@ -89,11 +97,12 @@ export const transaction = <I, O, E, R>(
   const args = fingerprint(rest)
   const once = Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const claimed = yield* sql`INSERT INTO wampgres_idempotency (procedure, key, arguments)
-      VALUES (${contract.uri}, ${key}, ${args}) ON CONFLICT DO NOTHING RETURNING 1 AS claimed`
+    const authid = (yield* Caller.Caller)?.authid ?? ""
+    const claimed = yield* sql`INSERT INTO wampgres_idempotency (procedure, authid, key, arguments)
+      VALUES (${contract.uri}, ${authid}, ${key}, ${args}) ON CONFLICT DO NOTHING RETURNING 1 AS claimed`
     if (claimed.length === 0) {
       const [stored] = yield* sql<{ arguments: string; outcome: unknown }>`SELECT arguments, outcome
-        FROM wampgres_idempotency WHERE procedure = ${contract.uri} AND key = ${key}`
+        FROM wampgres_idempotency WHERE procedure = ${contract.uri} AND authid = ${authid} AND key = ${key}`
       if (stored === undefined) return yield* Effect.die(new Error(`idempotency key ${key} vanished`))
       if (stored.arguments !== args) return Exit.fail(conflict())
       return yield* replay(contract, stored.outcome)
@@ -102,14 +111,14 @@ export const transaction = <I, O, E, R>(
     const exit = yield* Effect.exit(sql.withTransaction(work))
     if (exit._tag === "Success") {
       const result = yield* Effect.orDie(Schema.encodeUnknownEffect(contract.output)(exit.value))
-      yield* record(sql, contract.uri, key, { result })
+      yield* record(sql, contract.uri, authid, key, { result })
       return Exit.succeed(exit.value)
     }
     const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
     const declared = failure === undefined ? undefined : contract.errors.find((error) => Schema.is(error)(failure.error))
     if (failure !== undefined && declared !== undefined) {
       const error = yield* Effect.orDie(Schema.encodeUnknownEffect(declared)(failure.error))
-      yield* record(sql, contract.uri, key, { error })
+      yield* record(sql, contract.uri, authid, key, { error })
       return Exit.fail(failure.error as E)
     }
     // Database errors and defects: everything rolls back (and 40001/40P01 run it again).
@@ -118,9 +127,9 @@ export const transaction = <I, O, E, R>(
   return Effect.flatMap(Transaction.retrying(once, options), (outcome: Exit.Exit<O, E>) => outcome)
 }
 
-const record = (sql: SqlClient.SqlClient, procedure: string, key: string, outcome: unknown) =>
+const record = (sql: SqlClient.SqlClient, procedure: string, authid: string, key: string, outcome: unknown) =>
   sql`UPDATE wampgres_idempotency SET outcome = ${JSON.stringify(outcome)}::jsonb
-      WHERE procedure = ${procedure} AND key = ${key}`
+      WHERE procedure = ${procedure} AND authid = ${authid} AND key = ${key}`
 
 /** The stored outcome as the first call ended: its result, or its typed error. */
 const replay = <I, O, E>(contract: Contract<I, O, E>, stored: unknown): Effect.Effect<Exit.Exit<O, E>> =>

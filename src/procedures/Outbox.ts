@@ -3,7 +3,8 @@
  * by a relay after COMMIT. Nothing committed is lost when the process dies between COMMIT and
  * PUBLISH, when the router is away for longer than a request timeout, or while LISTEN reconnects.
  *
- * - `wampgres_outbox_publish(topic, args, kwargs)` (SQL, also for triggers and batch jobs) takes
+ * - `wampgres_outbox_publish(topic, args, kwargs[, options])` (SQL, also for triggers and batch
+ *   jobs; `options` are the PUBLISH options, e.g. `{"eligible_authid": ["alice"]}`) takes
  *   the topic's next sequence number from `wampgres_outbox_topics` (the row stays locked until
  *   COMMIT, so per topic the numbers follow commit order with no hole), inserts the event and sends
  *   `NOTIFY wampgres_outbox` (only a wake-up: its payload means nothing);
@@ -34,6 +35,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Database from "../layers/Database.js"
 import { type Payload, type WampError, WampSession } from "../layers/WampSession.js"
 import { WampgresUri } from "../wamp/uris.js"
+import * as Caller from "./Caller.js"
 import * as Events from "./Events.js"
 import * as Group from "./Group.js"
 import * as Migrations from "./Migrations.js"
@@ -76,6 +78,8 @@ const schema = Migrator.fromRecord({
       seq          bigint      NOT NULL,
       args         jsonb       NOT NULL DEFAULT '[]',
       kwargs       jsonb       NOT NULL DEFAULT '{}',
+      -- PUBLISH options (e.g. eligible_authid): who may receive the event.
+      options      jsonb       NOT NULL DEFAULT '{}',
       created_at   timestamptz NOT NULL DEFAULT now(),
       published_at timestamptz,
       -- Set when the router refused the event (e.g. not authorized): it is not retried.
@@ -84,7 +88,7 @@ const schema = Migrator.fromRecord({
     )`
     yield* sql`CREATE INDEX wampgres_outbox_pending ON wampgres_outbox (id) WHERE published_at IS NULL`
     yield* sql`CREATE INDEX wampgres_outbox_created ON wampgres_outbox (created_at)`
-    yield* sql.unsafe(`CREATE FUNCTION wampgres_outbox_publish(p_topic text, p_args jsonb, p_kwargs jsonb)
+    yield* sql.unsafe(`CREATE FUNCTION wampgres_outbox_publish(p_topic text, p_args jsonb, p_kwargs jsonb, p_options jsonb DEFAULT '{}')
       RETURNS bigint LANGUAGE plpgsql AS $$
       DECLARE
         assigned bigint;
@@ -93,8 +97,8 @@ const schema = Migrator.fromRecord({
         INSERT INTO wampgres_outbox_topics AS t (topic, last_seq) VALUES (p_topic, 1)
           ON CONFLICT (topic) DO UPDATE SET last_seq = t.last_seq + 1
           RETURNING last_seq INTO assigned;
-        INSERT INTO wampgres_outbox (topic, seq, args, kwargs)
-          VALUES (p_topic, assigned, coalesce(p_args, '[]'), coalesce(p_kwargs, '{}'));
+        INSERT INTO wampgres_outbox (topic, seq, args, kwargs, options)
+          VALUES (p_topic, assigned, coalesce(p_args, '[]'), coalesce(p_kwargs, '{}'), coalesce(p_options, '{}'));
         PERFORM pg_notify('${wakeChannel}', '');
         RETURN assigned;
       END
@@ -105,19 +109,20 @@ const schema = Migrator.fromRecord({
 /** The outbox's tables and function, migrated at start-up (`wampgres_migrations_wampgres_outbox`). */
 export const migrations = Migrations.layer("wampgres_outbox", schema)
 
-/** Writes one event into the outbox in the current transaction. */
-export const write = (topic: string, payload: Partial<Payload>) =>
+/** Writes one event (and its PUBLISH options) into the outbox in the current transaction. */
+export const write = (topic: string, payload: Partial<Payload>, options?: Events.PublishOptions) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify(payload.args ?? [])}::jsonb, ${
       JSON.stringify(payload.kwargs ?? {})
-    }::jsonb)`).pipe(Effect.asVoid)
+    }::jsonb, ${JSON.stringify(options ?? {})}::jsonb)`).pipe(Effect.asVoid)
 
 const OutboxRow = Schema.Struct({
   id: Rows.Int64,
   topic: Schema.String,
   seq: Rows.Int64,
   args: Schema.Array(Schema.Unknown),
-  kwargs: Schema.Record(Schema.String, Schema.Unknown)
+  kwargs: Schema.Record(Schema.String, Schema.Unknown),
+  options: Schema.Record(Schema.String, Schema.Unknown)
 })
 type OutboxRow = typeof OutboxRow.Type
 
@@ -146,7 +151,7 @@ const relayPass = (settings: OutboxSettings, session: WampSession["Service"], ho
                    WHERE published_at IS NOT NULL AND created_at < now() - make_interval(secs => ${seconds})`
       }
       const rows = yield* Effect.flatMap(
-        sql`SELECT id, topic, seq, args, kwargs FROM wampgres_outbox
+        sql`SELECT id, topic, seq, args, kwargs, options FROM wampgres_outbox
             WHERE published_at IS NULL ORDER BY id LIMIT ${settings.batchSize}`,
         Rows.decodeAll(OutboxRow)
       )
@@ -154,7 +159,7 @@ const relayPass = (settings: OutboxSettings, session: WampSession["Service"], ho
       let failed = false
       // One at a time: the next is sent after the router acknowledged the previous, so order holds.
       for (const row of rows) {
-        const exit = yield* Effect.exit(session.publish(row.topic, eventPayload(row), { acknowledge: true }))
+        const exit = yield* Effect.exit(session.publish(row.topic, eventPayload(row), { ...row.options, acknowledge: true }))
         if (exit._tag === "Failure") {
           const refusal = refusalOf(exit.cause)
           if (refusal === undefined) {
@@ -235,6 +240,20 @@ const relay = Effect.gen(function*() {
 /** `Events.publishAfterCommit` through the outbox. */
 export const publisher: Events.Publish = write
 
+const listed = (list: unknown, value: string | number): boolean => Array.isArray(list) && list.includes(value)
+
+/** Whether the router would deliver an event published with `options` to this caller. */
+export const eligible = (options: Events.PublishOptions, caller: Caller.Identity | undefined): boolean => {
+  const restricted = options.eligible !== undefined || options.eligible_authid !== undefined ||
+    options.eligible_authrole !== undefined
+  if (caller === undefined) return !restricted
+  return (options.eligible === undefined || listed(options.eligible, caller.session)) &&
+    (options.eligible_authid === undefined || listed(options.eligible_authid, caller.authid)) &&
+    (options.eligible_authrole === undefined || listed(options.eligible_authrole, caller.authrole)) &&
+    !listed(options.exclude, caller.session) && !listed(options.exclude_authid, caller.authid) &&
+    !listed(options.exclude_authrole, caller.authrole)
+}
+
 export const ReplayEvent = Schema.Struct({
   seq: Schema.Int,
   args: Schema.Array(Schema.Unknown),
@@ -247,6 +266,10 @@ export const ReplayEvent = Schema.Struct({
  * some of them are past the retention and gone. Events not yet published may be included (a
  * subscriber drops what it already has by `_seq`). Authorize this URI like subscriptions to the
  * topics it serves.
+ *
+ * It runs as its caller: an event published with `eligible*` / `exclude*` options is replayed only
+ * to a caller the router would have delivered it to. Numbers are per topic, so a subscriber of such
+ * a topic sees gaps that are other recipients' events: a gap the replay does not fill is not its own.
  */
 export const replay = Procedure.make("wampgres.outbox.replay", {
   args: {
@@ -257,10 +280,12 @@ export const replay = Procedure.make("wampgres.outbox.replay", {
   positional: ["topic", "after"],
   result: Schema.Struct({ events: Schema.Array(ReplayEvent), truncated: Schema.Boolean }),
   transactional: true,
+  asCaller: true,
   handler: Effect.fnUntraced(function*({ after, limit, topic }) {
     const sql = yield* SqlClient.SqlClient
+    const caller = yield* Caller.Caller
     const rows = yield* Effect.flatMap(
-      sql`SELECT id, topic, seq, args, kwargs FROM wampgres_outbox
+      sql`SELECT id, topic, seq, args, kwargs, options FROM wampgres_outbox
           WHERE topic = ${topic} AND seq > ${after} ORDER BY seq LIMIT ${limit ?? 1000}`,
       Rows.decodeAll(OutboxRow)
     )
@@ -269,7 +294,8 @@ export const replay = Procedure.make("wampgres.outbox.replay", {
     const expectedFirst = after + 1
     const truncated = lastSeq >= expectedFirst && (rows.length === 0 || rows[0]!.seq > expectedFirst)
     return {
-      events: rows.map((row) => ({ seq: row.seq, args: row.args, kwargs: eventPayload(row).kwargs })),
+      events: rows.filter((row) => eligible(row.options, caller))
+        .map((row) => ({ seq: row.seq, args: row.args, kwargs: eventPayload(row).kwargs })),
       truncated
     }
   })

@@ -17,6 +17,7 @@ export const SqlStates = {
   foreignKeyViolation: "23503",
   checkViolation: "23514",
   notNullViolation: "23502",
+  insufficientPrivilege: "42501",
   serializationFailure: "40001",
   deadlockDetected: "40P01",
   queryCanceled: "57014"

@@ -7,6 +7,9 @@
  * aborted. Events queued with `publishAfterCommit` by a failed attempt are dropped with its
  * rollback; only the attempt that commits publishes.
  *
+ * In a procedure declared `asCaller`, every transaction opened here starts by setting the caller's
+ * identity (`Caller.apply`), so it holds in each attempt.
+ *
  * Use it for procedures declared without `transactional` (the retry must wrap BEGIN ... COMMIT):
  *
  * ```ts
@@ -18,6 +21,7 @@ import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import { SqlError } from "effect/sql/SqlError"
 import { retried } from "../layers/Metrics.js"
+import * as Caller from "./Caller.js"
 import { isRetryable, sqlState } from "./SqlState.js"
 
 export interface RetryOptions {
@@ -36,7 +40,7 @@ export const retrying = <A, E, R>(
   options: RetryOptions = {}
 ): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.withTransaction(body).pipe(
+    sql.withTransaction(asCaller(body)).pipe(
       Effect.tapError((error) =>
         error instanceof SqlError && isRetryable(error)
           ? Effect.andThen(Effect.logDebug(`transaction aborted (${sqlState(error)}), retrying`), retried(sqlState(error)))
@@ -51,4 +55,8 @@ export const retrying = <A, E, R>(
 
 /** Runs `body` in one transaction (nested: a savepoint); no retry. */
 export const around = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(body))
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(asCaller(body)))
+
+/** The body preceded by the caller's identity (`Caller.apply`: nothing outside `asCaller` procedures). */
+const asCaller = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
+  Effect.andThen(Caller.apply, body)

@@ -33,6 +33,8 @@ export interface Registration {
   readonly created: string
   readonly callees: Array<Session>
   roundRobin: number
+  /** A callee asked for the caller's identity (REGISTER.Options.disclose_caller). */
+  discloseCaller: boolean
 }
 
 export interface Invocation {
@@ -117,6 +119,7 @@ export class Dealer {
       }
       if (this.atRegistrationLimit(session, request)) return
       registration.callees.push(session)
+      if (options["disclose_caller"] === true) registration.discloseCaller = true
       session.registrations.set(registration.id, registration)
       session.send([MessageType.REGISTERED, request, registration.id], false)
       this.meta?.registered(session, registration, false)
@@ -130,7 +133,8 @@ export class Dealer {
       invoke: invoke as InvokePolicy,
       created: new Date().toISOString(),
       callees: [session],
-      roundRobin: 0
+      roundRobin: 0,
+      discloseCaller: options["disclose_caller"] === true
     }
     this.registrations.set(procedure, policy, registration)
     this.byId.set(registration.id, registration)
@@ -254,7 +258,7 @@ export class Dealer {
     const details: Record<string, unknown> = {}
     if (registration.match !== "exact") details["procedure"] = procedure
     if (receiveProgress) details["receive_progress"] = true
-    if (decision.disclose || options["disclose_me"] === true) {
+    if (decision.disclose || registration.discloseCaller || options["disclose_me"] === true) {
       details["caller"] = caller.id
       details["caller_authid"] = caller.authid
       details["caller_authrole"] = caller.authrole

@@ -200,6 +200,8 @@ export const checkShape = (m: Message): string | undefined => {
           ? "REGISTER.Options.match must be a string"
           : !optionalString(m[2]["invoke"])
           ? "REGISTER.Options.invoke must be a string"
+          : !optionalBoolean(m[2]["disclose_caller"])
+          ? "REGISTER.Options.disclose_caller must be a boolean"
           : undefined
         : "malformed REGISTER"
     case MessageType.UNREGISTER:

@@ -175,7 +175,7 @@ describe("src/main.ts", () => {
             }
           })
         )
-        yield* Effect.promise(() => waitFor(running, /registered 4 procedures \{ group: .ledger. \}/, 60_000))
+        yield* Effect.promise(() => waitFor(running, /registered 5 procedures \{ group: .ledger. \}/, 60_000))
         const postgresPid = Number.parseInt(yield* Effect.promise(() => Fs.readFile(Path.join(dataDir, "postgres", "postmaster.pid"), "utf8")), 10)
         if (signal === "SIGINT") process.kill(-npm.pid!, "SIGINT")
         else npm.kill("SIGTERM")

@@ -152,13 +152,14 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("observability"
       yield* sql.unsafe(`CREATE TRIGGER obs_transfer_faults BEFORE INSERT ON ledger_transfers
         FOR EACH ROW EXECUTE FUNCTION obs_transfer_faults()`)
       yield* Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP TRIGGER obs_transfer_faults ON ledger_transfers`)))
-      const open = (owner: string) =>
-        Effect.map(
-          callRaw(session, `${L}.open_account`, { kwargs: { owner, balance: 100 } }),
-          (p) => (p.args[0] as { id: number }).id
-        )
-      const a = yield* open(`obs-a-${Date.now()}`)
-      const b = yield* open(`obs-b-${Date.now()}`)
+      // accounts of the session's caller, funded in SQL (this cluster's service role is the superuser)
+      const open = Effect.gen(function*() {
+        const { id } = (yield* callRaw(session, `${L}.open_account`)).args[0] as { id: number }
+        yield* sql`UPDATE ledger_accounts SET balance = 100 WHERE id = ${id}`
+        return id
+      })
+      const a = yield* open
+      const b = yield* open
       const before = (yield* get("/metrics")).body
       yield* callRaw(session, `${L}.transfer`, { kwargs: { from: a, to: b, amount: 23 } })
       const after = (yield* get("/metrics")).body

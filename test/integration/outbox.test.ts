@@ -3,7 +3,10 @@
  * clients): events carry per-topic sequence numbers in commit order; events committed while the
  * router is down are published when it is back, and a subscriber that joined late fetches what it
  * missed with `wampgres.outbox.replay`; with two instances only one relay publishes at a time, so
- * every event arrives once.
+ * every event arrives once. Events carry their PUBLISH options: the ledger's go to the payer
+ * (`on_transfer`) or the owner (`on_account_change`) only, so each caller's events are a part of
+ * the topic's numbers and the parts together are every number once; replay returns a caller only
+ * what it may receive. Every session is a caller of its own (`ledger/callers.ts`).
  */
 import { assert, layer } from "@effect/vitest"
 import type autobahn from "autobahn"
@@ -18,6 +21,7 @@ import type { InvokePolicy } from "../../src/layers/WampSession.js"
 import * as Ledger from "../../src/procedures/ledger/index.js"
 import { Router } from "../../src/router/index.js"
 import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../support/index.js"
+import { authidOf, callersRouterConfig, urlFor } from "./ledger/callers.js"
 
 const L = "com.example.ledger"
 
@@ -63,18 +67,50 @@ const eventually = (check: () => boolean, millis = 10_000) =>
     return check()
   })
 
-let owners = 0
-const accounts = (n: number, balance: number) =>
+/** The router with one WebSocket path per authrole (`/user`, `/admin`); `port` to restart it. */
+const callersRouter = (port?: number) => TestRouter.layer({ configFile: callersRouterConfig, ...(port === undefined ? {} : { port }) })
+
+/** Runs `effect` in a transaction as the admin authrole: row-level security lets it change any account. */
+const asAdmin = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(Effect.andThen(sql`SELECT set_config('wampgres.authrole', 'admin', true)`, effect)))
+
+/** A caller (a session of its own) with `n` accounts holding `balance` each (minted by an admin). */
+interface Caller {
+  readonly session: autobahn.Session
+  readonly ids: ReadonlyArray<number>
+  readonly onTransfer: Array<Seen>
+  readonly onChange: Array<Seen>
+}
+
+const callerWithAccounts = (router: Router["Service"], n: number, balance: number) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    const session = yield* clientSession(urlFor(router, "user"))
+    const onTransfer = yield* collect(session, `${L}.on_transfer`)
+    const onChange = yield* collect(session, `${L}.on_account_change`)
+    const admin = yield* clientSession(urlFor(router, "admin"))
     const ids: Array<number> = []
     for (let i = 0; i < n; i++) {
-      const [row] = yield* sql<{ id: bigint | string }>`INSERT INTO ledger_accounts (owner, balance)
-        VALUES (${`outbox-${++owners}-${Date.now()}`}, ${balance}) RETURNING id`
-      ids.push(Number(row!.id))
+      const { id } = (yield* callRaw(session, `${L}.open_account`)).args[0] as { id: number }
+      yield* callRaw(admin, `${L}.mint`, { kwargs: { account: id, amount: balance } })
+      ids.push(id)
     }
-    return ids
+    return { session, ids, onTransfer, onChange } satisfies Caller
   })
+
+/** Every caller's events of one kind, by sequence number. */
+const union = (callers: ReadonlyArray<Caller>, kind: "onTransfer" | "onChange") =>
+  callers.flatMap((c) => c[kind]).sort((a, b) => a.seq - b.seq)
+
+/** Each caller's own events arrive in increasing order, and only events about its own accounts. */
+const ownOnly = (callers: ReadonlyArray<Caller>) => {
+  for (const c of callers) {
+    const increasing = (events: ReadonlyArray<Seen>) => events.every((e, i) => i === 0 || events[i - 1]!.seq < e.seq)
+    assert.isTrue(increasing(c.onTransfer) && increasing(c.onChange), "each caller's events in order")
+    assert.isTrue(c.onTransfer.every((e) => c.ids.includes(e.value["from"] as number)), "on_transfer to the payer only")
+    assert.isTrue(c.onChange.every((e) => c.ids.includes(e.value["id"] as number)), "on_account_change to the owner only")
+  }
+}
 
 const lastSeq = (topic: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -83,15 +119,17 @@ const lastSeq = (topic: string) =>
       (rows) => Number(rows[0]?.last ?? 0)
     ))
 
-/** Random transfers among `ids` from `sessions`, all at once; the ids of those that committed. */
-const transferStorm = (sessions: ReadonlyArray<autobahn.Session>, ids: ReadonlyArray<number>, count: number) =>
-  Effect.map(
+/** Random transfers among all accounts, each paid by its owner, all at once; the ids of those that committed. */
+const transferStorm = (payers: ReadonlyArray<Caller>, count: number) => {
+  const ids = payers.flatMap((c) => c.ids)
+  return Effect.map(
     Effect.all(
       Array.from({ length: count }, (_, i) => {
-        const from = ids[i % ids.length]!
-        const to = ids[(i * 7 + 3) % ids.length] === from ? ids[(i + 1) % ids.length]! : ids[(i * 7 + 3) % ids.length]!
+        const payer = payers[i % payers.length]!
+        const from = payer.ids[Math.floor(i / payers.length) % payer.ids.length]!
+        const to = ids[(i * 7 + 3) % ids.length] === from ? ids.find((id) => id !== from)! : ids[(i * 7 + 3) % ids.length]!
         return Effect.result(
-          callRaw(sessions[i % sessions.length]!, `${L}.transfer`, { kwargs: { from, to, amount: 1 + (i % 40) } })
+          callRaw(payer.session, `${L}.transfer`, { kwargs: { from, to, amount: 1 + (i % 40) } })
         )
       }),
       { concurrency: "unbounded" }
@@ -99,58 +137,67 @@ const transferStorm = (sessions: ReadonlyArray<autobahn.Session>, ids: ReadonlyA
     (results) =>
       results.flatMap((r) => (r._tag === "Success" ? [(r.success.args[0] as { id: number }).id] : []))
   )
+}
 
 const Env = TestDatabase.layer
 
 layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional outbox", (it) => {
-  it.effect("300 concurrent transfers: each committed one announced once, _seq consecutive and increasing per topic", () =>
+  it.effect("300 concurrent transfers: each committed one announced once to its payer, _seq consecutive per topic over all recipients", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(TestRouter.layer())
+      const routerScope = yield* start(callersRouter())
       yield* Effect.addFinalizer(() => routerScope.stop)
       const router = Context.get(routerScope.context, Router)
       const instance = yield* component(router)
       yield* Effect.addFinalizer(() => instance.stop)
-      const subscriber = yield* clientSession(router.url)
-      const onTransfer = yield* collect(subscriber, `${L}.on_transfer`)
-      const onChange = yield* collect(subscriber, `${L}.on_account_change`)
       const transfersBefore = yield* lastSeq(`${L}.on_transfer`)
       const changesBefore = yield* lastSeq(`${L}.on_account_change`)
-      const ids = yield* accounts(8, 200)
-      const sessions = yield* Effect.all(Array.from({ length: 3 }, () => clientSession(router.url)))
-      const committed = yield* transferStorm(sessions, ids, 300)
+      // 3 callers, 8 accounts: each opened (balance 0) and minted, 2 changes per account
+      const callers = [
+        yield* callerWithAccounts(router, 3, 200),
+        yield* callerWithAccounts(router, 3, 200),
+        yield* callerWithAccounts(router, 2, 200)
+      ]
+      const committed = yield* transferStorm(callers, 300)
       assert.isAbove(committed.length, 50)
-      assert.isTrue(yield* eventually(() => onTransfer.length >= committed.length), `${onTransfer.length}/${committed.length}`)
-      assert.isTrue(yield* eventually(() => onChange.length >= 8 + 2 * committed.length))
+      const onTransfer = () => union(callers, "onTransfer")
+      const onChange = () => union(callers, "onChange")
+      assert.isTrue(yield* eventually(() => onTransfer().length >= committed.length), `${onTransfer().length}/${committed.length}`)
+      assert.isTrue(yield* eventually(() => onChange().length >= 16 + 2 * committed.length))
       yield* Effect.sleep("300 millis")
       const expect = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i + 1)
-      assert.deepStrictEqual(onTransfer.map((e) => e.seq), expect(transfersBefore, committed.length), "in order, no gap, no duplicate")
-      assert.deepStrictEqual(onChange.map((e) => e.seq), expect(changesBefore, 8 + 2 * committed.length))
-      assert.deepStrictEqual(onTransfer.map((e) => e.value["id"]).sort(), [...committed].sort())
+      assert.deepStrictEqual(onTransfer().map((e) => e.seq), expect(transfersBefore, committed.length), "no gap, no duplicate")
+      assert.deepStrictEqual(onChange().map((e) => e.seq), expect(changesBefore, 16 + 2 * committed.length))
+      assert.deepStrictEqual(onTransfer().map((e) => e.value["id"]).sort(), [...committed].sort())
+      ownOnly(callers)
       console.log(
-        `outbox order: ${committed.length}/300 transfers committed; ${onTransfer.length} on_transfer and ${onChange.length} on_account_change events, sequence numbers consecutive`
+        `outbox order: ${committed.length}/300 transfers committed; ${onTransfer().length} on_transfer and ${onChange().length} on_account_change events to their payers/owners, sequence numbers consecutive`
       )
     }))
 
   it.effect("events committed while the router is down are published when it is back; a late subscriber replays what it missed", () =>
     Effect.gen(function*() {
-      const first = yield* start(TestRouter.layer())
+      const first = yield* start(callersRouter())
       const router = Context.get(first.context, Router)
       const port = router.listening[0]!.port
       const instance = yield* component(router)
       yield* Effect.addFinalizer(() => instance.stop)
-      const ids = yield* accounts(4, 10)
-      const topic = `${L}.on_account_change`
+      const { ids } = yield* callerWithAccounts(router, 4, 10)
+      // A topic for everyone (the ledger's events go to owners, whose sessions end with the router).
+      const topic = "com.example.test.outage"
       const seenBefore = yield* lastSeq(topic)
 
       yield* first.stop
       // Changes made in the database during the outage (as psql or a batch job would).
       const sql = yield* SqlClient.SqlClient
-      for (const [i, id] of ids.entries()) yield* sql`UPDATE ledger_accounts SET balance = ${100 + i} WHERE id = ${id}`
+      for (const [i, id] of ids.entries()) {
+        yield* asAdmin(sql`UPDATE ledger_accounts SET balance = ${100 + i} WHERE id = ${id}`)
+        yield* sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([{ id, balance: 100 + i }])}::jsonb, '{}'::jsonb)`
+      }
       yield* Effect.sleep("1500 millis")
       const pendingDuringOutage = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM wampgres_outbox WHERE published_at IS NULL`
-      assert.isAtLeast(pendingDuringOutage[0]!.n, 4, "the events wait in the outbox")
+      assert.isAtLeast(pendingDuringOutage[0]!.n, 8, "the events wait in the outbox")
 
-      const second = yield* start(TestRouter.layer({ port }))
+      const second = yield* start(callersRouter(port))
       yield* Effect.addFinalizer(() => second.stop)
       const subscriber = yield* clientSession(router.url, { asComponent: true }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }))
       const live = yield* collect(subscriber, topic)
@@ -170,18 +217,18 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
       assert.deepStrictEqual(mine.map(([, v]) => v), ids.map((id, i) => ({ id, balance: 100 + i })), "nothing lost")
       assert.deepStrictEqual(events.map((e) => e.seq), Array.from({ length: events.length }, (_, i) => seenBefore + i + 1))
       console.log(
-        `outbox outage: 4 changes committed while the router was down ≥1.5 s; all published after restart; replay returned ${events.length}, live ${live.length}`
+        `outbox outage: 4 balance changes and 4 events committed while the router was down ≥1.5 s; all published after restart; replay returned ${events.length}, live ${live.length}`
       )
     }))
 
   it.effect("replay: bad arguments are invalid_argument; events past the retention are reported as truncated", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(TestRouter.layer())
+      const routerScope = yield* start(callersRouter())
       yield* Effect.addFinalizer(() => routerScope.stop)
       const router = Context.get(routerScope.context, Router)
       const instance = yield* component(router)
       yield* Effect.addFinalizer(() => instance.stop)
-      const session = yield* clientSession(router.url, { asComponent: true })
+      const session = yield* clientSession(urlFor(router, "user"))
       const topic = "com.example.test.replayed"
       const sql = yield* SqlClient.SqlClient
       for (let i = 0; i < 5; i++) yield* sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([i])}::jsonb, '{}'::jsonb)`
@@ -205,34 +252,62 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
       }
     }))
 
+  it.effect("events with PUBLISH options reach only their recipients, live and through replay", () =>
+    Effect.gen(function*() {
+      const routerScope = yield* start(callersRouter())
+      yield* Effect.addFinalizer(() => routerScope.stop)
+      const router = Context.get(routerScope.context, Router)
+      const instance = yield* component(router)
+      yield* Effect.addFinalizer(() => instance.stop)
+      const ada = yield* clientSession(urlFor(router, "user"))
+      const bob = yield* clientSession(urlFor(router, "user"))
+      const [adaId, bobId] = [yield* authidOf(ada), yield* authidOf(bob)]
+      const topic = "com.example.test.addressed"
+      const live = { ada: yield* collect(ada, topic), bob: yield* collect(bob, topic) }
+      yield* Effect.sleep("200 millis") // the SUBSCRIBEs reach the router before the events
+      const sql = yield* SqlClient.SqlClient
+      const options = [{}, { eligible_authid: [adaId] }, { eligible_authid: [bobId] }, { exclude_authid: [adaId] }]
+      for (const [i, option] of options.entries()) {
+        yield* sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([i + 1])}::jsonb, '{}'::jsonb, ${JSON.stringify(option)}::jsonb)`
+      }
+      assert.isTrue(yield* eventually(() => live.ada.length >= 2 && live.bob.length >= 3))
+      yield* Effect.sleep("300 millis")
+      assert.deepStrictEqual(live.ada.map((e) => e.seq), [1, 2])
+      assert.deepStrictEqual(live.bob.map((e) => e.seq), [1, 3, 4])
+      const replay = (session: autobahn.Session) =>
+        Effect.map(callRaw(session, "wampgres.outbox.replay", { args: [topic, 0] }), (r) =>
+          (r.args[0] as { events: Array<{ seq: number }> }).events.map((e) => e.seq))
+      assert.deepStrictEqual(yield* replay(ada), [1, 2])
+      assert.deepStrictEqual(yield* replay(bob), [1, 3, 4])
+    }))
+
   it.effect("two instances (shared registration): one relay at a time, every event delivered exactly once", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(TestRouter.layer())
+      const routerScope = yield* start(callersRouter())
       yield* Effect.addFinalizer(() => routerScope.stop)
       const router = Context.get(routerScope.context, Router)
       const a = yield* component(router, "roundrobin")
       yield* Effect.addFinalizer(() => a.stop)
       const b = yield* component(router, "roundrobin")
       yield* Effect.addFinalizer(() => b.stop)
-      const subscriber = yield* clientSession(router.url)
-      const onTransfer = yield* collect(subscriber, `${L}.on_transfer`)
       const before = yield* lastSeq(`${L}.on_transfer`)
-      const ids = yield* accounts(6, 500)
-      const sessions = yield* Effect.all(Array.from({ length: 2 }, () => clientSession(router.url)))
-      const committed = yield* transferStorm(sessions, ids, 200)
-      assert.isTrue(yield* eventually(() => onTransfer.length >= committed.length))
+      const callers = [yield* callerWithAccounts(router, 3, 500), yield* callerWithAccounts(router, 3, 500)]
+      const committed = yield* transferStorm(callers, 200)
+      const onTransfer = () => union(callers, "onTransfer")
+      assert.isTrue(yield* eventually(() => onTransfer().length >= committed.length))
       yield* Effect.sleep("1500 millis") // longer than the poll interval: a second relay would have published again by now
-      assert.deepStrictEqual(onTransfer.map((e) => e.seq), Array.from({ length: committed.length }, (_, i) => before + i + 1))
-      console.log(`outbox with two relays: ${committed.length} transfers, ${onTransfer.length} events, no duplicate`)
+      assert.deepStrictEqual(onTransfer().map((e) => e.seq), Array.from({ length: committed.length }, (_, i) => before + i + 1))
+      ownOnly(callers)
+      console.log(`outbox with two relays: ${committed.length} transfers, ${onTransfer().length} events, no duplicate`)
     }))
   it.effect("an event the router refuses (invalid topic) is recorded as refused and does not block the ones after it", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(TestRouter.layer())
+      const routerScope = yield* start(callersRouter())
       yield* Effect.addFinalizer(() => routerScope.stop)
       const router = Context.get(routerScope.context, Router)
       const instance = yield* component(router)
       yield* Effect.addFinalizer(() => instance.stop)
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
       const after = yield* collect(subscriber, "com.example.test.after_refused")
       const sql = yield* SqlClient.SqlClient
       yield* sql`SELECT wampgres_outbox_publish('wamp.reserved.topic', '[1]'::jsonb, '{}'::jsonb)`

@@ -1,7 +1,7 @@
 /**
  * Reflection through the embedded router with two roles, as a deployment would have them: the
  * component joins on /backend as `backend` (registers, publishes), browsers on /ws as `browser`,
- * who may call the ledger except open_account, subscribe to on_transfer only, and call
+ * who may call the ledger except open_account and mint, subscribe to on_transfer only, and call
  * `wamp.reflection.*`. The browser learns only of what it may use; the backend's own
  * `wampgres.reflection.*` is not the browser's to call.
  */
@@ -46,6 +46,7 @@ const config = {
           permissions: [
             allow("com.example.ledger.", "prefix", ["call"]),
             allow(Ledger.openAccount.uri, "exact", []),
+            allow(Ledger.mint.uri, "exact", []),
             allow(Ledger.Uris.onTransfer, "exact", ["subscribe"]),
             allow("wamp.reflection.", "prefix", ["call"])
           ]
@@ -96,7 +97,8 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("reflection by 
       assert.strictEqual(hidden.error, "wamp.error.no_such_procedure")
       const hiddenTopic = yield* Effect.flip(callRaw(session, "wamp.reflection.topic.describe", { args: [Ledger.Uris.onAccountChange] }))
       assert.strictEqual(hiddenTopic.error, "wampgres.error.no_such_topic")
-      const hiddenError = yield* Effect.flip(callRaw(session, "wamp.reflection.error.describe", { args: [Ledger.DuplicateOwner.uri] }))
+      // not_authorized (NotAdmin) is raised only by mint, which the browser may not call
+      const hiddenError = yield* Effect.flip(callRaw(session, "wamp.reflection.error.describe", { args: [Ledger.NotAdmin.uri] }))
       assert.strictEqual(hiddenError.error, "wampgres.error.no_such_error")
       // an error raised by several procedures lists only those the browser may call
       const noSuchAccount = (yield* first("wamp.reflection.error.describe", [Ledger.NoSuchAccount.uri])) as { procedures: Array<string> }

@@ -44,7 +44,8 @@ describe.skipIf(missing !== undefined)("the seed's adbapi database component thr
     router = await startRouter(withPort(loaded.router, 0))
     const pg = postgresInfo()
     component = PythonProcess.start("seed/adbapi_component.py", [], "seed adbapi component", {
-      SEED_PG_HOST: pg.host,
+      // The cluster listens on its Unix socket only; libpq takes the directory as the host.
+      SEED_PG_HOST: pg.socketDir ?? pg.host,
       SEED_PG_PORT: String(pg.port),
       SEED_PG_DATABASE: database,
       SEED_PG_USER: pg.user,

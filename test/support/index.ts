@@ -8,9 +8,10 @@
  * API (all Effect-scoped; use with `layer(...)` / `it.live` from `@effect/vitest`, NOT the TestClock:
  * `layer(L, { excludeTestServices: true })`):
  *
- * - `TestDatabase.layer`: a fresh database (CREATE DATABASE with a unique name) for one test file,
- *   dropped at the end; provides `TestDatabase` (name, url, target), `PgClient` and `SqlClient`
- *   (the project's `Database.layer`, pool 1..4, multiplex on).
+ * - `TestDatabase.layer`: a fresh database and its owner role (same unique name, not a superuser, as
+ *   the service's role) for one test file, dropped at the end; provides `TestDatabase` (name, `url`
+ *   as the superuser, `target` as the owner), `PgClient` and `SqlClient` (the project's
+ *   `Database.layer` as the owner, pool 1..4, multiplex on).
  * - `TestRouter.layer(options?)`: the embedded router with `.crossbar/config.json` (or `configFile`)
  *   on a free port; provides `Router` (`url` is the ws:// URL, `listening[0].port` the HTTP port).
  * - `componentLayer(groups)`: a `WampSession` joined to the `Router` plus the given procedure group
@@ -21,6 +22,8 @@
  *   or failing with `WampError` (uri, args, kwargs).
  * - `clientWamp(url)`: a `WampSession` layer used as a client (typed `Client.call(procedure, input)`).
  * - `postgresInfo()`: the shared PostgreSQL's host, port, user, password, dataDir, socketDir.
+ * - `asSuperuser(f, database?)`, `inTestDatabaseAsSuperuser(f)`: statements as the superuser (no
+ *   row-level security), on `postgres` or the test file's database.
  * - `superuserUrl(database?)`: a postgres:// URL for the shared PostgreSQL as its superuser.
  */
 import autobahn from "autobahn"
@@ -37,6 +40,7 @@ import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import { inject } from "vitest"
 import * as Database from "../../src/layers/Database.js"
+import * as ServiceRole from "../../src/layers/ServiceRole.js"
 import type { DatabaseTarget } from "../../src/layers/DatabaseConfig.js"
 import * as Credentials from "../../src/layers/Credentials.js"
 import * as EmbeddedRouter from "../../src/layers/EmbeddedRouter.js"
@@ -61,11 +65,17 @@ export const superuserUrl = (database = "postgres"): string => {
 
 /** Runs statements as the superuser on the `postgres` database (CREATE/DROP DATABASE, pg_terminate_backend...). */
 export const asSuperuser = <A>(
-  f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>
+  f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>,
+  database = "postgres"
 ): Effect.Effect<A, unknown> =>
   Effect.scoped(
-    Effect.flatMap(PgClient.make({ url: Redacted.make(superuserUrl()), maxConnections: 1 }), f)
+    Effect.flatMap(PgClient.make({ url: Redacted.make(superuserUrl(database)), maxConnections: 1 }), f)
   ).pipe(Effect.provide(Reactivity.layer))
+
+/** Runs statements as the superuser in the test file's database: sees every row, whatever its policies. */
+export const inTestDatabaseAsSuperuser = <A>(
+  f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>
+): Effect.Effect<A, unknown, TestDatabase> => Effect.flatMap(Effect.service(TestDatabase), (db) => asSuperuser(f, db.name))
 
 export class TestDatabase extends Context.Service<TestDatabase, {
   readonly name: string
@@ -77,20 +87,31 @@ export class TestDatabase extends Context.Service<TestDatabase, {
     Effect.sync(() => {
       const pg = postgresInfo()
       const name = `test_${Crypto.randomBytes(6).toString("hex")}`
-      // As the service connects to its embedded PostgreSQL: through the Unix socket when there is one.
+      const password = ServiceRole.randomPassword()
+      // As the service connects to its embedded PostgreSQL: through the Unix socket when there is
+      // one, as a role of its own that is no superuser and owns the database.
       const target: DatabaseTarget = {
         _tag: "Fields",
         host: pg.socketDir ?? pg.host,
         port: pg.port,
         database: name,
-        username: pg.user,
-        password: Redacted.make(pg.password)
+        username: name,
+        password: Redacted.make(password)
       }
       const Created = Layer.effect(
         TestDatabase,
         Effect.acquireRelease(
-          Effect.as(asSuperuser((sql) => sql.unsafe(`CREATE DATABASE "${name}"`)), TestDatabase.of({ name, url: superuserUrl(name), target })),
-          () => Effect.ignore(asSuperuser((sql) => sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)))
+          Effect.as(
+            asSuperuser((sql) => ServiceRole.ensure(sql, { role: name, password, database: name })),
+            TestDatabase.of({ name, url: superuserUrl(name), target })
+          ),
+          () =>
+            Effect.ignore(asSuperuser((sql) =>
+              Effect.andThen(
+                sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+                sql.unsafe(`DROP ROLE IF EXISTS "${name}"`)
+              )
+            ))
         )
       )
       return Database.layer(target, {

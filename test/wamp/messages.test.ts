@@ -23,6 +23,7 @@ describe("checkShape", () => {
     [[MessageType.CALL, 1, { timeout: null, receive_progress: null }, "com.p"]],
     [[MessageType.PUBLISH, 1, { acknowledge: true, exclude: [1, 2], eligible_authrole: ["a"], retain: false }, "com.t"]],
     [[MessageType.REGISTER, 1, { match: "wildcard", invoke: "roundrobin", unknown_option: {} }, "com..p"]],
+    [[MessageType.REGISTER, 1, { disclose_caller: true }, "com.p"]],
     [[MessageType.HELLO, "realm1", { roles: { callee: { features: {} } }, authmethods: ["anonymous"], authid: "joe", authextra: {} }]],
     [[MessageType.YIELD, 1, { progress: false }]]
   ])("accepts %j", (m) => expect(checkShape(m)).toBeUndefined())
@@ -61,6 +62,7 @@ describe("checkShape", () => {
     [[MessageType.SUBSCRIBE, 1, { match: ["prefix"] }, "com"]],
     [[MessageType.REGISTER, 1, { match: {} }, "com.p"]],
     [[MessageType.REGISTER, 1, { invoke: 1 }, "com.p"]],
+    [[MessageType.REGISTER, 1, { disclose_caller: "yes" }, "com.p"]],
     [[MessageType.CANCEL, 1, { mode: { toString: 1 } }]],
     [[MessageType.YIELD, 1, { progress: "true" }]],
     [[MessageType.HELLO, "realm1", {}]],

@@ -1,7 +1,9 @@
 /**
  * The live ledger, on the typed client (`Remote`) and the ledger's contracts: the accounts this
- * browser follows (opened or added here; kept in localStorage, or given as ?accounts=1,2) with their
- * balances updated from on_account_change, every transfer as it is committed (on_transfer), a
+ * browser follows (opened or added here; kept in localStorage, or given as ?accounts=1,2), which
+ * must be its caller's own (row-level security: another owner's account is no_such_account), with
+ * their balances updated from on_account_change (sent to the owner only), every transfer it pays as
+ * it is committed (on_transfer, sent to the payer only), a
  * transfer form showing typed errors inline, and an account's history streamed as it arrives, with
  * a cancel button (interrupting the stream sends CANCEL).
  */
@@ -122,16 +124,13 @@ connect((connected) => {
 
 byId<HTMLFormElement>("open-account").addEventListener("submit", (event) => {
   event.preventDefault()
-  const form = event.currentTarget as HTMLFormElement
-  const data = new FormData(form)
   if (client === undefined) return
-  void run(byId("open-outcome"), client.call(Ledger.openAccount, { owner: String(data.get("owner")), balance: Number(data.get("balance")) }), (a) => `opened account ${a.id}`)
+  void run(byId("open-outcome"), client.call(Ledger.openAccount, {}), (a) => `opened account ${a.id}`)
     .then((account) => {
       if (account === undefined) return
       followed.add(account.id)
       save()
       renderAccount(account)
-      form.reset()
     })
 })
 

@@ -8,15 +8,13 @@ import {
   Account,
   AccountChange,
   Amount,
-  Balance,
-  DuplicateOwner,
   HistoryResult,
   Id,
   IdempotencyKey,
   InsufficientFunds,
   InvalidArgument,
   NoSuchAccount,
-  Owner,
+  NotAdmin,
   Transfer,
   TransferResult,
   Uris
@@ -24,11 +22,17 @@ import {
 
 export * from "./schema.js"
 
+/**
+ * Every ledger procedure runs as its caller (`asCaller`): row-level security in PostgreSQL shows and
+ * changes only the caller's accounts (docs/ledger.md); another owner's account is `no_such_account`.
+ */
+
+/** A new account of the caller (its authid is the owner), balance 0. */
 export const openAccount = Contract.make(Uris.openAccount, {
-  args: { owner: Owner, balance: Balance },
   result: Account,
-  errors: [DuplicateOwner],
-  description: "Opens an account for an owner with a starting balance."
+  description: "Opens an account for the caller (its authid is the owner) with a zero balance.",
+  transactional: true,
+  asCaller: true
 })
 
 export const getAccount = Contract.make(Uris.getAccount, {
@@ -36,23 +40,37 @@ export const getAccount = Contract.make(Uris.getAccount, {
   positional: ["id"],
   result: Account,
   errors: [NoSuchAccount],
-  description: "An account and its balance."
+  description: "One of the caller's accounts and its balance.",
+  transactional: true,
+  asCaller: true
+})
+
+/** Adds funds to any account: only for callers with the authrole `admin`. */
+export const mint = Contract.make(Uris.mint, {
+  args: { account: Id, amount: Amount },
+  result: Account,
+  errors: [NoSuchAccount, NotAdmin],
+  description: "Adds an amount to any account; only for the admin authrole.",
+  transactional: true,
+  asCaller: true
 })
 
 /**
- * One transaction, run again from the start after a serialization failure or deadlock. The handler
- * opens it (`Transaction.retrying`) after checking `from != to`, so a call rejected by that check
- * sends no statement; `transactional: { retries: 5 }` would open it before the handler runs.
+ * One transaction, run again from the start after a serialization failure or deadlock; `from` must
+ * be the caller's account. The handler opens it (`Idempotency.transaction`, through
+ * `Transaction.retrying`) after checking `from != to`, so a call rejected by that check sends no
+ * statement; `transactional: { retries: 5 }` would open it before the handler runs.
  *
  * With `idempotency_key`, a repeated call with the same key returns the first call's result (or
  * typed error) without moving money again, for `IDEMPOTENCY_RETENTION`; the same key with other
- * arguments is `invalid_argument`.
+ * arguments is `invalid_argument`. Keys are the caller's own.
  */
 export const transfer = Contract.make(Uris.transfer, {
   args: { from: Id, to: Id, amount: Amount, idempotency_key: Schema.optionalKey(IdempotencyKey) },
   result: TransferResult,
   errors: [NoSuchAccount, InsufficientFunds, InvalidArgument],
-  description: "Moves an amount from one account to another in one transaction; publishes on_transfer after COMMIT."
+  description: "Moves an amount from one of the caller's accounts to another account in one transaction; publishes on_transfer to the payer after COMMIT.",
+  asCaller: true
 })
 
 /** With `receive_progress`: every transfer as one progressive result, then `{ count }`. */
@@ -61,21 +79,23 @@ export const history = Contract.streaming(Uris.history, {
   result: HistoryResult,
   progress: Transfer,
   errors: [NoSuchAccount, InvalidArgument],
-  description: "An account's transfers, oldest first: streamed one per progressive result with receive_progress."
+  description: "An account's transfers, oldest first: streamed one per progressive result with receive_progress.",
+  transactional: true,
+  asCaller: true
 })
 
-/** Every committed transfer. */
+/** Every committed transfer, to its payer only (`eligible_authid`). */
 export const onTransfer = Contract.topic(Uris.onTransfer, {
   payload: Transfer,
-  description: "A transfer, published once its transaction has committed."
+  description: "A transfer, published to its payer once its transaction has committed."
 })
 
-/** Every balance change (from the accounts table's trigger, through LISTEN/NOTIFY). */
+/** Every balance change (the accounts table's trigger writes it into the outbox), to the account's owner only. */
 export const onAccountChange = Contract.topic(Uris.onAccountChange, {
   payload: AccountChange,
-  description: "An account's new balance, after every committed change."
+  description: "An account's new balance, published to its owner after every committed change."
 })
 
 /** The ledger's contracts, for reflection and typed clients. */
-export const procedures = [openAccount, getAccount, transfer, history] as const
+export const procedures = [openAccount, getAccount, transfer, history, mint] as const
 export const topics = [onTransfer, onAccountChange] as const

@@ -2,15 +2,18 @@
  * The ledger: the reference example of database programming with wampgres (tour: docs/ledger.md).
  * Its contracts are in `./contract.ts`; this module implements them.
  *
- * - `open_account` / `get_account`: rows decoded by Schemas, a unique violation (23505) mapped to
- *   `duplicate_owner`;
- * - `transfer`: locks both accounts in id order (no deadlock between opposite transfers), checks the
- *   balance, writes, and publishes `on_transfer` only after COMMIT; the whole transaction is retried
- *   on serialization failure/deadlock, a bounded number of times; idempotent with `idempotency_key`;
+ * - every procedure runs as its caller (`asCaller`): PostgreSQL row-level security (migration 0004)
+ *   shows and changes only the caller's accounts, so no handler filters by owner itself;
+ * - `open_account` / `get_account`: rows decoded by Schemas; `mint` for the admin authrole;
+ * - `transfer`: one INSERT, which the posting trigger turns into both balance updates (accounts
+ *   locked in id order), `on_transfer` written to the outbox for the payer only and published after
+ *   COMMIT; the whole transaction is retried on serialization failure/deadlock, a bounded number of
+ *   times; idempotent with `idempotency_key` (keys are the caller's own);
  * - `history`: rows streamed from a PostgreSQL portal as progressive results, paced by the socket,
  *   canceled in PostgreSQL when the caller cancels or leaves;
  * - `on_account_change`: a trigger writes each balance change into the transactional outbox
- *   (migration 0005), whoever made it; the outbox relay publishes it after COMMIT, as `on_transfer`.
+ *   (migration 0005), whoever made it, for the account's owner only; the outbox relay publishes it
+ *   after COMMIT, as `on_transfer`.
  *
  * `Ledger.layer` is the one line for the composition: migrations, then the procedures and the outbox.
  */
@@ -33,11 +36,12 @@ import { mapSqlState, SqlStates } from "../SqlState.js"
 import * as Contract from "./contract.js"
 import {
   AccountRow,
-  DuplicateOwner,
+  adminRole,
   Id,
   InsufficientFunds,
   InvalidArgument,
   NoSuchAccount,
+  NotAdmin,
   Transfer,
   TransferRow,
   Uris
@@ -61,17 +65,27 @@ const findAccount = Effect.fnUntraced(function*(id: number) {
   return yield* Effect.orDie(find(id))
 })
 
+/** The owner is the caller's authid as PostgreSQL sees it (`ledger_caller()`), never an argument. */
 export const openAccount = Procedure.implement(
   Contract.openAccount,
-  Effect.fnUntraced(function*({ balance, owner }) {
+  Effect.fnUntraced(function*() {
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql`INSERT INTO ledger_accounts ${sql.insert({ owner, balance })} RETURNING id, owner, balance`.pipe(
-      mapSqlState({
-        [SqlStates.uniqueViolation]: () => new DuplicateOwner({ owner })
-      })
-    )
+    const rows = yield* sql`INSERT INTO ledger_accounts (owner) VALUES (ledger_caller()) RETURNING id, owner, balance`
     const [account] = yield* Rows.decodeAll(AccountRow)(rows)
     return account!
+  })
+)
+
+/** Only for the admin authrole; row-level security lets that role (and only it) change any balance. */
+export const mint = Procedure.implement(
+  Contract.mint,
+  Effect.fnUntraced(function*({ account, amount }, request) {
+    if (request.callerAuthrole !== adminRole) return yield* new NotAdmin({ authrole: request.callerAuthrole ?? "" })
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql`UPDATE ledger_accounts SET balance = balance + ${amount}::bigint WHERE id = ${account}
+                            RETURNING id, owner, balance`
+    const [updated] = yield* Rows.decodeAll(AccountRow)(rows)
+    return updated ?? (yield* noSuchAccount(account))
   })
 )
 
@@ -81,55 +95,62 @@ export const getAccount = Procedure.implement(
     Effect.flatMap(findAccount(id), Option.match({ onNone: () => Effect.fail(noSuchAccount(id)), onSome: Effect.succeed }))
 )
 
-/** One transfer, inside the transaction `Idempotency.transaction` opens (and reopens on 40001/40P01). */
-const transferOnce = Effect.fnUntraced(function*({ amount, from, to }: { from: number; to: number; amount: number }) {
+/**
+ * One transfer, inside the transaction `Idempotency.transaction` opens (and reopens on 40001/40P01),
+ * which starts as the caller. The INSERT does the work: row-level security admits it only from the
+ * caller's own account, and the posting trigger locks both accounts in id order, debits and credits
+ * them (migration 0004).
+ */
+const transferOnce = Effect.fnUntraced(function*(
+  { amount, from, to }: { from: number; to: number; amount: number },
+  payer: string | undefined
+) {
   const sql = yield* SqlClient.SqlClient
-  // Both rows locked in id order: two opposite transfers wait for each other instead of deadlocking.
-  const locked = yield* Effect.flatMap(
-    sql`SELECT id, owner, balance FROM ledger_accounts WHERE id IN (${from}, ${to}) ORDER BY id FOR UPDATE`,
-    Rows.decodeAll(AccountRow)
-  )
-  const source = locked.find((account) => account.id === from)
-  if (source === undefined) return yield* noSuchAccount(from)
-  if (locked.every((account) => account.id !== to)) return yield* noSuchAccount(to)
-  if (source.balance < amount) {
-    return yield* new InsufficientFunds({ account: from, amount })
-  }
-  const balances = yield* Effect.flatMap(
-    sql`UPDATE ledger_accounts
-        SET balance = balance + CASE WHEN id = ${from} THEN -${amount}::bigint ELSE ${amount}::bigint END
-        WHERE id IN (${from}, ${to})
-        RETURNING id, owner, balance`,
-    Rows.decodeAll(AccountRow)
-  )
   const [row] = yield* Effect.flatMap(
     sql`INSERT INTO ledger_transfers (from_account, to_account, amount)
         VALUES (${from}, ${to}, ${amount})
         RETURNING id, from_account AS "from", to_account AS "to", amount, at`,
     Rows.decodeAll(TransferRow)
   )
+  const [source] = yield* Effect.flatMap(
+    sql`SELECT id, owner, balance FROM ledger_accounts WHERE id = ${from}`,
+    Rows.decodeAll(AccountRow)
+  )
   const transfer = row!
-  yield* Events.publishAfterCommit(Uris.onTransfer, { args: [Schema.encodeSync(Transfer)(transfer)] })
-  return {
-    id: transfer.id,
-    from_balance: balances.find((account) => account.id === from)!.balance,
-    to_balance: balances.find((account) => account.id === to)!.balance
-  }
+  // To the payer only; the payee learns of it through on_account_change.
+  yield* Events.publishAfterCommit(
+    Uris.onTransfer,
+    { args: [Schema.encodeSync(Transfer)(transfer)] },
+    payer === undefined ? undefined : { eligible_authid: [payer] }
+  )
+  return { id: transfer.id, from_balance: source!.balance }
 })
+
+/** The transfer's SQLSTATEs as its typed errors. */
+const transferErrors = (input: { from: number; to: number; amount: number }) =>
+  mapSqlState<InsufficientFunds | NoSuchAccount>({
+    // Not the caller's account (or none): the pay policy refused the row; nothing says which.
+    [SqlStates.insufficientPrivilege]: () => noSuchAccount(input.from),
+    [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
+    // The owners trigger found no account `to` (the foreign key would say the same).
+    [SqlStates.notNullViolation]: () => noSuchAccount(input.to),
+    [SqlStates.foreignKeyViolation]: () => noSuchAccount(input.to)
+  })
 
 export const transfer = Procedure.implement(
   Contract.transfer,
-  (input) =>
+  (input, request) =>
     input.from === input.to
       ? Effect.fail(new InvalidArgument({ message: "from and to must be different accounts" }))
-      : Idempotency.transaction(Contract.transfer, input.idempotency_key, input, transferOnce(input), () =>
-        new InvalidArgument({ message: "idempotency_key: already used for a transfer with other arguments" })).pipe(
-        // The table's constraints back up the checks above (a row changed by hand, a future bug).
-        mapSqlState<InsufficientFunds | NoSuchAccount>({
-          [SqlStates.checkViolation]: () => new InsufficientFunds({ account: input.from, amount: input.amount }),
-          [SqlStates.foreignKeyViolation]: () => noSuchAccount(input.from)
-        })
-      )
+      : Idempotency.transaction(
+        Contract.transfer,
+        input.idempotency_key,
+        input,
+        // Mapped inside the idempotent work, so a typed error is stored under the key like a result;
+        // and again outside, for a constraint checked at COMMIT (then nothing is stored: a retry runs).
+        transferOnce(input, request.callerAuthid).pipe(transferErrors(input)),
+        () => new InvalidArgument({ message: "idempotency_key: already used for a transfer with other arguments" })
+      ).pipe(transferErrors(input))
 )
 
 /**
@@ -145,11 +166,19 @@ const historyQuery = (sql: SqlClient.SqlClient, account: number, limit: number |
       ORDER BY id
       LIMIT ${limit ?? null}::bigint`
 
+/**
+ * The row-level security filter looks selective to the planner (an OR of owner comparisons), which
+ * then prefers a bitmap scan and a sort of the whole set to the ordered index scans: with sorting
+ * off for the history's transaction, the first row comes at once again and streaming stays paced.
+ */
+export const historyPlanner = (sql: SqlClient.SqlClient) => sql`SELECT set_config('enable_sort', 'off', true)`
+
 export const history = Procedure.implement(
   Contract.history,
   Effect.fnUntraced(function*({ account, limit }, request) {
     const sql = yield* SqlClient.SqlClient
     if (Option.isNone(yield* findAccount(account))) return yield* noSuchAccount(account)
+    yield* historyPlanner(sql)
     if (request.progress !== undefined) {
       const decodeRow = Schema.decodeUnknownEffect(TransferRow)
       const rows = historyQuery(sql, account, limit).stream.pipe(Stream.mapEffect((row) => Effect.orDie(decodeRow(row))))
@@ -167,7 +196,7 @@ export const history = Procedure.implement(
 )
 
 /** The ledger's procedures. */
-export const LedgerGroup = Group.make("ledger", [openAccount, getAccount, transfer, history])
+export const LedgerGroup = Group.make("ledger", [openAccount, getAccount, transfer, history, mint])
 
 /**
  * The ledger's schema: `src/procedures/ledger/migrations/`, recorded in `wampgres_migrations_ledger`,

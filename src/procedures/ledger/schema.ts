@@ -11,12 +11,16 @@ export const Uris = {
   getAccount: "com.example.ledger.get_account",
   transfer: "com.example.ledger.transfer",
   history: "com.example.ledger.history",
+  mint: "com.example.ledger.mint",
   onTransfer: "com.example.ledger.on_transfer",
   onAccountChange: "com.example.ledger.on_account_change"
 } as const
 
 /** The NOTIFY channel the accounts trigger sends on (migration 0003). */
 export const accountsChannel = "ledger_accounts"
+
+/** The WAMP authrole that may mint funds (and sees every account: row-level security, migration 0004). */
+export const adminRole = "admin"
 
 /** Account and transfer ids, amounts, balances: safe integers on the wire, `bigint` in the table. */
 export const Id = Schema.Int
@@ -52,7 +56,8 @@ export const TransferRow = Schema.Struct({
   at: Rows.Timestamp
 })
 
-export const TransferResult = Schema.Struct({ id: Id, from_balance: Schema.Int, to_balance: Schema.Int })
+/** The payer's balance only: the payee's account belongs to someone else. */
+export const TransferResult = Schema.Struct({ id: Id, from_balance: Schema.Int })
 
 /** `history` without progressive results: the transfers at once; with them, only the count at the end. */
 export const HistoryResult = Schema.Union([
@@ -60,8 +65,11 @@ export const HistoryResult = Schema.Union([
   Schema.Struct({ count: Schema.Int })
 ])
 
-/** Payload of `on_account_change` (the trigger's NOTIFY payload). */
+/** Payload of `on_account_change`, sent to the account's owner only. */
 export const AccountChange = Schema.Struct({ id: Id, balance: Schema.Int })
+
+/** The NOTIFY payload of the accounts trigger (migration 0004): the change and the owner to send it to. */
+export const AccountNotification = Schema.Struct({ id: Id, balance: Schema.Int, owner: Schema.String })
 
 export class DuplicateOwner extends Schema.TaggedError<DuplicateOwner>()("DuplicateOwner", {
   owner: Schema.String
@@ -88,6 +96,16 @@ export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("
   static readonly uri = "com.example.ledger.error.insufficient_funds"
   override get message() {
     return `account ${this.account} cannot pay ${this.amount}`
+  }
+}
+
+/** Minting by a caller whose authrole is not `adminRole`. */
+export class NotAdmin extends Schema.TaggedError<NotAdmin>()("NotAdmin", {
+  authrole: Schema.String
+}) {
+  static readonly uri = Uri.notAuthorized
+  override get message() {
+    return `role "${this.authrole}" may not mint funds`
   }
 }
 

@@ -28,7 +28,7 @@ import WebSocket from "ws"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import * as Progressive from "../../../src/procedures/Progressive.js"
 import { Router } from "../../../src/router/index.js"
-import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+import { componentLayer, inTestDatabaseAsSuperuser, TestDatabase, TestRouter } from "../../support/index.js"
 
 const Component = componentLayer(Ledger.layer).pipe(
   Layer.provideMerge(TestRouter.layer({ configFile: fileURLToPath(new URL("fixtures/patient-router.json", import.meta.url)) })),
@@ -105,24 +105,29 @@ const slowCaller = (url: string, account: number, sink: number) =>
     })
   )
 
-/** An account with ROWS transfers of 1 to a sink, bulk-inserted with SQL (the procedure only reads them). */
-const setup: Effect.Effect<{ account: number; sink: number }, unknown, Router | SqlClient.SqlClient | Scope.Scope> = Effect.gen(
-  function*() {
-    const sql = yield* SqlClient.SqlClient
-    const session = yield* clientSession((yield* Router).url)
+/**
+ * An account with ROWS transfers of 1 to a sink, bulk-inserted with SQL as the superuser (the
+ * procedure only reads them); the fixture router makes its sessions the admin authrole, whom
+ * row-level security lets read every account.
+ */
+const setup: Effect.Effect<{ account: number; sink: number }, unknown, TestDatabase> = inTestDatabaseAsSuperuser((sql) =>
+  Effect.gen(function*() {
     const open = (owner: string, balance: number) =>
-      Effect.map(callRaw(session, `${L}.open_account`, { kwargs: { owner, balance } }), (r) => (r.args[0] as { id: number }).id)
+      Effect.map(
+        sql<{ id: string }>`INSERT INTO ledger_accounts (owner, balance) VALUES (${owner}, ${balance}) RETURNING id::text`,
+        (rows) => Number(rows[0]!.id)
+      )
     const account = yield* open("streamed", ROWS)
     const sink = yield* open("sink", 0)
     // the foreign-key checks (row triggers) are skipped for the load; the rows are valid
     yield* sql.withTransaction(Effect.gen(function*() {
       yield* sql`SET LOCAL session_replication_role = replica`
-      yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount)
-                 SELECT ${account}, ${sink}, 1 FROM generate_series(1, ${ROWS})`
+      yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount, from_owner, to_owner)
+                 SELECT ${account}, ${sink}, 1, 'streamed', 'sink' FROM generate_series(1, ${ROWS})`
     }))
     yield* sql`ANALYZE ledger_transfers`
     return { account, sink }
-  }
+  })
 )
 
 /** The loaded account, built with the layer: the 250k-row load runs in the setup hook, under its own timeout. */

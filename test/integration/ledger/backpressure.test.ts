@@ -14,7 +14,8 @@ import { WampSession } from "../../../src/layers/WampSession.js"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import * as Progressive from "../../../src/procedures/Progressive.js"
 import { Router } from "../../../src/router/index.js"
-import { callRaw, clientSession, TestDatabase, TestRouter, testSessionSettings } from "../../support/index.js"
+import { inTestDatabaseAsSuperuser, TestDatabase, TestRouter, testSessionSettings } from "../../support/index.js"
+import { callersRouterConfig, urlFor } from "./callers.js"
 import { rawCaller } from "./rawCaller.js"
 
 const L = "com.example.ledger"
@@ -65,7 +66,10 @@ const Component = Layer.unwrap(
   })
 )
 
-const Env = Component.pipe(Layer.provideMerge(TestRouter.layer()), Layer.provideMerge(TestDatabase.layer))
+const Env = Component.pipe(
+  Layer.provideMerge(TestRouter.layer({ configFile: callersRouterConfig })),
+  Layer.provideMerge(TestDatabase.layer)
+)
 
 const sentSoFar = Metric.value(Metric.withAttributes(Progressive.sent, { procedure: `${L}.history` })).pipe(
   Effect.map((state) => state.count)
@@ -75,15 +79,26 @@ layer(Env, { excludeTestServices: true, timeout: "120 seconds" })("history backp
   it.effect("rows are sent no faster than the router takes them off the socket", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const sql = yield* SqlClient.SqlClient
-      const session = yield* clientSession(router.url)
-      const open = (owner: string, balance: number) =>
-        Effect.map(callRaw(session, `${L}.open_account`, { kwargs: { owner, balance } }), (r) => (r.args[0] as { id: number }).id)
-      const from = yield* open("from", ROWS)
-      const to = yield* open("to", 0)
-      yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount)
-                 SELECT ${from}, ${to}, 1 FROM generate_series(1, ${ROWS})`
-      const caller = yield* rawCaller(router.url)
+      // Written as the superuser, read by the admin authrole (row-level security lets it see all).
+      const { from } = yield* inTestDatabaseAsSuperuser((sql) =>
+        Effect.gen(function*() {
+          const open = (owner: string, balance: number) =>
+            Effect.map(
+              sql<{ id: string }>`INSERT INTO ledger_accounts (owner, balance) VALUES (${owner}, ${balance}) RETURNING id::text`,
+              (rows) => Number(rows[0]!.id)
+            )
+          const from = yield* open("from", ROWS)
+          const to = yield* open("to", 0)
+          // Bulk test data: the row triggers (owners, posting, foreign keys) are skipped for the load.
+          yield* sql.withTransaction(Effect.andThen(
+            sql`SET LOCAL session_replication_role = replica`,
+            sql`INSERT INTO ledger_transfers (from_account, to_account, amount, from_owner, to_owner)
+                SELECT ${from}, ${to}, 1, 'from', 'to' FROM generate_series(1, ${ROWS})`
+          ))
+          return { from }
+        })
+      ).pipe(Effect.orDie)
+      const caller = yield* rawCaller(urlFor(router, "admin"))
       const sentBefore = yield* sentSoFar
       let received = 0
       let maxInFlight = 0

@@ -2,8 +2,9 @@
  * Changes made in the database reaching WAMP subscribers.
  *
  * - com.example.ledger.on_account_change: a trigger on ledger_accounts writes each balance change
- *   into the transactional outbox; changes made outside the component (a second connection, as psql
- *   would) reach subscribers with consecutive `_seq` numbers, also while the relay's LISTEN is down;
+ *   into the transactional outbox for the account's owner only (`eligible_authid`); changes made
+ *   outside the component (a second connection, as psql would) reach the owner with consecutive
+ *   `_seq` numbers, also while the relay's LISTEN is down, and no other caller;
  * - the LISTEN/NOTIFY bridge (`NOTIFY_BRIDGE`, channel `test_bridge` here): a NOTIFY is published as
  *   is; after its LISTEN backend is killed (`pg_terminate_backend`, standing in for a PostgreSQL
  *   restart on the shared test instance) the bridge listens again and logs the gap.
@@ -20,6 +21,7 @@ import * as NotifyBridge from "../../../src/layers/NotifyBridge.js"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import { Router } from "../../../src/router/index.js"
 import { asSuperuser, callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+import { authidOf, callersRouterConfig, urlFor } from "./callers.js"
 
 const L = "com.example.ledger"
 const bridged = { channel: "test_bridge", topic: "com.example.test.on_bridge" }
@@ -34,7 +36,7 @@ const Capture = Logger.layer([
 ])
 
 const Env = componentLayer(Layer.merge(Ledger.layer, NotifyBridge.layer([bridged]))).pipe(
-  Layer.provideMerge(TestRouter.layer()),
+  Layer.provideMerge(TestRouter.layer({ configFile: callersRouterConfig })),
   Layer.provideMerge(TestDatabase.layer),
   Layer.provide(Capture)
 )
@@ -77,39 +79,41 @@ const listenBackends = (channel: string) =>
   })
 
 layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_change (outbox) and the LISTEN/NOTIFY bridge", (it) => {
-  it.effect("balance changes made with a second connection reach subscribers in order; rolled-back ones do not", () =>
+  it.effect("balance changes made with a second connection reach the owner in order; rolled-back ones do not; others get nothing", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const session = yield* clientSession(router.url)
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
+      const stranger = yield* clientSession(urlFor(router, "user"))
       const sequence: Array<unknown> = []
       const events = yield* collect(subscriber, `${L}.on_account_change`, sequence)
-      const account = (yield* callRaw(session, `${L}.open_account`, { kwargs: { owner: "notify-a", balance: 10 } }))
-        .args[0] as { id: number }
+      const strangers = yield* collect(stranger, `${L}.on_account_change`)
+      const account = (yield* callRaw(subscriber, `${L}.open_account`)).args[0] as { id: number }
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000), "opening an account notifies")
-      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }])
+      assert.deepStrictEqual(events, [{ id: account.id, balance: 0 }])
 
       const sql = yield* psql
       yield* sql.withTransaction(
         Effect.andThen(sql`UPDATE ledger_accounts SET balance = 999 WHERE id = ${account.id}`, Effect.fail("roll back"))
       ).pipe(Effect.ignore)
-      yield* sql`UPDATE ledger_accounts SET owner = 'renamed' WHERE id = ${account.id}`
+      yield* sql`UPDATE ledger_accounts SET owner = owner WHERE id = ${account.id}`
       yield* sql`UPDATE ledger_accounts SET balance = 42 WHERE id = ${account.id}`
       // a later balance change is the barrier: the outbox publishes in commit order, so its event comes
       // after any the rollback or the rename could have caused
       yield* sql`UPDATE ledger_accounts SET balance = 43 WHERE id = ${account.id}`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 3), 30_000), "the updates notify")
-      assert.deepStrictEqual(events, [{ id: account.id, balance: 10 }, { id: account.id, balance: 42 }, { id: account.id, balance: 43 }])
+      assert.deepStrictEqual(events, [{ id: account.id, balance: 0 }, { id: account.id, balance: 42 }, { id: account.id, balance: 43 }])
       assert.deepStrictEqual(sequence, [1, 2, 3], "consecutive sequence numbers: the rolled-back change took none")
+      assert.deepStrictEqual(strangers, [])
     }))
 
   it.effect("a change made while the outbox's LISTEN connection is gone is still delivered", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
+      const owner = yield* authidOf(subscriber)
       const events = yield* collect(subscriber, `${L}.on_account_change`)
       const sql = yield* psql
-      const [account] = yield* sql<{ id: string }>`INSERT INTO ledger_accounts (owner, balance) VALUES ('outbox-gap', 1) RETURNING id`
+      const [account] = yield* sql<{ id: string }>`INSERT INTO ledger_accounts (owner, balance) VALUES (${owner}, 1) RETURNING id`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000))
       const before = yield* listenBackends("wampgres_outbox")
       assert.strictEqual(before.length, 1, "one outbox LISTEN connection")
@@ -122,18 +126,19 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("on_account_cha
   it.effect("a NOTIFY sent by hand on a bridged channel is published as is", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
       const events = yield* collect(subscriber, bridged.topic)
       const sql = yield* psql
       yield* sql`SELECT pg_notify('test_bridge', '{"id": 7, "balance": 70}')`
       assert.isTrue(yield* waitUntil(Effect.sync(() => events.length >= 1), 5000))
+      yield* Effect.sleep("200 millis")
       assert.deepStrictEqual(events, [{ id: 7, balance: 70 }])
     }))
 
   it.effect("after its backend is terminated the bridge listens again, logs the gap, and delivers new changes", () =>
     Effect.gen(function*() {
       const router = yield* Router
-      const subscriber = yield* clientSession(router.url)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
       const events = yield* collect(subscriber, bridged.topic)
       const before = yield* listenBackends(bridged.channel)
       assert.strictEqual(before.length, 1, "one LISTEN connection")

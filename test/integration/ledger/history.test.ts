@@ -12,11 +12,12 @@ import * as SqlClient from "effect/sql/SqlClient"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import * as Progressive from "../../../src/procedures/Progressive.js"
 import { Router } from "../../../src/router/index.js"
-import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+import { callRaw, clientSession, componentLayer, inTestDatabaseAsSuperuser, TestDatabase, TestRouter } from "../../support/index.js"
+import { callersRouterConfig, urlFor } from "./callers.js"
 import { type CallFailure, rawCaller } from "./rawCaller.js"
 
 const Component = componentLayer(Ledger.layer).pipe(
-  Layer.provideMerge(TestRouter.layer()),
+  Layer.provideMerge(TestRouter.layer({ configFile: callersRouterConfig })),
   Layer.provideMerge(TestDatabase.layer)
 )
 
@@ -33,32 +34,38 @@ interface Row {
   readonly at: string
 }
 
-/** Accounts: `big` sends BIG transfers of 1 to `sink`; `small` has 5 transfers both ways. */
-const setup = Effect.gen(function*() {
-  const router = yield* Router
-  const sql = yield* SqlClient.SqlClient
-  const session = yield* clientSession(router.url)
-  const open = (owner: string, balance: number) =>
-    Effect.map(callRaw(session, `${L}.open_account`, { kwargs: { owner, balance } }), (r) => (r.args[0] as { id: number }).id)
-  const big = yield* open("big", BIG)
-  const sink = yield* open("sink", 0)
-  const huge = yield* open("huge", HUGE)
-  const small = yield* open("small", 100)
-  const other = yield* open("other", 100)
-  for (const [from, to, amount] of [[small, other, 1], [other, small, 2], [small, other, 3], [other, small, 4], [small, other, 5]]) {
-    yield* callRaw(session, `${L}.transfer`, { kwargs: { from, to, amount } })
-  }
-  // Bulk test data: the foreign-key checks (row triggers) are skipped for the load, the rows are valid.
-  yield* sql.withTransaction(Effect.gen(function*() {
-    yield* sql`SET LOCAL session_replication_role = replica`
-    yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount)
-               SELECT ${big}, ${sink}, 1 FROM generate_series(1, ${BIG})`
-    yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount)
-               SELECT ${huge}, ${sink}, 1 FROM generate_series(1, ${HUGE})`
-  }))
-  yield* sql`ANALYZE ledger_transfers`
-  return { big, huge, sink, small, other }
-})
+/**
+ * Accounts: `big` sends BIG transfers of 1 to `sink`; `small` has 5 transfers both ways. The readers
+ * call as the admin authrole, whom row-level security lets see every account (isolation.test.ts
+ * covers the owners' view); the data is written as the superuser.
+ */
+const setup = inTestDatabaseAsSuperuser((sql) =>
+  Effect.gen(function*() {
+    const open = (owner: string, balance: number) =>
+      Effect.map(
+        sql<{ id: string }>`INSERT INTO ledger_accounts (owner, balance) VALUES (${owner}, ${balance}) RETURNING id::text`,
+        (rows) => Number(rows[0]!.id)
+      )
+    const big = yield* open("big", BIG)
+    const sink = yield* open("sink", 0)
+    const huge = yield* open("huge", HUGE)
+    const small = yield* open("small", 100)
+    const other = yield* open("other", 100)
+    for (const [from, to, amount] of [[small, other, 1], [other, small, 2], [small, other, 3], [other, small, 4], [small, other, 5]]) {
+      yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount) VALUES (${from}, ${to}, ${amount})`
+    }
+    // Bulk test data: the row triggers (owners, posting, foreign keys) are skipped for the load.
+    yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`SET LOCAL session_replication_role = replica`
+      yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount, from_owner, to_owner)
+                 SELECT ${big}, ${sink}, 1, 'big', 'sink' FROM generate_series(1, ${BIG})`
+      yield* sql`INSERT INTO ledger_transfers (from_account, to_account, amount, from_owner, to_owner)
+                 SELECT ${huge}, ${sink}, 1, 'huge', 'sink' FROM generate_series(1, ${HUGE})`
+    }))
+    yield* sql`ANALYZE ledger_transfers`
+    return { big, huge, sink, small, other }
+  })
+).pipe(Effect.orDie)
 
 /**
  * The accounts and their 1.1M transfers, built once with the layer: the load runs in the setup hook,
@@ -90,7 +97,7 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
   it.effect("without receive_progress: {count, transfers} oldest first, bounded by limit", () =>
     Effect.gen(function*() {
       const { other, small } = yield* ensureSetup
-      const session = yield* clientSession((yield* Router).url)
+      const session = yield* clientSession(urlFor(yield* Router, "admin"))
       const all = (yield* callRaw(session, `${L}.history`, { kwargs: { account: small } })).args[0] as {
         count: number
         transfers: Array<Row>
@@ -117,7 +124,7 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
   it.effect("unknown account is no_such_account; a limit too big for one result is invalid_argument", () =>
     Effect.gen(function*() {
       const { big } = yield* ensureSetup
-      const session = yield* clientSession((yield* Router).url)
+      const session = yield* clientSession(urlFor(yield* Router, "admin"))
       const unknown = yield* Effect.flip(callRaw(session, `${L}.history`, { kwargs: { account: 424242 } }))
       assert.strictEqual(unknown.error, `${L}.error.no_such_account`)
       const tooMany = yield* Effect.flip(callRaw(session, `${L}.history`, { kwargs: { account: big, limit: 10_001 } }))
@@ -129,8 +136,8 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
   it.effect("with receive_progress: one progressive result per transfer, then {count}", () =>
     Effect.gen(function*() {
       const { small } = yield* ensureSetup
-      const caller = yield* rawCaller((yield* Router).url)
-      const session = yield* clientSession((yield* Router).url)
+      const caller = yield* rawCaller(urlFor(yield* Router, "admin"))
+      const session = yield* clientSession(urlFor(yield* Router, "admin"))
       const expected = ((yield* callRaw(session, `${L}.history`, { kwargs: { account: small } })).args[0] as { transfers: Array<Row> })
         .transfers
       const rows: Array<unknown> = []
@@ -151,7 +158,7 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
   it.effect("100k transfers stream oldest first with a bounded socket backlog and heap", () =>
     Effect.gen(function*() {
       const { big, sink } = yield* ensureSetup
-      const caller = yield* rawCaller((yield* Router).url)
+      const caller = yield* rawCaller(urlFor(yield* Router, "admin"))
       const heapBefore = process.memoryUsage().heapUsed
       let received = 0
       let lastId = 0
@@ -184,10 +191,14 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
     Effect.gen(function*() {
       const { big } = yield* ensureSetup
       const sql = yield* SqlClient.SqlClient
-      const plan = yield* sql<{ "QUERY PLAN": string }>`EXPLAIN SELECT id FROM (
-        (SELECT * FROM ledger_transfers WHERE from_account = ${big} ORDER BY id)
-        UNION ALL
-        (SELECT * FROM ledger_transfers WHERE to_account = ${big} ORDER BY id)) AS t ORDER BY id`
+      // As the handler plans it: in its transaction, with its planner setting, row-level security on.
+      const plan = yield* sql.withTransaction(Effect.andThen(
+        Ledger.historyPlanner(sql),
+        sql<{ "QUERY PLAN": string }>`EXPLAIN SELECT id FROM (
+          (SELECT * FROM ledger_transfers WHERE from_account = ${big} ORDER BY id)
+          UNION ALL
+          (SELECT * FROM ledger_transfers WHERE to_account = ${big} ORDER BY id)) AS t ORDER BY id`
+      ))
       const text = plan.map((row) => row["QUERY PLAN"]).join("\n")
       assert.include(text, "Merge Append", text)
       assert.notMatch(text, /Sort {2}\(/, text)
@@ -212,7 +223,7 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
         )
         yield* sql`SELECT pg_stat_force_next_flush()`
         const rollbacksBefore = yield* rollbacks
-        const caller = yield* rawCaller((yield* Router).url)
+        const caller = yield* rawCaller(urlFor(yield* Router, "admin"))
         let received = 0
         let afterCancel = 0
         let canceled = false
@@ -276,7 +287,7 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
   it.effect("a caller that vanishes mid-stream stops the query in PostgreSQL", () =>
     Effect.gen(function*() {
       const { huge } = yield* ensureSetup
-      const caller = yield* rawCaller((yield* Router).url)
+      const caller = yield* rawCaller(urlFor(yield* Router, "admin"))
       let received = 0
       const call = caller.call(`${L}.history`, { account: huge }, { receive_progress: true }, { onProgress: () => void received++ })
       call.result.catch(() => undefined)
@@ -288,7 +299,7 @@ layer(Env, { excludeTestServices: true, timeout: "240 seconds" })("com.example.l
         "the query is gone from pg_stat_activity"
       )
       // The component still answers.
-      const session = yield* clientSession((yield* Router).url)
+      const session = yield* clientSession(urlFor(yield* Router, "admin"))
       const account = yield* callRaw(session, `${L}.get_account`, { args: [huge] })
       assert.strictEqual((account.args[0] as { id: number }).id, huge)
     }))

@@ -2,7 +2,9 @@
  * Idempotent transfers: `com.example.ledger.transfer` with `idempotency_key`. The outcome of the
  * first call (result or typed error) is stored with the transfer in one transaction; a repeated
  * call with the key returns it without moving money again, also when the calls race, when the
- * component restarted in between, and through the typed client's retrying helper.
+ * component restarted in between, and through the typed client's retrying helper. Keys are the
+ * caller's own: another caller's equal key is a new key and never reads the first caller's outcome.
+ * Every session is a caller of its own (`callers.ts`); funds are minted by an admin.
  */
 import { assert, layer } from "@effect/vitest"
 import type autobahn from "autobahn"
@@ -17,11 +19,12 @@ import * as LedgerContract from "../../../src/procedures/ledger/contract.js"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import { Router } from "../../../src/router/index.js"
 import { Uri, WampgresUri } from "../../../src/wamp/uris.js"
-import { callRaw, clientSession, clientWamp, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+import { callRaw, clientWamp, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
+import { caller, callersRouterConfig, funded, mint, urlFor } from "./callers.js"
 
 const L = "com.example.ledger"
 
-const Env = Layer.mergeAll(TestRouter.layer(), TestDatabase.layer)
+const Env = Layer.mergeAll(TestRouter.layer({ configFile: callersRouterConfig }), TestDatabase.layer)
 
 /** Starts the component in a scope of its own (`stop` ends it, as a restart would). */
 const startComponent = Effect.gen(function*() {
@@ -34,21 +37,19 @@ const startComponent = Effect.gen(function*() {
   return { stop: Scope.close(scope, Exit.void) }
 })
 
-let owners = 0
-const account = (balance: number) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const [row] = yield* sql<{ id: bigint | string }>`INSERT INTO ledger_accounts (owner, balance)
-      VALUES (${`idem-${++owners}-${Date.now()}`}, ${balance}) RETURNING id`
-    return Number(row!.id)
-  })
+/** A new account of `session`'s caller holding `balance`; its id. */
+const account = (session: autobahn.Session, balance: number) => Effect.map(funded(session, balance), (a) => a.id)
 
+/** Transfers paid from `from`, counted as the admin authrole (row-level security shows it all). */
 const transfers = (from: number) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(
-      sql<{ n: number }>`SELECT count(*)::int AS n FROM ledger_transfers WHERE from_account = ${from}`,
-      (rows) => rows[0]!.n
-    ))
+    sql.withTransaction(Effect.andThen(
+      sql`SELECT set_config('wampgres.authrole', 'admin', true)`,
+      Effect.map(
+        sql<{ n: number }>`SELECT count(*)::int AS n FROM ledger_transfers WHERE from_account = ${from}`,
+        (rows) => rows[0]!.n
+      )
+    )))
 
 const transfer = (session: autobahn.Session, kwargs: Record<string, unknown>) =>
   callRaw(session, `${L}.transfer`, { kwargs })
@@ -58,13 +59,13 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("idempotent tra
     Effect.gen(function*() {
       const router = yield* Router
       const first = yield* startComponent
-      const session = yield* clientSession(router.url)
-      const [a, b] = [yield* account(100), yield* account(0)]
+      const session = yield* caller()
+      const [a, b] = [yield* account(session, 100), yield* account(session, 0)]
       const kwargs = { from: a, to: b, amount: 30, idempotency_key: "k-restart" }
       const original = yield* transfer(session, kwargs)
       const again = yield* transfer(session, kwargs)
       assert.deepStrictEqual(again.args, original.args)
-      assert.deepStrictEqual(original.args[0], { id: (original.args[0] as { id: number }).id, from_balance: 70, to_balance: 30 })
+      assert.deepStrictEqual(original.args[0], { id: (original.args[0] as { id: number }).id, from_balance: 70 })
 
       yield* first.stop
       const second = yield* startComponent
@@ -80,16 +81,14 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("idempotent tra
 
   it.effect("a typed error is stored too: the retry gets insufficient_funds even after the balance changed", () =>
     Effect.gen(function*() {
-      const router = yield* Router
       const component = yield* startComponent
       yield* Effect.addFinalizer(() => component.stop)
-      const session = yield* clientSession(router.url)
-      const [a, b] = [yield* account(5), yield* account(0)]
+      const session = yield* caller()
+      const [a, b] = [yield* account(session, 5), yield* account(session, 0)]
       const kwargs = { from: a, to: b, amount: 10, idempotency_key: "k-poor" }
       const error = yield* Effect.flip(transfer(session, kwargs))
       assert.strictEqual(error.error, `${L}.error.insufficient_funds`)
-      const sql = yield* SqlClient.SqlClient
-      yield* sql`UPDATE ledger_accounts SET balance = 1000 WHERE id = ${a}`
+      yield* mint(a, 995)
       const again = yield* Effect.flip(transfer(session, kwargs))
       assert.strictEqual(again.error, `${L}.error.insufficient_funds`)
       assert.deepStrictEqual(again.kwargs, error.kwargs)
@@ -104,16 +103,15 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("idempotent tra
       }
     }))
 
-  it.effect("20 concurrent calls with one key from 4 sessions: one transfer, 20 identical results", () =>
+  it.effect("20 concurrent calls with one key: one transfer, 20 identical results", () =>
     Effect.gen(function*() {
-      const router = yield* Router
       const component = yield* startComponent
       yield* Effect.addFinalizer(() => component.stop)
-      const sessions = yield* Effect.all(Array.from({ length: 4 }, () => clientSession(router.url)))
-      const [a, b] = [yield* account(100), yield* account(0)]
+      const session = yield* caller()
+      const [a, b] = [yield* account(session, 100), yield* account(session, 0)]
       const kwargs = { from: a, to: b, amount: 7, idempotency_key: "k-race" }
       const results = yield* Effect.all(
-        Array.from({ length: 20 }, (_, i) => transfer(sessions[i % 4]!, kwargs)),
+        Array.from({ length: 20 }, () => transfer(session, kwargs)),
         { concurrency: "unbounded" }
       )
       const distinct = new Set(results.map((r) => JSON.stringify(r.args)))
@@ -121,17 +119,39 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("idempotent tra
       assert.strictEqual(yield* transfers(a), 1)
     }))
 
+  it.effect("keys are per caller: another caller's equal key is a new key and never returns the first caller's outcome", () =>
+    Effect.gen(function*() {
+      const component = yield* startComponent
+      yield* Effect.addFinalizer(() => component.stop)
+      const ada = yield* caller()
+      const bob = yield* caller()
+      const [a, b] = [yield* account(ada, 100), yield* account(bob, 50)]
+      const first = yield* transfer(ada, { from: a, to: b, amount: 30, idempotency_key: "k-shared" })
+      assert.strictEqual((first.args[0] as { from_balance: number }).from_balance, 70)
+      // the same key for bob's own transfer: done, its own result
+      const own = yield* transfer(bob, { from: b, to: a, amount: 5, idempotency_key: "k-shared" })
+      assert.strictEqual((own.args[0] as { from_balance: number }).from_balance, 75)
+      // ada's key and arguments from bob: bob's key is bound to bob's transfer, ada's outcome stays hers
+      const replayed = yield* Effect.flip(transfer(bob, { from: a, to: b, amount: 30, idempotency_key: "k-shared" }))
+      assert.strictEqual(replayed.error, "wamp.error.invalid_argument")
+      // with a fresh key, ada's arguments are refused by row-level security (not bob's account)
+      const stolen = yield* Effect.flip(transfer(bob, { from: a, to: b, amount: 30, idempotency_key: "k-bob-2" }))
+      assert.strictEqual(stolen.error, `${L}.error.no_such_account`)
+      assert.deepStrictEqual([yield* transfers(a), yield* transfers(b)], [1, 1])
+    }))
+
   it.effect("Client.callIdempotent sends a generated key and resends it: the typed result, money moved once", () =>
     Effect.gen(function*() {
       const router = yield* Router
       const component = yield* startComponent
       yield* Effect.addFinalizer(() => component.stop)
-      const [a, b] = [yield* account(50), yield* account(0)]
+      const wamp = yield* Layer.build(clientWamp(urlFor(router, "user")))
+      const open = Effect.provide(Client.call(LedgerContract.openAccount, {}), wamp)
+      const [a, b] = [(yield* open).id, (yield* open).id]
+      yield* mint(a, 50)
       const key = Client.idempotencyKey()
       assert.match(key, /^[0-9a-f-]{36}$/)
       const call = Client.callIdempotent(LedgerContract.transfer, { from: a, to: b, amount: 20 }, { key })
-      const client = Layer.build(clientWamp(router.url))
-      const wamp = yield* client
       const first = yield* Effect.provide(call, wamp)
       const second = yield* Effect.provide(call, wamp)
       assert.deepStrictEqual(second, first)

@@ -3,7 +3,9 @@
  * .ci/run, started here): the pool connects to PgBouncer with `DB_TRANSACTION_POOLER` on (no named
  * prepared statements, no pipelining), LISTEN goes over the direct connection
  * (`DATABASE_DIRECT_URL`), the outbox relay's advisory lock is transaction-scoped. Accounts,
- * concurrent transfers, typed errors, idempotent retries, history and events all work through it.
+ * concurrent transfers, typed errors, idempotent retries, history and events all work through it,
+ * as the test database's owner role (no superuser: row-level security applies) and with each
+ * caller's identity set per transaction (transaction-local settings survive transaction pooling).
  */
 import { assert, layer } from "@effect/vitest"
 import type autobahn from "autobahn"
@@ -22,27 +24,38 @@ import { freePort } from "../../../src/layers/EmbeddedPostgres.js"
 import * as Ledger from "../../../src/procedures/ledger/index.js"
 import { Router } from "../../../src/router/index.js"
 import { callRaw, clientSession, componentLayer, postgresInfo, TestDatabase, TestRouter } from "../../support/index.js"
+import { callersRouterConfig, urlFor } from "./callers.js"
 
 const L = "com.example.ledger"
 
-/** PgBouncer in transaction mode in front of the run's PostgreSQL, for the lifetime of the layer. */
+/** The test database's owner role and its password (what the service connects as). */
+const ownerOf = (db: TestDatabase["Service"]) => {
+  if (db.target._tag !== "Fields") throw new Error("the test database's target has fields")
+  return { user: db.target.username ?? db.name, password: Redacted.value(db.target.password ?? Redacted.make("")) }
+}
+
+/**
+ * PgBouncer in transaction mode in front of the run's PostgreSQL (its Unix socket), for the lifetime
+ * of the layer; clients log in as the test database's owner, which PgBouncer also uses for the server.
+ */
 class PgBouncer extends Context.Service<PgBouncer, { readonly port: number; readonly log: () => string }>()("wampgres/test/PgBouncer") {
   static readonly layer = Layer.effect(
     PgBouncer,
     Effect.gen(function*() {
       const pg = postgresInfo()
+      const owner = ownerOf(yield* TestDatabase)
       const port = yield* Effect.promise(() => freePort())
       const dir = yield* Effect.acquireRelease(
         Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "wampgres-pgbouncer-"))),
         (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
       )
       Fs.chmodSync(dir, 0o777)
-      Fs.writeFileSync(Path.join(dir, "users.txt"), `"${pg.user}" "${pg.password}"\n`)
+      Fs.writeFileSync(Path.join(dir, "users.txt"), `"${owner.user}" "${owner.password}"\n`)
       Fs.writeFileSync(
         Path.join(dir, "pgbouncer.ini"),
         [
           "[databases]",
-          `* = host=${pg.host} port=${pg.port} user=${pg.user} password=${pg.password}`,
+          `* = host=${pg.socketDir ?? pg.host} port=${pg.port}`,
           "[pgbouncer]",
           "listen_addr = 127.0.0.1",
           `listen_port = ${port}`,
@@ -102,8 +115,8 @@ const ThroughPgBouncer = Layer.unwrap(
   Effect.gen(function*() {
     const db = yield* TestDatabase
     const bouncer = yield* PgBouncer
-    const pg = postgresInfo()
-    const pooled = `postgres://${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}@127.0.0.1:${bouncer.port}/${db.name}`
+    const owner = ownerOf(db)
+    const pooled = `postgres://${encodeURIComponent(owner.user)}:${encodeURIComponent(owner.password)}@127.0.0.1:${bouncer.port}/${db.name}`
     return Database.layer({ _tag: "Url", url: Redacted.make(pooled) }, {
       min: 1,
       max: 6,
@@ -113,12 +126,12 @@ const ThroughPgBouncer = Layer.unwrap(
       multiplex: true,
       applicationName: "wampgres-pgbouncer-test",
       transactionPooler: true
-    }, { _tag: "Url", url: Redacted.make(db.url) })
+    }, db.target)
   })
 )
 
 const Env = componentLayer(Ledger.layer).pipe(
-  Layer.provideMerge(TestRouter.layer()),
+  Layer.provideMerge(TestRouter.layer({ configFile: callersRouterConfig })),
   Layer.provideMerge(ThroughPgBouncer),
   Layer.provideMerge(PgBouncer.layer),
   Layer.provideMerge(TestDatabase.layer)
@@ -146,21 +159,26 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("the ledger thr
       const router = yield* Router
       const bouncer = yield* PgBouncer
       const db = yield* TestDatabase
-      const sessions = yield* Effect.all(Array.from({ length: 4 }, () => clientSession(router.url)))
-      const subscriber = yield* clientSession(router.url)
-      const transfers = yield* collect(subscriber, `${L}.on_transfer`)
-      const open = (owner: string, balance: number) =>
-        Effect.map(callRaw(sessions[0]!, `${L}.open_account`, { kwargs: { owner, balance } }), (r) => (r.args[0] as { id: number }).id)
+      // one caller (its session pays and subscribes: on_transfer goes to the payer), an admin to mint
+      const payer = yield* clientSession(urlFor(router, "user"))
+      const admin = yield* clientSession(urlFor(router, "admin"))
+      const stranger = yield* clientSession(urlFor(router, "user"))
+      const transfers = yield* collect(payer, `${L}.on_transfer`)
+      const open = Effect.map(callRaw(payer, `${L}.open_account`), (r) => r.args[0] as { id: number; owner: string })
       const ids: Array<number> = []
-      for (let i = 0; i < 8; i++) ids.push(yield* open(`bouncer-${i}`, 100))
-      const duplicate = yield* Effect.flip(open("bouncer-0", 1))
-      assert.strictEqual(duplicate.error, `${L}.error.duplicate_owner`)
-      const got = yield* callRaw(sessions[1]!, `${L}.get_account`, { args: [ids[0]!] })
-      assert.deepStrictEqual(got.args[0], { id: ids[0], owner: "bouncer-0", balance: 100 })
+      for (let i = 0; i < 8; i++) {
+        const { id } = yield* open
+        yield* callRaw(admin, `${L}.mint`, { kwargs: { account: id, amount: 100 } })
+        ids.push(id)
+      }
+      const got = yield* callRaw(payer, `${L}.get_account`, { args: [ids[0]!] })
+      assert.deepStrictEqual((got.args[0] as { balance: number }).balance, 100)
+      const hidden = yield* Effect.flip(callRaw(stranger, `${L}.get_account`, { args: [ids[0]!] }))
+      assert.strictEqual(hidden.error, `${L}.error.no_such_account`, "another caller sees nothing through the pooler")
 
       const results = yield* Effect.all(
         Array.from({ length: 200 }, (_, i) =>
-          Effect.result(callRaw(sessions[i % 4]!, `${L}.transfer`, {
+          Effect.result(callRaw(payer, `${L}.transfer`, {
             kwargs: { from: ids[i % 8]!, to: ids[(i + 3) % 8]!, amount: 1 + (i % 30) }
           }))),
         { concurrency: "unbounded" }
@@ -169,17 +187,17 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("the ledger thr
       const refused = results.flatMap((r) => (r._tag === "Failure" ? [r.failure.error] : []))
       assert.isTrue(refused.every((uri) => uri === `${L}.error.insufficient_funds`), refused.join(","))
       const balances = yield* Effect.forEach(ids, (id) =>
-        Effect.map(callRaw(sessions[0]!, `${L}.get_account`, { args: [id] }), (r) => (r.args[0] as { balance: number }).balance))
+        Effect.map(callRaw(payer, `${L}.get_account`, { args: [id] }), (r) => (r.args[0] as { balance: number }).balance))
       assert.strictEqual(balances.reduce((a, b) => a + b, 0), 800, "sum unchanged")
       assert.isTrue(yield* eventually(() => transfers.length >= ok), `${transfers.length}/${ok} events`)
       assert.deepStrictEqual(transfers.map((e) => e.seq), Array.from({ length: ok }, (_, i) => i + 1))
 
       const kwargs = { from: ids[0]!, to: ids[1]!, amount: 1, idempotency_key: "through-pgbouncer" }
-      const first = yield* Effect.result(callRaw(sessions[2]!, `${L}.transfer`, { kwargs }))
-      const again = yield* Effect.result(callRaw(sessions[3]!, `${L}.transfer`, { kwargs }))
+      const first = yield* Effect.result(callRaw(payer, `${L}.transfer`, { kwargs }))
+      const again = yield* Effect.result(callRaw(payer, `${L}.transfer`, { kwargs }))
       assert.deepStrictEqual(JSON.stringify(again), JSON.stringify(first))
 
-      const history = yield* callRaw(sessions[0]!, `${L}.history`, { kwargs: { account: ids[0]! } })
+      const history = yield* callRaw(payer, `${L}.history`, { kwargs: { account: ids[0]! } })
       assert.isAbove((history.args[0] as { count: number }).count, 0)
 
       assert.match(bouncer.log(), new RegExp(`db=${db.name}`), "the pool's connections went through PgBouncer")

@@ -4,122 +4,95 @@
  * Accounts, transfers under concurrency, errors and their URIs, events after commit, migrations.
  */
 import { assert, layer } from "@effect/vitest"
-import type autobahn from "autobahn"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Migrations from "../../../src/procedures/Migrations.js"
-import * as Ledger from "../../../src/procedures/ledger/index.js"
-import { Router } from "../../../src/router/index.js"
-import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../../support/index.js"
-
-const Env = componentLayer(Ledger.layer).pipe(
-  Layer.provideMerge(TestRouter.layer()),
-  Layer.provideMerge(TestDatabase.layer)
-)
-
-const L = "com.example.ledger"
-
-const open = (session: autobahn.Session, owner: string, balance: number) =>
-  Effect.map(
-    callRaw(session, `${L}.open_account`, { kwargs: { owner, balance } }),
-    (result) => result.args[0] as { id: number; owner: string; balance: number }
-  )
-
-const balanceOf = (session: autobahn.Session, id: number) =>
-  Effect.map(callRaw(session, `${L}.get_account`, { args: [id] }), (result) => (result.args[0] as { balance: number }).balance)
-
-/** Subscribes a client to a topic and collects the events' args[0]. */
-const collect = (session: autobahn.Session, topic: string) =>
-  Effect.gen(function*() {
-    const events: Array<Record<string, unknown>> = []
-    yield* Effect.promise(() => session.subscribe(topic, (args) => void events.push(args?.[0] as Record<string, unknown>)))
-    return events
-  })
-
-/** Waits until `check` holds (events travel asynchronously), with a generous ceiling. */
-const eventually = (check: () => boolean, millis = 30_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + millis
-    while (!check() && Date.now() < deadline) yield* Effect.sleep("20 millis")
-  })
-
-let owners = 0
-const owner = (prefix: string) => `${prefix}-${++owners}-${Date.now()}`
+import { callRaw, inTestDatabaseAsSuperuser } from "../../support/index.js"
+import { authidOf, balanceOf, caller, collect, eventually, funded, L, LedgerEnv as Env, mint, open } from "./callers.js"
 
 layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.ledger", (it) => {
-  it.effect("open_account returns the account; get_account finds it by args [id] or kwargs {id}", () =>
+  it.effect("open_account opens an account of the caller with balance 0; get_account finds it by args [id] or kwargs {id}", () =>
     Effect.gen(function*() {
-      const session = yield* clientSession((yield* Router).url)
-      const name = owner("ada")
-      const account = yield* open(session, name, 100)
-      assert.deepStrictEqual(Object.keys(account).sort(), ["balance", "id", "owner"])
-      assert.strictEqual(account.owner, name)
-      assert.strictEqual(account.balance, 100)
-      assert.isTrue(Number.isInteger(account.id))
+      const session = yield* caller()
+      const opened = yield* open(session)
+      assert.deepStrictEqual(Object.keys(opened).sort(), ["balance", "id", "owner"])
+      assert.strictEqual(opened.owner, yield* authidOf(session))
+      assert.strictEqual(opened.balance, 0)
+      assert.isTrue(Number.isInteger(opened.id))
+      const account = yield* mint(opened.id, 100)
+      assert.deepStrictEqual(account, { ...opened, balance: 100 })
       const byArgs = yield* callRaw(session, `${L}.get_account`, { args: [account.id] })
       assert.deepStrictEqual(byArgs.args, [account])
       const byKwargs = yield* callRaw(session, `${L}.get_account`, { kwargs: { id: account.id } })
       assert.deepStrictEqual(byKwargs.args, [account])
     }))
 
-  it.effect("open_account: an existing owner is duplicate_owner; bad arguments are invalid_argument", () =>
+  it.effect("open_account takes no arguments (no owner, no balance); an owner may hold several accounts", () =>
     Effect.gen(function*() {
-      const session = yield* clientSession((yield* Router).url)
-      const name = owner("bob")
-      yield* open(session, name, 1)
-      const duplicate = yield* Effect.flip(open(session, name, 5))
-      assert.strictEqual(duplicate.error, `${L}.error.duplicate_owner`)
-      assert.strictEqual(duplicate.kwargs["owner"], name)
-      for (const kwargs of [{ owner: "", balance: 1 }, { owner: "x".repeat(101), balance: 1 }, { owner: "c", balance: -1 }, {
-        owner: "c",
-        balance: 1.5
-      }, { owner: "c" }]) {
+      const session = yield* caller()
+      for (const kwargs of [{ owner: "bob" }, { balance: 100 }, { owner: "bob", balance: 1 }]) {
         const error = yield* Effect.flip(callRaw(session, `${L}.open_account`, { kwargs }))
         assert.strictEqual(error.error, "wamp.error.invalid_argument", JSON.stringify(kwargs))
       }
-      const longest = yield* open(session, owner("long").padEnd(100, "z"), 0)
-      assert.strictEqual(longest.owner.length, 100)
+      const first = yield* open(session)
+      const second = yield* open(session)
+      assert.notStrictEqual(first.id, second.id)
+      assert.strictEqual(second.owner, first.owner)
+    }))
+
+  it.effect("mint is for the admin authrole only; minting to an unknown account is no_such_account", () =>
+    Effect.gen(function*() {
+      const session = yield* caller()
+      const account = yield* open(session)
+      const refused = yield* Effect.flip(callRaw(session, `${L}.mint`, { kwargs: { account: account.id, amount: 5 } }))
+      assert.strictEqual(refused.error, "wamp.error.not_authorized")
+      assert.strictEqual(yield* balanceOf(session, account.id), 0)
+      const unknown = yield* Effect.flip(mint(987654321, 5))
+      assert.strictEqual(unknown.error, `${L}.error.no_such_account`)
+      for (const amount of [0, -1, 1.5]) {
+        const error = yield* Effect.flip(mint(account.id, amount))
+        assert.strictEqual(error.error, "wamp.error.invalid_argument", String(amount))
+      }
     }))
 
   it.effect("get_account of an unknown id is no_such_account", () =>
     Effect.gen(function*() {
-      const session = yield* clientSession((yield* Router).url)
+      const session = yield* caller()
       const error = yield* Effect.flip(callRaw(session, `${L}.get_account`, { args: [987654321] }))
       assert.strictEqual(error.error, `${L}.error.no_such_account`)
       assert.strictEqual(error.kwargs["id"], 987654321)
     }))
 
-  it.effect("transfer moves money, returns both balances and publishes on_transfer after commit", () =>
+  it.effect("transfer moves money to another owner's account, returns the payer's balance, publishes on_transfer to the payer after commit", () =>
     Effect.gen(function*() {
-      const router = yield* Router
-      const session = yield* clientSession(router.url)
-      const listener = yield* clientSession(router.url)
-      const events = yield* collect(listener, `${L}.on_transfer`)
-      const a = yield* open(session, owner("payer"), 100)
-      const b = yield* open(session, owner("payee"), 5)
+      const session = yield* caller()
+      const payee = yield* caller()
+      const events = yield* collect(session, `${L}.on_transfer`)
+      const payeeEvents = yield* collect(payee, `${L}.on_transfer`)
+      const a = yield* funded(session, 100)
+      const b = yield* funded(payee, 5)
       const result = yield* callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 30 } })
-      const transfer = result.args[0] as { id: number; from_balance: number; to_balance: number }
-      assert.deepStrictEqual({ ...transfer, id: 0 }, { id: 0, from_balance: 70, to_balance: 35 })
+      const transfer = result.args[0] as { id: number; from_balance: number }
+      assert.deepStrictEqual({ ...transfer, id: 0 }, { id: 0, from_balance: 70 })
       assert.strictEqual(yield* balanceOf(session, a.id), 70)
-      assert.strictEqual(yield* balanceOf(session, b.id), 35)
+      assert.strictEqual(yield* balanceOf(payee, b.id), 35)
       yield* eventually(() => events.length >= 1)
       assert.strictEqual(events.length, 1)
       const event = events[0]!
       assert.deepStrictEqual({ ...event, at: "" }, { id: transfer.id, from: a.id, to: b.id, amount: 30, at: "" })
       assert.isFalse(Number.isNaN(Date.parse(String(event["at"]))))
+      assert.deepStrictEqual(payeeEvents, [])
     }))
 
   it.effect("transfer errors: insufficient_funds writes and publishes nothing; unknown accounts; bad arguments", () =>
     Effect.gen(function*() {
-      const router = yield* Router
       const sql = yield* SqlClient.SqlClient
-      const session = yield* clientSession(router.url)
-      const listener = yield* clientSession(router.url)
-      const events = yield* collect(listener, `${L}.on_transfer`)
-      const a = yield* open(session, owner("poor"), 10)
-      const b = yield* open(session, owner("rich"), 1000)
-      const [before] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers`
+      const session = yield* caller()
+      const events = yield* collect(session, `${L}.on_transfer`)
+      const a = yield* funded(session, 10)
+      const b = yield* funded(session, 1000)
+      const count = inTestDatabaseAsSuperuser((su) => su<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers`)
+      const [before] = yield* count
 
       const poor = yield* Effect.flip(callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 11 } }))
       assert.strictEqual(poor.error, `${L}.error.insufficient_funds`)
@@ -144,7 +117,7 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
         const error = yield* Effect.flip(callRaw(session, `${L}.transfer`, { kwargs }))
         assert.strictEqual(error.error, "wamp.error.invalid_argument", JSON.stringify(kwargs))
       }
-      const [after] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers`
+      const [after] = yield* count
       assert.strictEqual(after!.n, before!.n)
       assert.strictEqual(yield* balanceOf(session, a.id), 10)
       assert.strictEqual(yield* balanceOf(session, b.id), 1000)
@@ -158,12 +131,13 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
 
   it.effect("concurrent transfers from several sessions: sum constant, no negative balance, events = commits", () =>
     Effect.gen(function*() {
-      const router = yield* Router
       const sql = yield* SqlClient.SqlClient
-      const sessions = yield* Effect.forEach([1, 2, 3, 4], () => clientSession(router.url))
-      const listener = yield* clientSession(router.url)
-      const events = yield* collect(listener, `${L}.on_transfer`)
-      const accounts = yield* Effect.forEach([0, 1, 2, 3, 4], (i) => open(sessions[0]!, owner(`c${i}`), 50))
+      // One owner holding the five accounts, paying from all of them at once (each session is its
+      // own caller, so the owner's calls share its session), and four other callers paying into them.
+      const owner = yield* caller()
+      const sessions = [owner, owner, owner, owner]
+      const events = yield* collect(owner, `${L}.on_transfer`)
+      const accounts = yield* Effect.forEach([0, 1, 2, 3, 4], () => funded(owner, 50))
       const ids = accounts.map((a) => a.id)
       let committed = 0
       let refused = 0
@@ -178,9 +152,8 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
           Effect.match({
             onSuccess: (result) => {
               committed++
-              const r = result.args[0] as { from_balance: number; to_balance: number }
+              const r = result.args[0] as { from_balance: number }
               assert.isAtLeast(r.from_balance, 0)
-              assert.isAtLeast(r.to_balance, 0)
             },
             onFailure: (error) => error.error === `${L}.error.insufficient_funds` ? refused++ : other.push(error.error)
           })
@@ -189,14 +162,19 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       assert.deepStrictEqual(other, [], "only insufficient_funds may fail: no deadlock or serialization error")
       assert.strictEqual(committed + refused, 400)
       assert.isAbove(committed, 100)
-      const balances = yield* sql<{ balance: bigint }>`SELECT balance FROM ledger_accounts WHERE id IN ${sql.in(ids)}`
+      // The superuser sees every row; the service's role sees none outside a caller's call.
+      const balances = yield* inTestDatabaseAsSuperuser((su) => su<{ balance: bigint }>`SELECT balance FROM ledger_accounts WHERE id IN ${su.in(ids)}`)
       assert.strictEqual(balances.reduce((sum, row) => sum + row.balance, 0n), 250n)
       for (const row of balances) assert.isTrue(row.balance >= 0n)
-      const [stored] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account IN ${sql.in(ids)}`
+      const [stored] = yield* inTestDatabaseAsSuperuser((su) =>
+        su<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account IN ${su.in(ids)}`
+      )
       assert.strictEqual(Number(stored!.n), committed)
       // a barrier: one more transfer, committed after all of them, is the last event; before it, one
       // event per commit and no more
-      const [rich] = yield* sql<{ id: bigint }>`SELECT id FROM ledger_accounts WHERE id IN ${sql.in(ids)} AND balance >= 1 LIMIT 1`
+      const [rich] = yield* inTestDatabaseAsSuperuser((su) =>
+        su<{ id: bigint }>`SELECT id FROM ledger_accounts WHERE id IN ${su.in(ids)} AND balance >= 1 LIMIT 1`
+      )
       const from = Number(rich!.id)
       const barrier = (yield* callRaw(sessions[0]!, `${L}.transfer`, {
         kwargs: { from, to: ids.find((id) => id !== from)!, amount: 1 }
@@ -211,18 +189,22 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       const sql = yield* SqlClient.SqlClient
       const recorded = yield* sql<{ migration_id: number; name: string }>`
         SELECT migration_id, name FROM wampgres_migrations_ledger ORDER BY migration_id`
-      assert.deepStrictEqual(recorded.map((r) => [r.migration_id, r.name]), [[1, "accounts"], [2, "transfers"], [3, "notify_balance"], [5, "outbox_balance"]])
+      assert.deepStrictEqual(recorded.map((r) => [r.migration_id, r.name]), [
+        [1, "accounts"],
+        [2, "transfers"],
+        [3, "notify_balance"],
+        [4, "owner_rls"],
+        [5, "outbox_balance"]
+      ])
       const again = yield* Migrations.run("ledger", Migrations.fromDirectory(new URL("../../../src/procedures/ledger/migrations/", import.meta.url)))
       assert.deepStrictEqual(again, [])
     }))
 
   it.effect("a transfer rolled back at COMMIT publishes nothing; one aborted by 40001 is retried and published once", () =>
     Effect.gen(function*() {
-      const router = yield* Router
       const sql = yield* SqlClient.SqlClient
-      const session = yield* clientSession(router.url)
-      const listener = yield* clientSession(router.url)
-      const events = yield* collect(listener, `${L}.on_transfer`)
+      const session = yield* caller()
+      const events = yield* collect(session, `${L}.on_transfer`)
       // Test-only triggers: amount 13 fails at COMMIT (a deferred constraint trigger), amount 17
       // fails with serialization_failure the first two times (a sequence survives rollbacks).
       yield* sql.unsafe(`CREATE SEQUENCE test_serialization_failures`)
@@ -239,8 +221,8 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       yield* Effect.addFinalizer(() =>
         Effect.ignore(sql.unsafe(`DROP TRIGGER test_transfer_faults ON ledger_transfers`))
       )
-      const a = yield* open(session, owner("fault-a"), 100)
-      const b = yield* open(session, owner("fault-b"), 100)
+      const a = yield* funded(session, 100)
+      const b = yield* funded(session, 100)
 
       const atCommit = yield* Effect.flip(callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 13 } }))
       // The check violation at COMMIT is mapped like the balance CHECK: nothing was transferred.
@@ -248,10 +230,10 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("com.example.le
       assert.strictEqual(yield* balanceOf(session, a.id), 100)
 
       const retried = yield* callRaw(session, `${L}.transfer`, { kwargs: { from: a.id, to: b.id, amount: 17 } })
-      assert.deepStrictEqual({ ...(retried.args[0] as object), id: 0 }, { id: 0, from_balance: 83, to_balance: 117 })
+      assert.deepStrictEqual({ ...(retried.args[0] as object), id: 0 }, { id: 0, from_balance: 83 })
       const [failures] = yield* sql<{ n: bigint }>`SELECT last_value AS n FROM test_serialization_failures`
       assert.strictEqual(failures!.n, 3n, "two aborted attempts, the third committed")
-      const [stored] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account = ${a.id}`
+      const [stored] = yield* inTestDatabaseAsSuperuser((su) => su<{ n: bigint }>`SELECT count(*) AS n FROM ledger_transfers WHERE from_account = ${a.id}`)
       assert.strictEqual(stored!.n, 1n)
 
       // the next transfer's event is the barrier: only the committed attempt published before it

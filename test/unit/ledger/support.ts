@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import type { Payload } from "../../../src/layers/WampSession.js"
+import * as Caller from "../../../src/procedures/Caller.js"
 import { invoke, request } from "../../../src/procedures/invoke.js"
 import type * as Procedure from "../../../src/procedures/Procedure.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
@@ -19,9 +20,27 @@ export interface Call {
   readonly kwargs?: Record<string, unknown>
 }
 
-/** Invokes a procedure as the WAMP session would; with `progress`, as a call with receive_progress. */
-export const call = <R>(procedure: Procedure.Runnable<R>, payload: Call, progress?: (payload: Payload) => Effect.Effect<void>) =>
-  invoke(procedure, { ...request(procedure.uri, payload), progress })
+/** The caller the router discloses in these tests (session 42, authid ada, authrole user). */
+export interface Who {
+  readonly caller: number | undefined
+  readonly callerAuthid: string | undefined
+  readonly callerAuthrole: string | undefined
+}
+export const caller: Who = { caller: 42, callerAuthid: "ada", callerAuthrole: "user" }
+
+/**
+ * Invokes a procedure as the WAMP session would (as its group runs it: `asCaller` procedures as
+ * `caller`); with `progress`, as a call with receive_progress.
+ */
+export const call = <R>(
+  procedure: Procedure.Runnable<R> & { readonly asCaller?: boolean },
+  payload: Call,
+  progress?: (payload: Payload) => Effect.Effect<void>,
+  who: Partial<Who> = {}
+) => {
+  const req = { ...request(procedure.uri, payload), ...caller, ...who, progress }
+  return procedure.asCaller === true ? Caller.provide(req, undefined, invoke(procedure, req)) : invoke(procedure, req)
+}
 
 /** Runs a test against a fresh mocked database answering by `rules` and a fresh recording session. */
 export const mocked = (...rules: ReadonlyArray<PgClientMock.Rule>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>

@@ -51,8 +51,8 @@ describe("JSON Schema of the ledger's Schemas", () => {
       result: {
         $schema: META,
         type: "object",
-        properties: { id: int, from_balance: int, to_balance: int },
-        required: ["id", "from_balance", "to_balance"],
+        properties: { id: int, from_balance: int },
+        required: ["id", "from_balance"],
         additionalProperties: true
       },
       progress: null,
@@ -98,6 +98,7 @@ describe("JSON Schema of the ledger's Schemas", () => {
     expect(catalog.errors.get(Ledger.NoSuchAccount.uri)!.procedures).toEqual([
       Ledger.getAccount.uri,
       Ledger.history.uri,
+      Ledger.mint.uri,
       Ledger.transfer.uri
     ])
   })
@@ -130,7 +131,7 @@ const permission = (uri: string, match: Permission["match"], allow: Partial<Perm
   disclose: { caller: false, publisher: false }
 })
 
-/** A reader who may call the ledger but not open accounts, and subscribe to transfers only. */
+/** A reader who may call the ledger but not open accounts nor mint, and subscribe to transfers only. */
 const authorizer = new RealmAuthorizer({
   name: "realm1",
   roles: [{
@@ -139,6 +140,7 @@ const authorizer = new RealmAuthorizer({
       permission("wamp.reflection.", "prefix", { call: true }),
       permission("com.example.ledger.", "prefix", { call: true }),
       permission(Ledger.openAccount.uri, "exact", {}),
+      permission(Ledger.mint.uri, "exact", {}),
       permission(Ledger.Uris.onTransfer, "exact", { subscribe: true })
     ]
   }]
@@ -165,7 +167,7 @@ describe("the router's filtering of reflection answers", () => {
     expect(filterResult(authorizer, reader("topic.list"), topics.args, topics.kwargs)).toEqual({ args: [[Ledger.Uris.onTransfer]] })
     const errors = answerOf("error.list")
     const filtered = filterResult(authorizer, reader("error.list"), errors.args, errors.kwargs)
-    // duplicate_owner is raised only by open_account; raised_by is not passed on
+    // not_authorized (NotAdmin) is raised only by mint; raised_by is not passed on
     expect(filtered).toEqual({ args: [[Ledger.InsufficientFunds.uri, Ledger.NoSuchAccount.uri, Ledger.InvalidArgument.uri]] })
   })
 
@@ -173,8 +175,8 @@ describe("the router's filtering of reflection answers", () => {
     expect(refuseDescribe(authorizer, "reader", "procedure.describe", [Ledger.openAccount.uri], {})?.error).toBe("wamp.error.no_such_procedure")
     expect(refuseDescribe(authorizer, "reader", "procedure.describe", [], { uri: Ledger.transfer.uri })).toBeUndefined()
     expect(refuseDescribe(authorizer, "reader", "topic.describe", [Ledger.Uris.onAccountChange], {})?.error).toBe("wampgres.error.no_such_topic")
-    const duplicate = answerOf("error.describe", [Ledger.DuplicateOwner.uri])
-    expect(filterResult(authorizer, reader("error.describe"), duplicate.args, duplicate.kwargs)).toMatchObject({ error: "wampgres.error.no_such_error" })
+    const notAdmin = answerOf("error.describe", [Ledger.NotAdmin.uri])
+    expect(filterResult(authorizer, reader("error.describe"), notAdmin.args, notAdmin.kwargs)).toMatchObject({ error: "wampgres.error.no_such_error" })
   })
 
   it("any answer from a callee is filtered without throwing, and lists keep only allowed strings", () =>
