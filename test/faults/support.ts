@@ -121,7 +121,7 @@ export const runService = (env: Record<string, string>): Service => {
 }
 
 /** The service registered the ledger (after `from` in its output). */
-export const ledgerRegistered = /registered 4 procedures \{ group: .ledger. \}/
+export const ledgerRegistered = /registered 5 procedures \{ group: .ledger. \}/
 
 /** Opens `n` accounts with `balance` each (directly in SQL); their ids. */
 export const openAccounts = (prefix: string, n: number, balance: number) =>

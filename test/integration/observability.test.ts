@@ -152,10 +152,13 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("observability"
       yield* sql.unsafe(`CREATE TRIGGER obs_transfer_faults BEFORE INSERT ON ledger_transfers
         FOR EACH ROW EXECUTE FUNCTION obs_transfer_faults()`)
       yield* Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP TRIGGER obs_transfer_faults ON ledger_transfers`)))
-      // accounts of the session's caller, funded in SQL (this cluster's service role is the superuser)
+      // accounts of the session's caller, funded in SQL as the admin authrole (what mint does)
       const open = Effect.gen(function*() {
         const { id } = (yield* callRaw(session, `${L}.open_account`)).args[0] as { id: number }
-        yield* sql`UPDATE ledger_accounts SET balance = 100 WHERE id = ${id}`
+        yield* sql.withTransaction(Effect.andThen(
+          sql`SELECT set_config('wampgres.authrole', 'admin', true)`,
+          sql`UPDATE ledger_accounts SET balance = 100 WHERE id = ${id}`
+        ))
         return id
       })
       const a = yield* open

@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
+import * as NodeFs from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -70,19 +71,31 @@ export const dataDirectory = Effect.acquireRelease(
 )
 
 /** The service's embedded PostgreSQL, from its postmaster.pid: PID and TCP port. */
+/** The cluster's data directory by its port, for psql (filled by `postmasterOf`). */
+const clusterByPort = new Map<number, string>()
+
 export const postmasterOf = async (dataDir: string): Promise<{ readonly pid: number; readonly port: number }> => {
   const lines = (await Fs.readFile(Path.join(dataDir, "postgres", "postmaster.pid"), "utf8")).split("\n")
-  return { pid: Number.parseInt(lines[0]!, 10), port: Number.parseInt(lines[3]!, 10) }
+  const port = Number.parseInt(lines[3]!, 10)
+  clusterByPort.set(port, Path.join(dataDir, "postgres"))
+  return { pid: Number.parseInt(lines[0]!, 10), port }
 }
 
-export const psqlEnv = (port: number) => ({
-  ...process.env,
-  PGHOST: "127.0.0.1",
-  PGPORT: String(port),
-  PGUSER: "postgres",
-  PGPASSWORD: "password",
-  PGDATABASE: "postgres"
-})
+/**
+ * psql as the cluster's superuser in the service's database, over the Unix socket in the data
+ * directory (the embedded PostgreSQL listens on no TCP port), with the password from the cluster's
+ * owner-only credentials file: the superuser sees every owner's rows.
+ */
+export const psqlEnv = (port: number) => {
+  const cluster = clusterByPort.get(port)
+  if (cluster === undefined) throw new Error(`no cluster known on port ${port}: call postmasterOf first`)
+  const credentials = JSON.parse(NodeFs.readFileSync(`${cluster}.credentials.json`, "utf8")) as { superuser: string }
+  return { ...process.env, PGHOST: cluster, PGPORT: String(port), PGUSER: "postgres", PGPASSWORD: credentials.superuser, PGDATABASE: "wampgres" }
+}
+
+/** Sets an account's balance as the admin authrole would (mint), through psql. */
+export const fund = (port: number, account: number, balance: number): Promise<string> =>
+  psql(port, `BEGIN; SELECT set_config('wampgres.authrole', 'admin', true); UPDATE ledger_accounts SET balance = ${balance} WHERE id = ${account}; COMMIT`)
 
 /** One statement through psql; its unaligned output. */
 export const psql = (port: number, statement: string): Promise<string> =>

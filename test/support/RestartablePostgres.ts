@@ -46,7 +46,7 @@ export class RestartablePostgres extends Context.Service<RestartablePostgres, {
       if (!via.startsWith("/")) throw new Error(`expected the Unix socket as the target, got ${via}`)
       return RestartablePostgres.of({
         port: pg.port,
-        url: Redacted.value(pg.url()),
+        url: Redacted.value(pg.url(pg.target._tag === "Fields" ? pg.target.database : "postgres")),
         target: pg.target,
         stop: pg.stop,
         start: Effect.mapError(pg.start, (e) => new Error(e.message))
