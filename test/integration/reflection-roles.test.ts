@@ -5,7 +5,7 @@
  * `wamp.reflection.*`. The browser learns only of what it may use; the backend's own
  * `wampgres.reflection.*` is not the browser's to call.
  */
-import { assert, expect, layer } from "@effect/vitest"
+import { afterAll, assert, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
@@ -67,7 +67,9 @@ const config = {
   }]
 }
 
-const configFile = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "wampgres-reflection-")), "config.json")
+const configDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "wampgres-reflection-"))
+const configFile = Path.join(configDir, "config.json")
+afterAll(() => Fs.rmSync(configDir, { recursive: true, force: true }))
 Fs.writeFileSync(configFile, JSON.stringify(config))
 
 const Component = Layer.unwrap(Effect.map(Router, (router) =>
