@@ -7,7 +7,6 @@
  * switched off too (`References.TracerEnabled`), so spans cost nothing.
  */
 import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"

@@ -77,8 +77,8 @@ export class Meta {
   readonly #procedures: ReadonlyMap<string, (caller: Session, args: Args, kwargs: Kwargs) => Answer>
 
   constructor(
-    private readonly sessions: ReadonlyMap<number, Session>,
-    private readonly dealer: Dealer,
+    sessions: ReadonlyMap<number, Session>,
+    dealer: Dealer,
     private readonly broker: Broker
   ) {
     const registration = (args: Args): Registration | Answer => {

@@ -12,14 +12,12 @@
  */
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import * as Database from "../../src/layers/Database.js"
 import * as HealthServer from "../../src/layers/HealthServer.js"
 import * as NotifyBridge from "../../src/layers/NotifyBridge.js"
 import * as Telemetry from "../../src/layers/Telemetry.js"
@@ -29,22 +27,11 @@ import { NowGroup, nowV3 } from "../../src/procedures/now/index.js"
 import { Router } from "../../src/router/index.js"
 import { callRaw, clientSession, clientWamp, componentLayer, TestRouter } from "../support/index.js"
 import { OtlpReceiver, type ReceivedSpan } from "../support/OtlpReceiver.js"
-import { RestartablePostgres } from "../support/RestartablePostgres.js"
+import { databaseOn, RestartablePostgres } from "../support/RestartablePostgres.js"
 
 const L = "com.example.ledger"
 
-const DatabaseOnDedicated = Layer.unwrap(
-  Effect.map(RestartablePostgres, (pg) =>
-    Database.layer(pg.target, {
-      min: 1,
-      max: 4,
-      connectTimeout: Duration.seconds(2),
-      startupTimeout: Duration.seconds(10),
-      healthQuery: "SELECT 1",
-      multiplex: true,
-      applicationName: "wampgres-observability-test"
-    }))
-)
+const DatabaseOnDedicated = databaseOn("wampgres-observability-test")
 
 const Tracing = Layer.unwrap(
   Effect.map(OtlpReceiver, (receiver) =>

@@ -14,22 +14,18 @@
  */
 import { assert, layer } from "@effect/vitest"
 import type autobahn from "autobahn"
-import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as Database from "../../src/layers/Database.js"
-import type { DatabaseTarget } from "../../src/layers/DatabaseConfig.js"
 import type { WampError } from "../../src/layers/WampSession.js"
 import * as Ledger from "../../src/procedures/ledger/index.js"
 import { NowGroup } from "../../src/procedures/now/index.js"
 import { Router } from "../../src/router/index.js"
 import { callRaw, clientSession, componentLayer, TestRouter } from "../support/index.js"
-import { RestartablePostgres } from "../support/RestartablePostgres.js"
+import { databaseOn, RestartablePostgres } from "../support/RestartablePostgres.js"
 
 const L = "com.example.ledger"
 /** Every log line of the component, to check what the bridge reports. */
@@ -41,18 +37,7 @@ const Capture = Logger.layer([
   })
 ])
 
-const DatabaseOnDedicated = Layer.unwrap(
-  Effect.map(RestartablePostgres, (pg) =>
-    Database.layer(pg.target, {
-      min: 1,
-      max: 4,
-      connectTimeout: Duration.seconds(2),
-      startupTimeout: Duration.seconds(10),
-      healthQuery: "SELECT 1",
-      multiplex: true,
-      applicationName: "wampgres-restart-test"
-    }))
-)
+const DatabaseOnDedicated = databaseOn("wampgres-restart-test")
 
 const Env = componentLayer(Layer.mergeAll(NowGroup.layer, Ledger.layer)).pipe(
   Layer.provideMerge(TestRouter.layer()),
@@ -84,8 +69,6 @@ const waitUntil = <R>(check: Effect.Effect<boolean, never, R>, millis: number) =
     }
     return false
   })
-
-const logged = (pattern: RegExp) => Effect.sync(() => logs.some((line) => pattern.test(line)))
 
 const answers = (session: autobahn.Session, uri: string) =>
   Effect.map(Effect.exit(callRaw(session, uri)), (exit) => exit._tag === "Success" && typeof exit.value.args[0] === "string")

@@ -5,12 +5,14 @@
  * files use that.
  */
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Database from "../../src/layers/Database.js"
 import type { DatabaseTarget } from "../../src/layers/DatabaseConfig.js"
 import { EmbeddedPostgres } from "../../src/layers/EmbeddedPostgres.js"
 
@@ -54,3 +56,18 @@ export class RestartablePostgres extends Context.Service<RestartablePostgres, {
     })
   )
 }
+
+/** The service's pool on the restartable PostgreSQL: small, quick to give up, multiplexed as in production. */
+export const databaseOn = (applicationName: string) =>
+  Layer.unwrap(
+    Effect.map(RestartablePostgres, (pg) =>
+      Database.layer(pg.target, {
+        min: 1,
+        max: 4,
+        connectTimeout: Duration.seconds(2),
+        startupTimeout: Duration.seconds(10),
+        healthQuery: "SELECT 1",
+        multiplex: true,
+        applicationName
+      }))
+  )
