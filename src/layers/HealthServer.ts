@@ -5,7 +5,9 @@
  * - `GET /health`: 200 while the process runs;
  * - `GET /ready`: 200 when the session has joined the realm, every procedure is registered and the
  *   database answers its health query; otherwise 503 with the reasons, one per line;
- * - `GET /metrics`: the process's Effect metrics in Prometheus's text format.
+ * - `GET /metrics`: the process's Effect metrics in Prometheus's text format; the idle pool
+ *   connections are counted by PostgreSQL's `pg_stat_activity` at each scrape (bounded by the health
+ *   query's timeout; the last count stays when it does not answer).
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -15,7 +17,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import * as SqlClient from "effect/sql/SqlClient"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { refreshPoolGauges } from "./Metrics.js"
+import { poolBackends, poolIdle, refreshPoolGauges } from "./Metrics.js"
 import { WampSession } from "./WampSession.js"
 
 export interface Options {
@@ -59,6 +61,22 @@ const notReady = (healthQuery: string, timeout: Duration.Input) =>
     return reasons
   })
 
+/**
+ * Sets the idle-connections gauge from PostgreSQL's view of the pool's backends, forgetting backends
+ * that are gone. The scrape's own statement is active, so it never counts itself.
+ */
+const refreshPoolIdle = (timeout: Duration.Input) =>
+  Effect.gen(function*() {
+    if (poolBackends.size === 0) return
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly pid: number; readonly state: string | null }>`
+      SELECT pid, state FROM pg_stat_activity WHERE pid = ANY(${[...poolBackends]}::int[])`
+    const alive = new Set(rows.map((row) => row.pid))
+    for (const pid of poolBackends) if (!alive.has(pid)) poolBackends.delete(pid)
+    const context = yield* Effect.context<never>()
+    poolIdle.updateUnsafe(rows.filter((row) => row.state === "idle").length, context)
+  }).pipe(Effect.timeout(timeout), Effect.ignore, Effect.withTracerEnabled(false))
+
 /** The listener for the layer's lifetime. */
 export const layer = (options: Options): Layer.Layer<HealthServer, never, WampSession | SqlClient.SqlClient> =>
   Layer.effect(
@@ -66,7 +84,12 @@ export const layer = (options: Options): Layer.Layer<HealthServer, never, WampSe
     Effect.gen(function*() {
       const context = yield* Effect.context<WampSession | SqlClient.SqlClient>()
       const runPromise = Effect.runPromiseWith(context)
-      const readiness = notReady(options.healthQuery, options.queryTimeout ?? Duration.seconds(2))
+      const queryTimeout = options.queryTimeout ?? Duration.seconds(2)
+      const readiness = notReady(options.healthQuery, queryTimeout)
+      const metrics = Effect.andThen(refreshPoolIdle(queryTimeout), Effect.sync(() => {
+        refreshPoolGauges(context as Context.Context<never>)
+        return PrometheusMetrics.formatUnsafe(context as Context.Context<never>)
+      }))
       const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
         const path = (req.url ?? "/").split("?")[0]
         if (req.method !== "GET" && req.method !== "HEAD") return text(res, 405, "method not allowed\n")
@@ -74,8 +97,11 @@ export const layer = (options: Options): Layer.Layer<HealthServer, never, WampSe
           case "/health":
             return text(res, 200, "ok\n")
           case "/metrics":
-            refreshPoolGauges(context as Context.Context<never>)
-            return text(res, 200, PrometheusMetrics.formatUnsafe(context as Context.Context<never>), "text/plain; version=0.0.4; charset=utf-8")
+            runPromise(metrics).then(
+              (body) => text(res, 200, body, "text/plain; version=0.0.4; charset=utf-8"),
+              () => text(res, 500, "metrics failed\n")
+            )
+            return
           case "/ready":
             runPromise(readiness).then(
               (reasons) => text(res, reasons.length === 0 ? 200 : 503, reasons.length === 0 ? "ready\n" : reasons.join("\n") + "\n"),

@@ -2,7 +2,7 @@
  * The component's metrics, as Effect `Metric`s (rendered in Prometheus's text format by
  * `effect/observability/PrometheusMetrics` on the component's listener, see `HealthServer.ts`):
  * invocations by procedure and outcome with a handler latency histogram, pool checkouts in use
- * and waiting, connections opened, transaction retries, NOTIFY bridge reconnects and gaps, and
+ * and waiting, idle connections, connections opened, transaction retries, NOTIFY bridge reconnects and gaps, and
  * events published. The per-call ones are made once per procedure and updated synchronously.
  */
 import type * as Context from "effect/Context"
@@ -48,15 +48,28 @@ export const invocations = (procedure: string): InvocationMetrics => {
   }
 }
 
+const poolDescription =
+  "Pool connections by state: in_use and waiting count checkouts (holding a connection, waiting for one), idle the open connections PostgreSQL sees idle."
+
 /** Pool checkouts holding a connection (a statement or a transaction), and those waiting for one. */
 export const poolInUse = Metric.gauge("wampgres_db_pool_connections", {
-  description: "Pool checkouts by state: in_use holds a connection, waiting waits for one.",
+  description: poolDescription,
   attributes: { state: "in_use" }
 })
 export const poolWaiting = Metric.gauge("wampgres_db_pool_connections", {
-  description: "Pool checkouts by state: in_use holds a connection, waiting waits for one.",
+  description: poolDescription,
   attributes: { state: "waiting" }
 })
+export const poolIdle = Metric.gauge("wampgres_db_pool_connections", {
+  description: poolDescription,
+  attributes: { state: "idle" }
+})
+/**
+ * The backend process ids of the physical connections the pool opened (the idle count is read from
+ * PostgreSQL's own view of them when the metrics are scraped, see HealthServer.ts).
+ */
+export const poolBackends = new Set<number>()
+
 /**
  * The pool's checkouts as plain numbers (a statement's checkout is on the hot path); the gauges
  * above are set from them when the metrics are read (`refreshPoolGauges`).

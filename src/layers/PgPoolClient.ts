@@ -26,7 +26,7 @@ import * as Stream from "effect/Stream"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as PgConnection from "@effect/sql-pg/PgConnection"
 import * as PgPool from "@effect/sql-pg/PgPool"
-import { poolOpened, poolStats } from "./Metrics.js"
+import { poolBackends, poolOpened, poolStats } from "./Metrics.js"
 
 /** A statement's checkout counted in `poolStats`: waiting until `acquired` is called, then in use. */
 const counted = <A, E, R>(use: (acquired: () => void) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -93,6 +93,7 @@ export const make = (
         const done = Deferred.makeUnsafe<void, SqlError>()
         opened.set(connection, done)
         poolOpened.updateUnsafe(1, Context.empty())
+        poolBackends.add(connection.processId)
         return onConnect(connection).pipe(
           Effect.onExit((exit) =>
             Exit.isSuccess(exit)

@@ -207,6 +207,13 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("observability"
       assert.strictEqual(delta("wampgres_handler_duration_seconds_bucket", { procedure: "com.example.now.v1", le: "+Inf" }), calls)
       assert.include(after, "wampgres_db_pool_connections")
       assert.strictEqual(sample(after, "wampgres_db_pool_connections", { state: "waiting" }), 0)
+      // idle: PostgreSQL's own view of the pool's backends, at most every backend of this application
+      const sql = yield* SqlClient.SqlClient
+      const [backends] = yield* sql<{ readonly count: number }>`
+        SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name = 'wampgres-observability-test'`
+      const idle = sample(after, "wampgres_db_pool_connections", { state: "idle" })
+      assert.isAtLeast(idle, 1)
+      assert.isAtMost(idle, backends!.count)
     }))
 
   it.effect("/health answers while the process runs; /ready turns not ready while PostgreSQL is stopped", () =>
