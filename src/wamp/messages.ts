@@ -2,6 +2,7 @@
  * WAMP message codes and shape checks for the messages a router receives. Messages stay plain
  * arrays (as decoded) so payloads pass through untouched.
  */
+import { isValidUri } from "./uri.js"
 
 /** Message type codes (WAMP spec, section "Message Codes and Direction"). */
 export const MessageType = {
@@ -174,7 +175,8 @@ export const checkShape = (m: Message): string | undefined => {
     case MessageType.ERROR:
       return m.length >= 5 && m.length <= 7 && isId(m[1]) && isId(m[2]) && isDict(m[3]) && isString(m[4]) &&
           payloadOk(m, 5)
-        ? undefined
+        // the error URI reaches a caller as it is: it must be one (as Crossbar's parser requires)
+        ? isValidUri(m[4], "exact") ? undefined : "ERROR.Error must be a valid URI"
         : "malformed ERROR"
     case MessageType.PUBLISH:
       return m.length >= 4 && m.length <= 6 && isId(m[1]) && isDict(m[2]) && isString(m[3]) && payloadOk(m, 4)

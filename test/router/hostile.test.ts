@@ -39,6 +39,7 @@ const violations: ReadonlyArray<Case> = [
   { name: "CANCEL with an object as mode", send: [[49, 100, { mode: trap() }]] },
   { name: "YIELD with a string as progress", send: [[YIELD, 1, { progress: "true" }, [1]]] },
   { name: "ERROR whose details are a list", send: [[ERROR, INVOCATION, 1, [trap()], "com.hostile.error"]] },
+  { name: "ERROR whose error is not a URI", send: [[ERROR, INVOCATION, 1, {}, "com.hostile error"]] },
   { name: "ABORT followed by another message", send: [[ABORT, {}, "wamp.close.normal"], [CALL, 2, {}, "com.hostile.own"]] }
 ]
 
