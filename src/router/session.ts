@@ -131,6 +131,16 @@ export const ROUTER_ROLES = {
   }
 } as const
 
+/** The same without the meta API's features, for a realm whose `enable_meta_api` is false. */
+export const ROUTER_ROLES_WITHOUT_META = {
+  broker: { features: withoutMeta(ROUTER_ROLES.broker.features) },
+  dealer: { features: withoutMeta(ROUTER_ROLES.dealer.features) }
+}
+
+function withoutMeta(features: Readonly<Record<string, boolean>>): Record<string, boolean> {
+  return Object.fromEntries(Object.entries(features).filter(([name]) => !name.endsWith("_meta_api")))
+}
+
 const enum State {
   /** Connected, no session yet (also after a GOODBYE exchange: a new HELLO may follow). */
   Idle,
@@ -532,7 +542,7 @@ export class Session {
         authrole: identity.authrole,
         authmethod: identity.authmethod,
         authprovider: identity.authprovider,
-        roles: ROUTER_ROLES
+        roles: realm.meta === undefined ? ROUTER_ROLES_WITHOUT_META : ROUTER_ROLES
       }
     ], false)
     realm.join(this)

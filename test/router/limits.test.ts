@@ -350,6 +350,23 @@ describe("the realm's enable_meta_api", () => {
       expect((yield* promise(() => watcher.next(10_000)))[4]).toEqual(["barrier"])
     }))
 
+  it.live("false: WELCOME announces no meta API feature; true: it announces them", () =>
+    Effect.gen(function*() {
+      const features = (welcome: ReadonlyArray<unknown>) => {
+        const roles = (welcome[2] as { roles: Record<string, { features: Record<string, boolean> }> }).roles
+        return [...Object.keys(roles["broker"]!.features), ...Object.keys(roles["dealer"]!.features)]
+      }
+      const off = yield* router(testConfig({ realms: [realmWith({ enableMetaApi: false })] }))
+      const offClient = yield* raw(off.url)
+      const offFeatures = features(yield* promise(() => offClient.hello()))
+      expect(offFeatures.filter((f) => f.endsWith("_meta_api"))).toEqual([])
+      expect(offFeatures).toContain("call_canceling")
+      const on = yield* router(testConfig({ realms: [realmWith({ enableMetaApi: true })] }))
+      const onClient = yield* raw(on.url)
+      const onFeatures = features(yield* promise(() => onClient.hello()))
+      expect(onFeatures).toEqual(expect.arrayContaining(["session_meta_api", "registration_meta_api", "subscription_meta_api"]))
+    }))
+
   it.live("true (the default): the meta API answers", () =>
     Effect.gen(function*() {
       const r = yield* router(testConfig({ realms: [realmWith({ enableMetaApi: true })] }))
