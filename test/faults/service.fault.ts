@@ -22,13 +22,14 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Crypto from "node:crypto"
 import { WampSession } from "../../src/layers/WampSession.js"
 import { Router } from "../../src/router/index.js"
-import { asSuperuser, callRaw, clientSession, clientWamp, postgresInfo, TestDatabase, TestRouter } from "../support/index.js"
+import { asSuperuser, callRaw, clientSession, clientWamp, postgresInfo, superuserUrl, TestDatabase, TestRouter } from "../support/index.js"
 import { RestartablePostgres } from "../support/RestartablePostgres.js"
 import {
   type Caller,
   componentCredentials,
   consecutive,
   duplicates,
+  holdRelayBeforeMarking,
   L,
   ledgerRegistered,
   ledgerState,
@@ -199,6 +200,47 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
       assert.isTrue(consecutive(events.map((e) => e.seq)), "no gap in _seq")
       const committed = new Set(final.transfers)
       assert.isTrue(answered.every((id) => committed.has(id)), "no success without a commit")
+    }))
+
+  it.effect("SIGKILL while the relay waits to mark a published batch: after the restart the batch is published again with the same _seq, nothing lost", () =>
+    Effect.gen(function*() {
+      const { launch, userUrl } = yield* setup()
+      const first = yield* launch()
+      const db = yield* TestDatabase
+      const topic = "com.example.test.batch"
+      const subscriber = yield* clientSession(userUrl)
+      const live: Array<{ readonly seq: number; readonly n: number }> = []
+      yield* Effect.promise(() =>
+        subscriber.subscribe(topic, (args, kwargs) => void live.push({ seq: kwargs?.["_seq"] as number, n: (args?.[0] as { n: number }).n }))
+      )
+      const events = 50
+      const hold = yield* holdRelayBeforeMarking(superuserUrl(db.name), topic, events)
+      const published = yield* eventually(() => live.length >= events, 60_000)
+      const pid = yield* hold.relayWaiting
+      assert.isTrue(published, `published and acknowledged before the kill: ${live.length}/${events}`)
+      assert.isDefined(pid, "the relay waits to mark the batch")
+      first.service.child.kill("SIGKILL")
+      yield* Effect.promise(() => first.service.exited)
+      yield* hold.release
+      const second = yield* launch()
+      const restartedAt = Date.now()
+      const again = yield* eventually(() => live.length >= 2 * events, 60_000)
+      const republishedIn = Date.now() - restartedAt
+      const marked = yield* Effect.repeat(hold.pending, { until: (n) => n === 0, schedule: Schedule.spaced("50 millis"), times: 1200 })
+      const bySeq = new Map<number, Array<number>>()
+      for (const e of live) bySeq.set(e.seq, [...(bySeq.get(e.seq) ?? []), e.n])
+      const seqs = [...bySeq.keys()].sort((a, b) => a - b)
+      console.log([
+        `relay-kill case: ${events} events written by a batch job; the service SIGKILLed after the router acknowledged all of them and before its relay marked them published (relay backend pid ${pid} waiting on its UPDATE)`,
+        `  restarted and registered in ${second.startedIn} ms; batch published again ${republishedIn} ms after that; deliveries ${live.length}, duplicates ${live.length - bySeq.size}, distinct _seq ${bySeq.size} (${seqs[0]}..${seqs.at(-1)}); pending afterwards ${marked}`
+      ].join("\n"))
+      assert.isTrue(again, "published again after the restart")
+      assert.strictEqual(marked, 0, "marked published after the second delivery")
+      assert.deepStrictEqual(seqs, Array.from({ length: events }, (_, i) => seqs[0]! + i), "every event, no gap")
+      for (const [seq, copies] of bySeq) {
+        assert.isAtLeast(copies.length, 2, `#${seq}: at least once across the crash, here twice`)
+        assert.isTrue(copies.every((n) => n === copies[0]), `#${seq}: each repeat is the same event, detectable by _seq`)
+      }
     }))
 
   it.effect("the service's router connection cut 3 times for 1.5 s (> its 1 s request timeout) under load: callers retrying with their key see each transfer once", () =>

@@ -5,9 +5,14 @@
  * ledger's invariants in the database, read as the superuser (who sees every owner's rows).
  */
 import type autobahn from "autobahn"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
@@ -272,3 +277,56 @@ export const tally = (outcomes: ReadonlyArray<string>): string => {
   for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1)
   return [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")
 }
+
+/**
+ * Holds the outbox relay between publishing and marking: `n` events on `topic` are written in a
+ * transaction (as a batch job would) that commits only once a SHARE lock on `wampgres_outbox` is
+ * queued behind it. That lock is granted at the COMMIT, before the relay, woken by it, has read and
+ * published the events; the relay's UPDATE that marks them published then waits for `release`.
+ * Through `database` (a superuser URL of the service's database).
+ */
+export const holdRelayBeforeMarking = (database: string, topic: string, n: number) =>
+  Effect.gen(function*() {
+    const connection = PgClient.make({ url: Redacted.make(database), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
+    const [writer, locker, observer] = [yield* connection, yield* connection, yield* connection]
+    const waitingOn = (statement: string) =>
+      Effect.map(
+        observer<{ pid: number }>`SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE ${`${statement}%`}`,
+        (rows) => rows.map((row) => row.pid)
+      )
+    const inserted = yield* Deferred.make<void>()
+    const commit = yield* Deferred.make<void>()
+    const writing = yield* Effect.forkScoped(writer.withTransaction(Effect.gen(function*() {
+      for (let i = 1; i <= n; i++) {
+        yield* writer`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([{ n: i }])}::jsonb, '{}'::jsonb)`
+      }
+      yield* Deferred.succeed(inserted, undefined)
+      yield* Deferred.await(commit)
+    })))
+    yield* Deferred.await(inserted)
+    const released = yield* Deferred.make<void>()
+    const locking = yield* Effect.forkScoped(locker.withTransaction(
+      Effect.andThen(locker`LOCK TABLE wampgres_outbox IN SHARE MODE`, Deferred.await(released))
+    ))
+    yield* Effect.repeat(waitingOn("LOCK TABLE wampgres_outbox"), { until: (pids) => pids.length === 1, schedule: Schedule.spaced("25 millis"), times: 400 })
+    yield* Deferred.succeed(commit, undefined)
+    yield* Fiber.join(writing)
+    return {
+      /** The relay's backend once it waits to mark the events published (after publishing them all). */
+      relayWaiting: Effect.map(
+        Effect.repeat(waitingOn("UPDATE wampgres_outbox SET published_at"), {
+          until: (pids) => pids.length === 1,
+          schedule: Schedule.spaced("25 millis"),
+          times: 2400
+        }),
+        (pids) => pids[0]
+      ),
+      release: Effect.andThen(Deferred.succeed(released, undefined), Fiber.join(locking)),
+      /** Events of `topic` not marked published yet. */
+      pending: Effect.map(
+        observer<{ n: number }>`SELECT count(*)::int AS n FROM wampgres_outbox WHERE topic = ${topic} AND published_at IS NULL`,
+        (rows) => rows[0]!.n
+      )
+    }
+  })
