@@ -181,13 +181,15 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
       yield* Effect.promise(() => first.service.exited)
       yield* Fiber.join(load)
       const second = yield* launch()
+      const restartedAt = Date.now()
       const afterKill = yield* state(ids, opening)
       const announced = yield* eventually(announcedAll(callers, afterKill.transfers), 60_000)
+      const announcedIn = Date.now() - restartedAt
       const final = yield* state(ids, opening)
       const events = eventsOf(callers)
       const dup = duplicates(events)
       console.log([
-        `SIGKILL case: 1,000 concurrent transfers by 4 callers (20 own accounts); service SIGKILLed after ${doneAtKill} had answered; restarted and registered in ${second.startedIn} ms`,
+        `SIGKILL case: 1,000 concurrent transfers by 4 callers (20 own accounts); service SIGKILLed after ${doneAtKill} had answered; restarted and registered in ${second.startedIn} ms; every commit announced ${announcedIn} ms after that`,
         `  outcomes: ${tally(outcomes)}`,
         `  committed transfers: ${final.transfers.length} (${answered.length} answered ok, all among them); sum of balances ${final.sum} (expected ${ids.length * opening}); accounts not reconciling: ${final.unbalanced}`,
         `  on_transfer events: ${events.length} for ${new Set(events.map((e) => e.id)).size} transfers; duplicates ${dup.count} (same transfer per _seq: ${dup.consistent}); _seq without gap: ${consecutive(events.map((e) => e.seq))}; outbox pending ${final.pending}`
@@ -252,17 +254,21 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
       const ids = callers.flatMap((c) => c.ids)
       const attempts: Array<string> = []
       const results = new Map<string, number>()
+      const durations: Array<number> = []
       const transferOnce = (i: number) =>
         Effect.gen(function*() {
           const { caller, kwargs } = transferOf(callers, i)
           const key = Crypto.randomUUID()
-          for (let attempt = 0; attempt < 100; attempt++) {
+          const begun = Date.now()
+          // retried until done, for at most 90 s (each cut lasts 1.5 s)
+          for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
             const exit = yield* Effect.exit(
               callRaw(caller.session, `${L}.transfer`, { kwargs: { ...kwargs, idempotency_key: key } }).pipe(Effect.timeout("10 seconds"))
             )
             if (exit._tag === "Success") {
               attempts.push("ok")
               results.set(key, idOf(exit.value))
+              durations.push(Date.now() - begun)
               return "done"
             }
             const error = exit.cause.reasons.find((r) => r._tag === "Fail")?.error as { error?: string } | undefined
@@ -292,7 +298,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
       console.log([
         `router-cut case: 300 transfers by 4 callers with idempotency keys (100 at a time, retried every 150 ms); the service's router connection cut ${cuts.length} times for ${cuts.join("/")} ms`,
         `  attempts: ${attempts.length} (${retried} retries): ${tally(attempts)}`,
-        `  logical transfers: ${tally(finals)}; committed rows ${final.transfers.length}; distinct results returned ${new Set(returned).size}`,
+        `  logical transfers: ${tally(finals)}; committed rows ${final.transfers.length}; distinct results returned ${new Set(returned).size}; longest until done (retries included) ${Math.max(0, ...durations)} ms`,
         `  sum ${final.sum} (expected ${ids.length * opening}); accounts not reconciling ${final.unbalanced}; on_transfer events ${events.length}, duplicates ${dup.count}; outbox pending ${final.pending}`
       ].join("\n"))
       assert.notInclude(finals, "gave up")
@@ -413,7 +419,8 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
       yield* Effect.sleep("1 second")
       running = false
       yield* Fiber.join(load)
-      const during = outcomes.filter((o) => o.start >= stoppedAt && o.start < startingAt)
+      // started while it was down (the last 0.5 s left out: such a call may reach the service after the start)
+      const during = outcomes.filter((o) => o.start >= stoppedAt && o.start < startingAt - 500)
       const failed = during.filter((o) => o.outcome !== "ok")
       const committed = (yield* state(ids, opening)).transfers
       const announced = yield* eventually(announcedAll(callers, committed), 60_000)
@@ -502,34 +509,49 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
       const opening = 1000
       const callers = yield* openFor(4, 3, opening)
       const ids = callers.flatMap((c) => c.ids)
-      const outcomes: Array<{ readonly at: number; readonly outcome: string }> = []
+      // The router's view of the kill: the victim's session leaving (meta event, sent after the router dropped its registrations).
+      const victim = Number(/Joined realm1 at \S+ \(session (\d+)\)/.exec(instances[1]!.service.output())?.[1])
+      let leftAt = 0
+      yield* Effect.promise(() =>
+        callers[0]!.session.subscribe("wamp.session.on_leave", (args) => {
+          if (args?.[0] === victim) leftAt = Date.now()
+        })
+      )
+      const outcomes: Array<{ readonly start: number; readonly outcome: string }> = []
       const load = yield* Effect.forkChild(Effect.all(
         Array.from({ length: 600 }, (_, i) => {
           const { caller, kwargs } = transferOf(callers, i)
-          return Effect.tap(outcomeOf(callRaw(caller.session, `${L}.transfer`, { kwargs })), (outcome) =>
-            Effect.sync(() => outcomes.push({ at: Date.now(), outcome })))
+          return Effect.suspend(() => {
+            const start = Date.now()
+            return Effect.tap(outcomeOf(callRaw(caller.session, `${L}.transfer`, { kwargs })), (outcome) =>
+              Effect.sync(() => outcomes.push({ start, outcome })))
+          })
         }),
         { concurrency: 40 }
       ))
       yield* eventually(() => outcomes.length >= 150, 60_000)
       const killedAt = Date.now()
+      const answeredAtKill = outcomes.length
       instances[1]!.service.child.kill("SIGKILL")
       yield* Effect.promise(() => instances[1]!.service.exited)
+      const noticed = yield* eventually(() => leftAt > 0, 30_000)
       yield* Fiber.join(load)
       const committed = (yield* state(ids, opening)).transfers
       const announced = yield* eventually(announcedAll(callers, committed), 60_000)
-      const after = outcomes.filter((o) => o.at > killedAt + 1000).map((o) => o.outcome)
+      // calls made once the router had dropped the killed instance
+      const after = outcomes.filter((o) => o.start > leftAt).map((o) => o.outcome)
       const final = yield* state(ids, opening)
       const events = eventsOf(callers)
       const dup = duplicates(events)
       console.log([
-        `three-instances case: 600 transfers by 4 callers (40 at a time) over 3 instances (roundrobin); instance 2 SIGKILLed after ${outcomes.filter((o) => o.at <= killedAt).length} answers`,
-        `  outcomes: ${tally(outcomes.map((o) => o.outcome))}; from 1 s after the kill: ${tally(after)}`,
+        `three-instances case: 600 transfers by 4 callers (40 at a time) over 3 instances (roundrobin); instance 2 SIGKILLed after ${answeredAtKill} answers; the router dropped its session ${leftAt - killedAt} ms after the kill`,
+        `  outcomes: ${tally(outcomes.map((o) => o.outcome))}; of calls made after the router dropped it: ${tally(after)}`,
         `  committed ${final.transfers.length}; sum ${final.sum} (expected ${ids.length * opening}); not reconciling ${final.unbalanced}`,
         `  on_transfer events ${events.length} for ${new Set(events.map((e) => e.id)).size} transfers, duplicates ${dup.count}; outbox pending ${final.pending}`
       ].join("\n"))
       assert.notInclude(outcomes.map((o) => o.outcome), "HANG")
       for (const outcome of outcomes) assert.include(["ok", "wamp.error.canceled", `${L}.error.insufficient_funds`], outcome.outcome)
+      assert.isTrue(noticed, "the router saw the killed instance leave")
       assert.isTrue(after.length > 0 && after.every((o) => o !== "wamp.error.canceled"), "the others take every call after the kill")
       assert.strictEqual(final.sum, ids.length * opening)
       assert.strictEqual(final.unbalanced, 0)
