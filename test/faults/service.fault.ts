@@ -198,6 +198,7 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
         `  committed transfers: ${final.transfers.length} (${answered.length} answered ok, all among them); sum of balances ${final.sum} (expected ${ids.length * opening}); accounts not reconciling: ${final.unbalanced}`,
         `  on_transfer events: ${events.length} for ${new Set(events.map((e) => e.id)).size} transfers; duplicates ${dup.count} (same transfer per _seq: ${dup.consistent}); _seq without gap: ${consecutive(events.map((e) => e.seq))}; outbox pending ${final.pending}`
       ].join("\n"))
+      assert.isBelow(doneAtKill, 1000, "killed with transfers in flight")
       assert.strictEqual(outcomes.filter((o) => o === "HANG").length, 0, "no call hangs")
       assert.strictEqual(final.sum, ids.length * opening, "sum of balances unchanged")
       assert.strictEqual(final.unbalanced, 0, "no partial transfer")
