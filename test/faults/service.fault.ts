@@ -21,6 +21,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Crypto from "node:crypto"
 import { WampSession } from "../../src/layers/WampSession.js"
+import { relayLockKeys } from "../../src/procedures/Outbox.js"
 import { Router } from "../../src/router/index.js"
 import { asSuperuser, callRaw, clientSession, clientWamp, postgresInfo, superuserUrl, TestDatabase, TestRouter } from "../support/index.js"
 import { RestartablePostgres } from "../support/RestartablePostgres.js"
@@ -128,7 +129,7 @@ const setup = (database: DatabasePath = "direct") =>
       })
     )
     const callers = (count: number, accounts: number, balance: number) => openCallers(userUrl, adminUrl, count, accounts, balance)
-    return { router, userUrl, adminUrl, wampProxy, pgProxy, restartable, launch, restartRouter, state, callers }
+    return { router, userUrl, adminUrl, wampProxy, pgProxy, restartable, launch, restartRouter, state, superuser, callers }
   })
 
 const eventually = (check: () => boolean, millis: number) =>
@@ -507,23 +508,20 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
 
   it.effect("three instances with a shared registration, one SIGKILLed under load: calls continue on the others, the relay hands over", () =>
     Effect.gen(function*() {
-      const { callers: openFor, launch, state } = yield* setup()
-      const instances = [
-        yield* launch({ WAMP_INVOKE: "roundrobin" }),
-        yield* launch({ WAMP_INVOKE: "roundrobin" }),
-        yield* launch({ WAMP_INVOKE: "roundrobin" })
-      ]
+      const { callers: openFor, launch, state, superuser } = yield* setup()
+      const instances: Array<{ readonly service: Service }> = []
+      for (const n of [1, 2, 3]) instances.push(yield* launch({ WAMP_INVOKE: "roundrobin", DB_APPLICATION_NAME: `wampgres-instance-${n}` }))
       const opening = 1000
       const callers = yield* openFor(4, 3, opening)
       const ids = callers.flatMap((c) => c.ids)
       // The router's view of the kill: the victim's session leaving (meta event, sent after the router dropped its registrations).
-      const victim = Number(/Joined realm1 at \S+ \(session (\d+)\)/.exec(instances[1]!.service.output())?.[1])
-      let leftAt = 0
-      yield* Effect.promise(() =>
-        callers[0]!.session.subscribe("wamp.session.on_leave", (args) => {
-          if (args?.[0] === victim) leftAt = Date.now()
-        })
-      )
+      const left = new Map<number, number>()
+      yield* Effect.promise(() => callers[0]!.session.subscribe("wamp.session.on_leave", (args) => void left.set(args?.[0] as number, Date.now())))
+      // The instance whose relay holds the outbox's advisory lock (a relay pass under way), by its application_name.
+      const relaying = superuser((sql) =>
+        sql<{ name: string }>`SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ${relayLockKeys[0]} AND l.objid = ${relayLockKeys[1]}`
+      ).pipe(Effect.map((rows) => Number(/wampgres-instance-(\d)/.exec(rows[0]?.name ?? "")?.[1] ?? 0)))
       const outcomes: Array<{ readonly start: number; readonly outcome: string }> = []
       const load = yield* Effect.forkChild(Effect.all(
         Array.from({ length: 600 }, (_, i) => {
@@ -537,11 +535,16 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
         { concurrency: 40 }
       ))
       yield* eventually(() => outcomes.length >= 150, 60_000)
+      // Killed while its relay is publishing: another instance's relay must take over.
+      const relayer = yield* Effect.repeat(relaying, { until: (n) => n > 0, schedule: Schedule.spaced("10 millis"), times: 3000 })
+      const victim = instances[Math.max(relayer, 1) - 1]!.service
       const killedAt = Date.now()
       const answeredAtKill = outcomes.length
-      instances[1]!.service.child.kill("SIGKILL")
-      yield* Effect.promise(() => instances[1]!.service.exited)
-      const noticed = yield* eventually(() => leftAt > 0, 30_000)
+      victim.child.kill("SIGKILL")
+      yield* Effect.promise(() => victim.exited)
+      const session = Number(/Joined realm1 at \S+ \(session (\d+)\)/.exec(victim.output())?.[1])
+      const noticed = yield* eventually(() => left.has(session), 30_000)
+      const leftAt = left.get(session) ?? 0
       yield* Fiber.join(load)
       const committed = (yield* state(ids, opening)).transfers
       const announced = yield* eventually(announcedAll(callers, committed), 60_000)
@@ -551,13 +554,14 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
       const events = eventsOf(callers)
       const dup = duplicates(events)
       console.log([
-        `three-instances case: 600 transfers by 4 callers (40 at a time) over 3 instances (roundrobin); instance 2 SIGKILLed after ${answeredAtKill} answers; the router dropped its session ${leftAt - killedAt} ms after the kill`,
+        `three-instances case: 600 transfers by 4 callers (40 at a time) over 3 instances (roundrobin); instance ${relayer} SIGKILLed while its relay held the outbox lock, after ${answeredAtKill} answers; the router dropped its session ${leftAt - killedAt} ms after the kill`,
         `  outcomes: ${tally(outcomes.map((o) => o.outcome))}; of calls made after the router dropped it: ${tally(after)}`,
         `  committed ${final.transfers.length}; sum ${final.sum} (expected ${ids.length * opening}); not reconciling ${final.unbalanced}`,
         `  on_transfer events ${events.length} for ${new Set(events.map((e) => e.id)).size} transfers, duplicates ${dup.count}; outbox pending ${final.pending}`
       ].join("\n"))
       assert.notInclude(outcomes.map((o) => o.outcome), "HANG")
       for (const outcome of outcomes) assert.include(["ok", "wamp.error.canceled", `${L}.error.insufficient_funds`], outcome.outcome)
+      assert.isAbove(relayer, 0, "the killed instance was relaying")
       assert.isTrue(noticed, "the router saw the killed instance leave")
       assert.isTrue(after.length > 0 && after.every((o) => o !== "wamp.error.canceled"), "the others take every call after the kill")
       assert.strictEqual(final.sum, ids.length * opening)
