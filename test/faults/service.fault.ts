@@ -73,7 +73,7 @@ const setup = (database: DatabasePath = "direct") =>
     const adminUrl = router.url.replace(/\/user$/, "/admin")
     const wampProxy = yield* Effect.acquireRelease(Effect.promise(() => proxy({ host: "127.0.0.1", port })), (p) => Effect.promise(p.close))
     const pg = postgresInfo()
-    const pgProxy = yield* Effect.acquireRelease(
+    const pgProxy = database !== "proxied" ? undefined : yield* Effect.acquireRelease(
       Effect.promise(() => proxy(pg.socketDir === undefined ? { host: pg.host, port: pg.port } : { path: `${pg.socketDir}/.s.PGSQL.${pg.port}` })),
       (p) => Effect.promise(p.close)
     )
@@ -81,7 +81,7 @@ const setup = (database: DatabasePath = "direct") =>
     const restartable = database === "restartable" ? Context.get(yield* Layer.build(RestartablePostgres.layer), RestartablePostgres) : undefined
     const databaseUrl = restartable !== undefined
       ? urlOf(restartable.target)
-      : database === "proxied" && db.target._tag === "Fields"
+      : pgProxy !== undefined && db.target._tag === "Fields"
       ? urlOf({ ...db.target, host: "127.0.0.1", port: pgProxy.port })
       : urlOf(db.target)
     /** Statements as the superuser in the service's database: every owner's rows. */
@@ -455,7 +455,8 @@ layer(TestDatabase.layer, { excludeTestServices: true, timeout: "240 seconds" })
 
   it.effect("a TCP path to PostgreSQL with latency, a 3 s stall and dropped connections: calls time out with a clear URI, the pool recovers, nothing half-written", () =>
     Effect.gen(function*() {
-      const { callers: openFor, launch, pgProxy, state } = yield* setup("proxied")
+      const { callers: openFor, launch, pgProxy: path, state } = yield* setup("proxied")
+      const pgProxy = path!
       yield* launch()
       const opening = 1000
       const callers = yield* openFor(4, 3, opening)
