@@ -1,13 +1,33 @@
 /**
  * What the fault cases share: a TCP proxy that can cut and stall connections, the service
- * (src/main.ts) as a child process against the test database and a given router URL, and checks of
- * the ledger's invariants in the database.
+ * (src/main.ts) as a child process authenticating as the component, ledger callers that own their
+ * accounts (row-level security: a caller pays only from its own accounts), and checks of the
+ * ledger's invariants in the database, read as the superuser (who sees every owner's rows).
  */
+import type autobahn from "autobahn"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as SqlClient from "effect/sql/SqlClient"
+import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Schedule from "effect/Schedule"
+import type * as SqlClient from "effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
-import { repoRoot } from "../support/index.js"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { DatabaseTarget } from "../../src/layers/DatabaseConfig.js"
+import { callRaw, clientSession, repoRoot, testCredentials } from "../support/index.js"
+
+export const L = "com.example.ledger"
+
+/** The router of the fault suite: a path per authrole (`/user`, `/admin`), the component's key, and ticket callers `steady-0..3`. */
+export const routerConfig = Path.join(import.meta.dirname, "fixtures", "router.json")
+
+/** The ticket of the `steady-*` callers (authids that stay the same across reconnects). */
+export const steadyTicket = "fault-suite"
 
 export interface Proxy {
   readonly port: number
@@ -23,8 +43,11 @@ export interface Proxy {
 
 const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
 
-/** A TCP proxy to `targetHost:targetPort` on a free local port. */
-export const proxy = (targetHost: string, targetPort: number): Promise<Proxy> =>
+/** Where a proxy forwards to: a TCP port, or a Unix socket (the embedded PostgreSQL listens on one only). */
+export type ProxyTarget = { readonly host: string; readonly port: number } | { readonly path: string }
+
+/** A TCP proxy to `target` on a free local port. */
+export const proxy = (target: ProxyTarget): Promise<Proxy> =>
   new Promise((resolve, reject) => {
     const open = new Set<Net.Socket>()
     let refusing = false
@@ -45,7 +68,7 @@ export const proxy = (targetHost: string, targetPort: number): Promise<Proxy> =>
     }
     const server = Net.createServer((client) => {
       if (refusing) return client.destroy()
-      const upstream = Net.connect(targetPort, targetHost)
+      const upstream = "path" in target ? Net.connect(target.path) : Net.connect(target.port, target.host)
       open.add(client)
       open.add(upstream)
       const end = () => {
@@ -89,6 +112,34 @@ export const proxy = (targetHost: string, targetPort: number): Promise<Proxy> =>
     })
   })
 
+/** A postgres:// URL for a connection target (a host that is a directory is a Unix socket: `?host=`). */
+export const urlOf = (target: DatabaseTarget): string => {
+  if (target._tag === "Url") return Redacted.value(target.url)
+  const socket = target.host.startsWith("/")
+  const url = new URL(`postgres://${socket ? "localhost" : target.host}:${target.port}/${encodeURIComponent(target.database)}`)
+  url.username = encodeURIComponent(target.username)
+  if (target.password !== undefined) url.password = encodeURIComponent(Redacted.value(target.password))
+  if (socket) url.searchParams.set("host", target.host)
+  return url.toString()
+}
+
+/**
+ * The component's credentials for the child process: the tests' cryptosign key in a file of its own
+ * (mode 0600), as WAMP_AUTHMETHOD / WAMP_AUTHID / WAMP_SECRET_FILE; the router admits its public key
+ * as the principal `wampgres`. The directory is removed with the scope.
+ */
+export const componentCredentials = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "wampgres-faults-"))
+    const file = Path.join(dir, "component.key")
+    if (testCredentials.method !== "cryptosign") throw new Error("the tests' component credentials are a cryptosign key")
+    const seed = Buffer.from(Redacted.value(testCredentials.key.seed)).toString("hex")
+    await Fs.writeFile(file, `private-key-ed25519: ${seed}\n`, { mode: 0o600 })
+    return { dir, env: { WAMP_AUTHMETHOD: "cryptosign", WAMP_AUTHID: "wampgres", WAMP_SECRET_FILE: file } }
+  }),
+  ({ dir }) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+).pipe(Effect.map(({ env }) => env))
+
 export interface Service {
   readonly child: ChildProcess.ChildProcess
   readonly output: () => string
@@ -123,18 +174,62 @@ export const runService = (env: Record<string, string>): Service => {
 /** The service registered the ledger (after `from` in its output). */
 export const ledgerRegistered = /registered 5 procedures \{ group: .ledger. \}/
 
-/** Opens `n` accounts with `balance` each (directly in SQL); their ids. */
-export const openAccounts = (prefix: string, n: number, balance: number) =>
+/** An `on_transfer` event as its payer received it. */
+export interface Event {
+  readonly seq: number
+  readonly id: number
+}
+
+/** A ledger caller: a session of its own (a random authid), its funded accounts, the `on_transfer` events it received. */
+export interface Caller {
+  readonly session: autobahn.Session
+  readonly ids: ReadonlyArray<number>
+  readonly events: Array<Event>
+}
+
+/** Subscribes `session` to `on_transfer` (which goes to the payer only) and collects the events. */
+export const collectTransfers = (session: autobahn.Session) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const ids: Array<number> = []
-    for (let i = 0; i < n; i++) {
-      const [row] = yield* sql<{ id: string }>`INSERT INTO ledger_accounts (owner, balance)
-        VALUES (${`${prefix}-${i}-${Date.now()}`}, ${balance}) RETURNING id::text`
-      ids.push(Number(row!.id))
-    }
-    return ids
+    const events: Array<Event> = []
+    yield* Effect.promise(() =>
+      session.subscribe(`${L}.on_transfer`, (args, kwargs) => {
+        events.push({ seq: kwargs?.["_seq"] as number, id: (args?.[0] as { id: number }).id })
+      })
+    )
+    return events
   })
+
+/**
+ * `count` callers on `userUrl`, each with `accounts` accounts it opened itself (`open_account`) and
+ * that an admin caller (`adminUrl`) funded with `balance` (`mint`); subscribed to their `on_transfer`.
+ */
+export const openCallers = (userUrl: string, adminUrl: string, count: number, accounts: number, balance: number) =>
+  Effect.gen(function*() {
+    const admin = yield* clientSession(adminUrl)
+    const callers: Array<Caller> = []
+    for (let c = 0; c < count; c++) {
+      const session = yield* clientSession(userUrl)
+      const events = yield* collectTransfers(session)
+      const ids: Array<number> = []
+      for (let a = 0; a < accounts; a++) {
+        const { id } = (yield* callRaw(session, `${L}.open_account`)).args[0] as { id: number }
+        yield* callRaw(admin, `${L}.mint`, { kwargs: { account: id, amount: balance } })
+        ids.push(id)
+      }
+      callers.push({ session, ids, events })
+    }
+    return callers
+  })
+
+/** The `i`-th transfer of a workload: paid by caller `i mod n` from one of its accounts, to any other account. */
+export const transferOf = <C extends { readonly ids: ReadonlyArray<number> }>(callers: ReadonlyArray<C>, i: number) => {
+  const all = callers.flatMap((c) => c.ids)
+  const caller = callers[i % callers.length]!
+  const from = caller.ids[Math.floor(i / callers.length) % caller.ids.length]!
+  const pick = all[(i * 7 + 3) % all.length]!
+  const to = pick === from ? all.find((id) => id !== from)! : pick
+  return { caller, kwargs: { from, to, amount: 1 + (i % 50) } }
+}
 
 export interface Ledger {
   readonly sum: number
@@ -144,10 +239,9 @@ export interface Ledger {
   readonly pending: number
 }
 
-/** The ledger's state for `ids`, opened with `opening` each. */
-export const ledgerState = (ids: ReadonlyArray<number>, opening: number) =>
+/** The ledger's state for `ids`, opened with `opening` each, read through `sql` (the superuser: every owner's rows). */
+export const ledgerState = (sql: SqlClient.SqlClient, ids: ReadonlyArray<number>, opening: number) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const [sum] = yield* sql<{ sum: string }>`SELECT coalesce(sum(balance), 0)::text AS sum FROM ledger_accounts WHERE id IN ${sql.in(ids)}`
     const [unbalanced] = yield* sql<{ n: number }>`
       SELECT count(*)::int AS n FROM ledger_accounts a
@@ -164,9 +258,75 @@ export const ledgerState = (ids: ReadonlyArray<number>, opening: number) =>
     } satisfies Ledger
   })
 
+/** Sequence numbers seen more than once, and whether every repeat carried the same transfer. */
+export const duplicates = (events: ReadonlyArray<Event>) => {
+  const bySeq = new Map<number, Set<number>>()
+  for (const e of events) bySeq.set(e.seq, (bySeq.get(e.seq) ?? new Set()).add(e.id))
+  return { count: events.length - bySeq.size, consistent: [...bySeq.values()].every((ids) => ids.size === 1) }
+}
+
+/** Whether the sorted distinct numbers form one run without a gap. */
+export const consecutive = (numbers: Iterable<number>): boolean => {
+  const sorted = [...new Set(numbers)].sort((a, b) => a - b)
+  return sorted.every((n, i) => i === 0 || n === sorted[i - 1]! + 1)
+}
+
 /** Counts of error URIs (`ok` for successes). */
 export const tally = (outcomes: ReadonlyArray<string>): string => {
   const counts = new Map<string, number>()
   for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1)
   return [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")
 }
+
+/**
+ * Holds the outbox relay between publishing and marking: `n` events on `topic` are written in a
+ * transaction (as a batch job would) that commits only once a SHARE lock on `wampgres_outbox` is
+ * queued behind it. That lock is granted at the COMMIT, before the relay, woken by it, has read and
+ * published the events; the relay's UPDATE that marks them published then waits for `release`.
+ * Through `database` (a superuser URL of the service's database).
+ */
+export const holdRelayBeforeMarking = (database: string, topic: string, n: number) =>
+  Effect.gen(function*() {
+    const connection = PgClient.make({ url: Redacted.make(database), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
+    const [writer, locker, observer] = [yield* connection, yield* connection, yield* connection]
+    const waitingOn = (statement: string) =>
+      Effect.map(
+        observer<{ pid: number }>`SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE ${`${statement}%`}`,
+        (rows) => rows.map((row) => row.pid)
+      )
+    const inserted = yield* Deferred.make<void>()
+    const commit = yield* Deferred.make<void>()
+    const writing = yield* Effect.forkScoped(writer.withTransaction(Effect.gen(function*() {
+      for (let i = 1; i <= n; i++) {
+        yield* writer`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([{ n: i }])}::jsonb, '{}'::jsonb)`
+      }
+      yield* Deferred.succeed(inserted, undefined)
+      yield* Deferred.await(commit)
+    })))
+    yield* Deferred.await(inserted)
+    const released = yield* Deferred.make<void>()
+    const locking = yield* Effect.forkScoped(locker.withTransaction(
+      Effect.andThen(locker`LOCK TABLE wampgres_outbox IN SHARE MODE`, Deferred.await(released))
+    ))
+    yield* Effect.repeat(waitingOn("LOCK TABLE wampgres_outbox"), { until: (pids) => pids.length === 1, schedule: Schedule.spaced("25 millis"), times: 400 })
+    yield* Deferred.succeed(commit, undefined)
+    yield* Fiber.join(writing)
+    return {
+      /** The relay's backend once it waits to mark the events published (after publishing them all). */
+      relayWaiting: Effect.map(
+        Effect.repeat(waitingOn("UPDATE wampgres_outbox SET published_at"), {
+          until: (pids) => pids.length === 1,
+          schedule: Schedule.spaced("25 millis"),
+          times: 2400
+        }),
+        (pids) => pids[0]
+      ),
+      release: Effect.andThen(Deferred.succeed(released, undefined), Fiber.join(locking)),
+      /** Events of `topic` not marked published yet. */
+      pending: Effect.map(
+        observer<{ n: number }>`SELECT count(*)::int AS n FROM wampgres_outbox WHERE topic = ${topic} AND published_at IS NULL`,
+        (rows) => rows[0]!.n
+      )
+    }
+  })

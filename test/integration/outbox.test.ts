@@ -3,7 +3,9 @@
  * clients): events carry per-topic sequence numbers in commit order; events committed while the
  * router is down are published when it is back, and a subscriber that joined late fetches what it
  * missed with `wampgres.outbox.replay`; with two instances only one relay publishes at a time, so
- * every event arrives once. Events carry their PUBLISH options: the ledger's go to the payer
+ * every event arrives once; a relay that loses its database connection after the router acknowledged
+ * a batch and before marking it publishes the batch again with the same sequence numbers (at least
+ * once, the repeat detectable). Events carry their PUBLISH options: the ledger's go to the payer
  * (`on_transfer`) or the owner (`on_account_change`) only, so each caller's events are a part of
  * the topic's numbers and the parts together are every number once; replay returns a caller only
  * what it may receive. Every session is a caller of its own (`ledger/callers.ts`).
@@ -11,16 +13,21 @@
 import { assert, layer } from "@effect/vitest"
 import type autobahn from "autobahn"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import type { InvokePolicy } from "../../src/layers/WampSession.js"
 import * as Ledger from "../../src/procedures/ledger/index.js"
 import { Router } from "../../src/router/index.js"
-import { callRaw, clientSession, componentLayer, TestDatabase, TestRouter } from "../support/index.js"
+import { callRaw, clientSession, componentLayer, inTestDatabaseAsSuperuser, superuserUrl, TestDatabase, TestRouter } from "../support/index.js"
 import { authidOf, callersRouterConfig, urlFor } from "./ledger/callers.js"
 
 const L = "com.example.ledger"
@@ -65,6 +72,17 @@ const eventually = (check: () => boolean, millis = 10_000) =>
     const deadline = Date.now() + millis
     while (!check() && Date.now() < deadline) yield* Effect.sleep("25 millis")
     return check()
+  })
+
+/** Whether `check` held within `millis` (polled). */
+const eventuallyEffect = <E, R>(check: Effect.Effect<boolean, E, R>, millis = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (Date.now() < deadline) {
+      if (yield* check) return true
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* check
   })
 
 /** The router with one WebSocket path per authrole (`/user`, `/admin`); `port` to restart it. */
@@ -300,6 +318,92 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
       ownOnly(callers)
       console.log(`outbox with two relays: ${committed.length} transfers, ${onTransfer().length} events, no duplicate`)
     }))
+  it.effect("the relay loses its database connection after the router acknowledged a batch, before marking it: the batch is published again with the same _seq, nothing lost", () =>
+    Effect.gen(function*() {
+      const routerScope = yield* start(callersRouter())
+      yield* Effect.addFinalizer(() => routerScope.stop)
+      const router = Context.get(routerScope.context, Router)
+      const instance = yield* component(router)
+      yield* Effect.addFinalizer(() => instance.stop)
+      const subscriber = yield* clientSession(urlFor(router, "user"))
+      const topic = "com.example.test.redelivered"
+      const live = yield* collect(subscriber, topic)
+      const db = yield* TestDatabase
+      // Connections of the test's own (as psql would be): one writes the events, one holds a lock.
+      const connection = PgClient.make({ url: Redacted.make(superuserUrl(db.name)), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
+      const writer = yield* connection
+      const locker = yield* connection
+      const observe = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) => inTestDatabaseAsSuperuser(f)
+      const waitingOn = (statement: string) =>
+        observe((sql) =>
+          sql<{ pid: number }>`SELECT pid FROM pg_stat_activity
+            WHERE datname = ${db.name} AND wait_event_type = 'Lock' AND query LIKE ${`${statement}%`}`)
+
+      // The events are written in a transaction that stays open until the lock below is queued.
+      const inserted = yield* Deferred.make<void>()
+      const commit = yield* Deferred.make<void>()
+      const events = 20
+      const writing = yield* Effect.forkChild(writer.withTransaction(Effect.gen(function*() {
+        for (let i = 1; i <= events; i++) {
+          yield* writer`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify([{ n: i }])}::jsonb, '{}'::jsonb)`
+        }
+        yield* Deferred.succeed(inserted, undefined)
+        yield* Deferred.await(commit)
+      })))
+      yield* Deferred.await(inserted)
+      // SHARE mode lets the relay read the outbox and publish, but its UPDATE (marking the rows
+      // published) waits: the lock is granted at the writer's COMMIT, before the relay gets there.
+      const release = yield* Deferred.make<void>()
+      const locking = yield* Effect.forkChild(locker.withTransaction(
+        Effect.andThen(locker`LOCK TABLE wampgres_outbox IN SHARE MODE`, Deferred.await(release))
+      ))
+      assert.isTrue(yield* eventuallyEffect(Effect.map(waitingOn("LOCK TABLE wampgres_outbox"), (rows) => rows.length === 1)), "the lock is queued")
+      yield* Deferred.succeed(commit, undefined)
+      yield* Fiber.join(writing)
+
+      // The relay published every event (each acknowledged before the next) and now waits to mark them.
+      assert.isTrue(yield* eventually(() => live.length >= events), `published once: ${live.length}/${events}`)
+      let relayBackend: ReadonlyArray<{ pid: number }> = []
+      assert.isTrue(
+        yield* eventuallyEffect(Effect.map(waitingOn("UPDATE wampgres_outbox SET published_at"), (rows) => (relayBackend = rows).length === 1)),
+        "the relay waits to mark the batch published"
+      )
+      const pid = relayBackend[0]!.pid
+      // The fault: the relay's database connection is killed before the batch is marked.
+      yield* observe((sql) => sql`SELECT pg_terminate_backend(${pid})`)
+      assert.isTrue(
+        yield* eventuallyEffect(Effect.map(observe((sql) => sql`SELECT 1 FROM pg_stat_activity WHERE pid = ${pid}`), (rows) => rows.length === 0)),
+        "the relay's backend is gone"
+      )
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(locking)
+
+      const pending = Effect.map(
+        observe((sql) => sql<{ n: number }>`SELECT count(*)::int AS n FROM wampgres_outbox WHERE topic = ${topic} AND published_at IS NULL`),
+        (rows) => rows[0]!.n
+      )
+      assert.isTrue(yield* eventuallyEffect(Effect.map(pending, (n) => n === 0)), "the relay marked the batch after publishing it again")
+      assert.isTrue(yield* eventually(() => live.length >= 2 * events))
+      yield* Effect.sleep("1500 millis") // longer than the poll interval: a third delivery would have come by now
+      const expected = Array.from({ length: events }, (_, i) => i + 1)
+      const bySeq = new Map<number, Array<unknown>>()
+      for (const e of live) bySeq.set(e.seq, [...(bySeq.get(e.seq) ?? []), e.value])
+      assert.deepStrictEqual([...bySeq.keys()].sort((a, b) => a - b), expected, "every event, nothing lost")
+      for (const [seq, copies] of bySeq) {
+        assert.strictEqual(copies.length, 2, `#${seq} delivered twice: at least once across the fault`)
+        assert.deepStrictEqual(copies, [{ n: seq }, { n: seq }], `#${seq}: the repeat is the same event, detectable by _seq`)
+      }
+      // In order each time: first the whole batch, then the whole batch again.
+      assert.deepStrictEqual(live.map((e) => e.seq), [...expected, ...expected])
+      // A subscriber that keeps the highest _seq it saw drops the repeats and has each event once.
+      const kept: Array<Seen> = []
+      for (const e of live) if (e.seq > (kept.at(-1)?.seq ?? 0)) kept.push(e)
+      assert.deepStrictEqual(kept.map((e) => e.seq), expected)
+      console.log(
+        `outbox forced duplicate: ${events} events published and acknowledged, the relay's backend (pid ${pid}) terminated before it marked them; after recovery each was published again with the same _seq: ${live.length} deliveries, ${live.length - bySeq.size} duplicates, 0 lost`
+      )
+    }))
+
   it.effect("an event the router refuses (invalid topic) is recorded as refused and does not block the ones after it", () =>
     Effect.gen(function*() {
       const routerScope = yield* start(callersRouter())
