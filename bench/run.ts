@@ -19,6 +19,7 @@ import { progressPrinter } from "./lib/progress.js"
 import { renderTable, writeReport } from "./lib/report.js"
 import type { Report, RowResult } from "./lib/result.js"
 import { revisionWorktree } from "./lib/revision.js"
+import { routerConfig } from "./lib/routerConfig.js"
 import { type RunContext, runRow } from "./lib/runner.js"
 import { type CodeRevision, rowsFor, scenarios } from "./lib/scenarios.js"
 import { compareVariants, evaluateTargets, renderComparisons, renderTargets } from "./lib/targets.js"
@@ -166,28 +167,6 @@ const tracingVariants = (s: string) =>
     }
     return variants
   })
-
-/** Crossbar-style configuration for our router: realm, anonymous role allowed everything, one websocket. */
-const routerConfig = (realm: string) => ({
-  version: 2,
-  workers: [{
-    type: "router",
-    realms: [{
-      name: realm,
-      // Sessions are the ledger's admin authrole, so the ledger workloads can mint their funds.
-      roles: [{
-        name: "admin",
-        permissions: [{ uri: "*", allow: { call: true, register: true, publish: true, subscribe: true } }]
-      }]
-    }],
-    transports: [{
-      type: "websocket",
-      endpoint: { type: "tcp", port: 0, interface: "127.0.0.1" },
-      serializers: ["json", "msgpack"],
-      auth: { anonymous: { type: "static", role: "admin" } }
-    }]
-  }]
-})
 
 const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   if (parsed.list) {
