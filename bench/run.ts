@@ -10,7 +10,7 @@ import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type BenchDatabase, benchDatabase, redactUrl } from "./lib/database.js"
+import { type BenchDatabase, benchDatabase, ownDatabase, redactUrl } from "./lib/database.js"
 import { machine, versions } from "./lib/machine.js"
 import { type BenchOptions, defaults, startScriptNodeOptions } from "./lib/options.js"
 import type { Serializer } from "./lib/protocol.js"
@@ -215,8 +215,17 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
     if (databaseProblem !== undefined) yield* Console.log(`database unavailable: ${databaseProblem}`)
   }
 
+  // Another revision's service migrates a database of its own: its migrations are not this checkout's.
+  const revisionDatabases: Record<string, { url: string } | { problem: string }> = {}
+  for (const revision of revisions) {
+    const needed = rows.some((r) => r.revision === revision && r.scenario.kind === "wamp" && r.scenario.component === "service")
+    if (database === undefined || !needed) continue
+    const own = yield* ownDatabase(database, `wampgres_rev_${revision.commit}`).pipe(Effect.result)
+    revisionDatabases[revision.commit] = own._tag === "Success" ? { url: own.success } : { problem: own.failure.message }
+  }
+
   const progress = progressPrinter()
-  const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: () => undefined, otlp: sink }
+  const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: () => undefined, otlp: sink, revisionDatabases }
   const results: Array<RowResult> = []
   for (const [i, row] of rows.entries()) {
     const show = progress.row(`[${i + 1}/${rows.length}] ${row.label}`)

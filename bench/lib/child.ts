@@ -125,7 +125,7 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
     url,
     send: (message) =>
       Effect.sync(() => {
-        if (proc.connected) proc.send(message)
+        if (proc.connected) proc.send(message, ignoreSendError)
       }),
     messages,
     output,
@@ -134,12 +134,18 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
   return child
 })
 
+/**
+ * A message to a child that is exiting fails (EPIPE) after `connected` said yes; without a callback
+ * that failure is an unhandled 'error' event. Its exit is reported by the 'exit' event anyway.
+ */
+const ignoreSendError = (): void => undefined
+
 /** Asks politely, then insists: stop message, SIGTERM, SIGKILL after the grace time. */
 const stop = (child: ChildProcess, exited: Deferred.Deferred<string>, graceMs: number) =>
   Effect.gen(function*() {
     if (child.exitCode !== null || child.signalCode !== null) return
     yield* Effect.sync(() => {
-      if (child.connected) child.send({ type: "stop" } satisfies ParentMessage)
+      if (child.connected) child.send({ type: "stop" } satisfies ParentMessage, ignoreSendError)
       child.kill("SIGTERM")
     })
     yield* Deferred.await(exited).pipe(

@@ -29,6 +29,8 @@ export interface RunContext {
   readonly onProgress: (progress: Progress) => void
   /** The receiver of the rows with tracing on (started when a row needs it). */
   readonly otlp?: OtlpSink | undefined
+  /** By commit: the database of another revision's service (its own schema), or why there is none. */
+  readonly revisionDatabases?: Readonly<Record<string, { readonly url: string } | { readonly problem: string }>>
 }
 
 /**
@@ -60,7 +62,7 @@ const rowTracingEnv = (row: Row, ctx: RunContext) =>
 const serviceEnv = (
   ctx: RunContext,
   url: string,
-  db: BenchDatabase,
+  databaseUrl: string,
   serializer: Serializer,
   instances: number
 ): Record<string, string> => ({
@@ -69,10 +71,21 @@ const serviceEnv = (
   WAMP_URL: url,
   WAMP_REALM: ctx.options.realm,
   WAMP_SERIALIZER: serializer,
-  DATABASE_URL: db.url,
+  DATABASE_URL: databaseUrl,
   DB_POOL_MIN: String(ctx.options.poolMin),
   DB_POOL_MAX: String(ctx.options.poolMax)
 })
+
+/** The service's database: the run's, or for another revision one of its own (its migrations differ). */
+const serviceDatabaseUrl = (row: Row, ctx: RunContext, db: BenchDatabase) =>
+  Effect.gen(function*() {
+    if (row.revision === undefined) return db.url
+    const own = ctx.revisionDatabases?.[row.revision.commit]
+    if (own !== undefined && "url" in own) return own.url
+    return yield* new RowFailed({
+      message: `no database of its own for rev ${row.revision.rev}${own === undefined ? "" : `: ${own.problem}`}`
+    })
+  })
 
 /** The embedded PostgreSQL's postmaster, when this row uses the database and we started it. */
 const databasePids = (ctx: RunContext, used: boolean): Array<number> =>
@@ -252,11 +265,12 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
         // The real service; it says nothing over IPC: the load client's probe proves it ready. From
         // another revision it runs in that worktree, as `npm start` there would.
         const root = codeRoot(row)
+        const databaseUrl = yield* serviceDatabaseUrl(row, ctx, ctx.database)
         const service = yield* spawnChild({
           name: row.revision === undefined ? `service ${i + 1}` : `service ${i + 1} (${row.revision.rev})`,
           script: join(root, "src", "main.ts"),
           cwd: root,
-          env: { ...tracing, ...serviceEnv(ctx, url, ctx.database, serializer, scenario.instances) },
+          env: { ...tracing, ...serviceEnv(ctx, url, databaseUrl, serializer, scenario.instances) },
           nodeOptions: row.serviceNodeOptions ?? [],
           speaksIpc: false,
           stopTimeoutMs: 10_000

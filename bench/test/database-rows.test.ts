@@ -3,12 +3,14 @@
  * node-postgres component, the pgbench transfer baseline, and a service row traced to the bench's
  * OTLP receiver. Short windows: this checks the wiring, not the figures.
  */
+import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { benchDatabase } from "../lib/database.js"
+import { benchDatabase, ownDatabase } from "../lib/database.js"
 import type { BenchOptions } from "../lib/options.js"
 import { otlpSink } from "../lib/otlpSink.js"
 import { findPgbench } from "../lib/pgbench.js"
@@ -63,7 +65,7 @@ const expectClean = (result: RowResult) => {
 }
 
 describe("rows on PostgreSQL", () => {
-  it.live("now.v3@autobahn-pg, pgbench-transfer and a traced now.v1: checked results, figures, the receiver fed", () =>
+  it.live("now.v3@autobahn-pg, pgbench-transfer, a revision's own database, a traced now.v1: checked results, figures, the receiver fed", () =>
     Effect.gen(function*() {
       const ctx = yield* context
 
@@ -86,6 +88,20 @@ describe("rows on PostgreSQL", () => {
         expect(transfers.settings.command).toContain("-M prepared")
         expect(transfers.settings.inflight).toBe(3)
       }
+
+      // Another revision's service gets a database of its own, usable by the service's role, dropped after.
+      const query = (url: string, text: string) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ v: string }>(text)).pipe(
+          Effect.provide(Layer.fresh(PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })))
+        )
+      const ownUrl = yield* Effect.scoped(Effect.gen(function*() {
+        const url = yield* ownDatabase(ctx.database!, "wampgres_rev_test")
+        expect(yield* query(url, "SELECT current_database() || ' ' || current_user AS v")).toEqual([{ v: "wampgres_rev_test wampgres" }])
+        yield* query(url, "CREATE TABLE owned_by_the_service (id int)")
+        return url
+      }))
+      expect(ownUrl).toContain("/wampgres_rev_test")
+      expect(yield* query(ctx.database!.url, "SELECT count(*)::text AS v FROM pg_database WHERE datname = 'wampgres_rev_test'")).toEqual([{ v: "0" }])
 
       const [, traced] = rowsFor([scenario("now.v1")], ["json"], { ...defaultVariants, tracing: [false, true] })
       expect(traced!.tracing).toBe(true)
