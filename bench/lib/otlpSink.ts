@@ -49,11 +49,11 @@ const OTEL_VARIABLES = [
 ] as const
 
 /**
- * The environment of a row's router and service: every call traced to `endpoint`, or tracing off
- * (the variables removed, so a shell that sets them cannot switch an "off" row on).
+ * The environment of a row's router and service. Tracing on: every call traced to `endpoint`
+ * (the sampler variables of this environment still apply, to measure sampling). Off: every
+ * variable above removed, so a shell that sets one cannot switch an "off" row on.
  */
-export const tracingEnv = (endpoint: string | undefined): Record<string, string | undefined> => {
-  const env: Record<string, string | undefined> = Object.fromEntries(OTEL_VARIABLES.map((name) => [name, undefined]))
-  if (endpoint === undefined) return env
-  return { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" }
-}
+export const tracingEnv = (endpoint: string | undefined): Record<string, string | undefined> =>
+  endpoint === undefined
+    ? Object.fromEntries(OTEL_VARIABLES.map((name) => [name, undefined]))
+    : { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: undefined, OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" }

@@ -40,6 +40,8 @@ const notMeasured = (topic: string, name: string, rule: string, detail: string):
 })
 
 const rate = (r: RowResult) => r.load?.callsPerSecond
+/** CPU seconds per 1k calls, shown as µs per call. */
+const micros = (cpuPer1k: number): string => `${num(cpuPer1k * 1000, 1)} µs`
 const routerCpu = (r: RowResult) => r.roles?.router?.cpuPer1k
 const componentCpu = (r: RowResult) => r.roles?.component?.cpuPer1k
 
@@ -61,7 +63,8 @@ const ratio = (
   a: Side,
   b: Side,
   pick: (r: RowResult) => number | undefined,
-  rule: { readonly op: ">=" | "<="; readonly limit: number }
+  rule: { readonly op: ">=" | "<="; readonly limit: number },
+  show: (value: number) => string = figure
 ): TargetVerdict => {
   const ruleText = `${rule.op} ${rule.limit}`
   const problem = unusable(a.row, a.name) ?? unusable(b.row, b.name)
@@ -77,7 +80,7 @@ const ratio = (
     rule: ruleText,
     value,
     met: rule.op === ">=" ? value >= rule.limit : value <= rule.limit,
-    detail: `${figure(x)} / ${figure(y)} = ${num(value, 2)}`
+    detail: `${show(x)} / ${show(y)} = ${num(value, 2)}`
   }
 }
 
@@ -116,11 +119,11 @@ const performanceTargets = (rows: ReadonlyArray<RowResult>): Array<TargetVerdict
 
   return [
     ratio("performance", `now.v3 calls/s vs now.v1 (${ser})`, v3, v1, rate, { op: ">=", limit: 0.5 }),
-    ratio("performance", `component CPU per call: now.v3 vs now.v1 (${ser})`, v3, v1, componentCpu, { op: "<=", limit: 2 }),
+    ratio("performance", `component CPU per call: now.v3 vs now.v1 (${ser})`, v3, v1, componentCpu, { op: "<=", limit: 2 }, micros),
     v1Cpu,
     ratio("performance", `now.v1 calls/s vs sql-pg (${ser})`, v1, sideOf(rows, "sql-pg"), rate, { op: ">=", limit: 0.5 }),
     ratio("performance", "echo calls/s vs fox-wamp (same client)", echo, fox, rate, { op: ">=", limit: 1.5 }),
-    ratio("performance", "router CPU per echo call vs fox-wamp", echo, fox, routerCpu, { op: "<=", limit: 0.35 }),
+    ratio("performance", "router CPU per echo call vs fox-wamp", echo, fox, routerCpu, { op: "<=", limit: 0.35 }, micros),
     peakRssTarget(rows),
     ratio("performance", "ledger.transfer calls/s vs pgbench-transfer", side("ledger.transfer"), sideOf(rows, "pgbench-transfer"), rate, {
       op: ">=",

@@ -93,14 +93,14 @@ describe("rows and their variants", () => {
 })
 
 describe("what the processes of a row get", () => {
-  it("tracing on points our router and the service at the receiver; off removes every OpenTelemetry switch", () => {
-    expect(tracingEnv("http://127.0.0.1:4318")).toMatchObject({
+  it("tracing on points our router and the service at the receiver (a sampler set outside applies); off removes every OpenTelemetry switch", () => {
+    expect(tracingEnv("http://127.0.0.1:4318")).toEqual({
       OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318",
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
-      OTEL_TRACES_SAMPLER: undefined
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: undefined,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf"
     })
     const off = tracingEnv(undefined)
-    expect(Object.keys(off)).toContain("OTEL_EXPORTER_OTLP_ENDPOINT")
+    expect(Object.keys(off)).toEqual(expect.arrayContaining(["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_SDK_DISABLED"]))
     expect(Object.values(off).every((v) => v === undefined)).toBe(true)
   })
 
