@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: starts what the scenarios need (embedded PostgreSQL, routers, components),
  * drives load from a separate process, checks every result, and reports calls/s, latency,
- * errors, CPU per 1,000 calls and peak RSS per role, the baselines, and the issue's targets.
+ * errors, CPU per 1,000 calls and peak RSS per role, the baselines, variants side by side (tracing,
+ * another revision), and the project's targets with their verdicts.
  * See bench/README.md for what is measured and how to read it.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"

@@ -55,7 +55,7 @@ export interface TargetVerdict {
   readonly value: number | undefined
   readonly met: boolean | undefined
   readonly detail: string
-  /** A ratio worth reading that the issue sets no target for (scale-out, baselines). */
+  /** A ratio worth reading without a target (scale-out, baselines). */
   readonly informational?: boolean
 }
 
