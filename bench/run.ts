@@ -1,26 +1,29 @@
 /**
  * `npm run bench`: starts what the scenarios need (embedded PostgreSQL, routers, components),
  * drives load from a separate process, checks every result, and reports calls/s, latency,
- * errors, CPU per 1,000 calls and peak RSS per role, the baselines, and the issue's targets.
+ * errors, CPU per 1,000 calls and peak RSS per role, the baselines, variants side by side (tracing,
+ * another revision), and the project's targets with their verdicts.
  * See bench/README.md for what is measured and how to read it.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Layer, Option, Schema } from "effect"
 import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type BenchDatabase, benchDatabase, redactUrl } from "./lib/database.js"
+import { type BenchDatabase, benchDatabase, ownDatabase, redactUrl } from "./lib/database.js"
 import { machine, versions } from "./lib/machine.js"
 import { type BenchOptions, defaults, startScriptNodeOptions } from "./lib/options.js"
 import type { Serializer } from "./lib/protocol.js"
-import { evaluateTargets, renderTable, renderTargets, writeReport } from "./lib/report.js"
-import type { Report, RowResult } from "./lib/result.js"
+import { otlpSink } from "./lib/otlpSink.js"
 import { progressPrinter } from "./lib/progress.js"
+import { renderTable, writeReport } from "./lib/report.js"
+import type { Report, RowResult } from "./lib/result.js"
+import { revisionWorktree } from "./lib/revision.js"
+import { routerConfig } from "./lib/routerConfig.js"
 import { type RunContext, runRow } from "./lib/runner.js"
-import { rowsFor, scenarios } from "./lib/scenarios.js"
+import { type CodeRevision, rowsFor, scenarios } from "./lib/scenarios.js"
+import { compareVariants, evaluateTargets, renderComparisons, renderTargets } from "./lib/targets.js"
 
 const flags = {
   duration: Flag.Finite("duration").pipe(
@@ -61,12 +64,19 @@ const flags = {
     ),
     Flag.withDefault("start")
   ),
-  tracing: Flag.Boolean("tracing").pipe(
+  tracing: Flag.String("tracing").pipe(
     Flag.withDescription(
-      "Trace every call: an OTLP/HTTP sink in this process receives the spans of the service and our router " +
-        "(OTEL_EXPORTER_OTLP_ENDPOINT set for them); compare with a run without it for the cost per call"
+      "Tracing of our router and the service, comma-separated variants: off, on (e.g. --tracing=off,on runs each such row " +
+        "once per variant, side by side). On: every call traced to an OTLP/HTTP receiver in this process. Default: off"
     ),
-    Flag.withDefault(false)
+    Flag.withDefault("off")
+  ),
+  serviceRevision: Flag.String("service-revision").pipe(
+    Flag.withDescription(
+      "Also run the rows of our router and service from this git revision (comma-separated for several), side by side " +
+        "with this checkout, tracing off: e.g. the revision before a change, to compare with"
+    ),
+    Flag.withDefault("")
   ),
   resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("Where the JSON report goes"), Flag.withDefault("bench/results"))
 }
@@ -125,6 +135,7 @@ const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, UsageError> =>
     const warmupMs = seconds(p.warmup, defaults.warmupMs, defaults.quickWarmupMs)
     if (durationMs < 100) return yield* usage("--duration must be at least 0.1 seconds")
     if (warmupMs < 0) return yield* usage("--warmup cannot be negative")
+    const tracing = yield* tracingVariants(p.tracing)
     return {
       durationMs,
       warmupMs,
@@ -138,61 +149,25 @@ const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, UsageError> =>
       poolMin: p.poolMin,
       poolMax: p.poolMax,
       resultsDir: p.resultsDir,
-      serviceNodeOptions: serviceVariants(p.serviceNodeOptions)
+      serviceNodeOptions: serviceVariants(p.serviceNodeOptions),
+      tracing,
+      serviceRevisions: list(p.serviceRevision)
     }
   })
 
-/** Crossbar-style configuration for our router: realm, anonymous role allowed everything, one websocket. */
-const routerConfig = (realm: string) => ({
-  version: 2,
-  workers: [{
-    type: "router",
-    realms: [{
-      name: realm,
-      // Sessions are the ledger's admin authrole, so the ledger workloads can mint their funds.
-      roles: [{
-        name: "admin",
-        permissions: [{ uri: "*", allow: { call: true, register: true, publish: true, subscribe: true } }]
-      }]
-    }],
-    transports: [{
-      type: "websocket",
-      endpoint: { type: "tcp", port: 0, interface: "127.0.0.1" },
-      serializers: ["json", "msgpack"],
-      auth: { anonymous: { type: "static", role: "admin" } }
-    }]
-  }]
-})
-
-/**
- * An OTLP/HTTP sink for `--tracing`: accepts every export (200) and counts them. Children inherit
- * the environment, so the service and our router export to it (protobuf, as by default).
- */
-const otlpSink = Effect.gen(function*() {
-  let requests = 0
-  let bytes = 0
-  const server = createServer((req, res) => {
-    req.on("data", (chunk: Buffer) => (bytes += chunk.length))
-    req.on("end", () => {
-      requests++
-      res.writeHead(200, { "content-type": "application/x-protobuf" })
-      res.end()
-    })
+/** `--tracing`: off, on, or both in the order given. */
+const tracingVariants = (s: string) =>
+  Effect.gen(function*() {
+    const words = list(s)
+    if (words.length === 0) return yield* usage("--tracing: expected off, on, or off,on")
+    const variants: Array<boolean> = []
+    for (const word of words) {
+      if (word !== "off" && word !== "on") return yield* usage(`--tracing: unknown variant "${word}" (off, on)`)
+      if (variants.includes(word === "on")) return yield* usage(`--tracing: "${word}" given twice`)
+      variants.push(word === "on")
+    }
+    return variants
   })
-  const port = yield* Effect.acquireRelease(
-    Effect.callback<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
-    }),
-    () => Effect.sync(() => {
-      server.closeAllConnections()
-      server.close()
-    })
-  )
-  const endpoint = `http://127.0.0.1:${port}`
-  process.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-  process.env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
-  return { endpoint, requests: () => requests, bytes: () => bytes }
-})
 
 const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   if (parsed.list) {
@@ -201,7 +176,17 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   }
   const options = yield* resolveOptions(parsed)
   const selected = options.scenarios.length === 0 ? scenarios : scenarios.filter((s) => options.scenarios.includes(s.id))
-  const rows = rowsFor(selected, options.serializers, options.serviceNodeOptions)
+  const revisions: Array<CodeRevision> = []
+  for (const rev of options.serviceRevisions) {
+    const revision = yield* revisionWorktree(rev).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
+    yield* Console.log(`rev ${rev}: commit ${revision.commit}, checked out in ${revision.root}`)
+    revisions.push(revision)
+  }
+  const rows = rowsFor(selected, options.serializers, {
+    nodeOptions: options.serviceNodeOptions,
+    tracing: options.tracing,
+    revisions
+  })
   const startedAt = new Date().toISOString()
   const runId = startedAt.replace(/\D/g, "").slice(0, 14)
   const machineInfo = machine()
@@ -210,8 +195,8 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
       `${options.sessions} sessions, ${options.inflight} calls in flight, ${machineInfo.cpus} CPUs (load ${String(machineInfo.loadAverage)})`
   )
 
-  const sink = parsed.tracing ? yield* otlpSink : undefined
-  if (sink !== undefined) yield* Console.log(`tracing on: spans go to the OTLP sink at ${sink.endpoint}`)
+  const sink = rows.some((r) => r.tracing === true) ? yield* otlpSink : undefined
+  if (sink !== undefined) yield* Console.log(`rows with tracing on export every call's spans to the OTLP receiver at ${sink.endpoint}`)
 
   const tempDir = yield* Effect.acquireRelease(
     Effect.promise(() => mkdtemp(join(tmpdir(), "wampgres-bench-run-"))),
@@ -231,8 +216,17 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
     if (databaseProblem !== undefined) yield* Console.log(`database unavailable: ${databaseProblem}`)
   }
 
+  // Another revision's service migrates a database of its own: its migrations are not this checkout's.
+  const revisionDatabases: Record<string, { url: string } | { problem: string }> = {}
+  for (const revision of revisions) {
+    const needed = rows.some((r) => r.revision === revision && r.scenario.kind === "wamp" && r.scenario.component === "service")
+    if (database === undefined || !needed) continue
+    const own = yield* ownDatabase(database, `wampgres_rev_${revision.commit}`).pipe(Effect.result)
+    revisionDatabases[revision.commit] = own._tag === "Success" ? { url: own.success } : { problem: own.failure.message }
+  }
+
   const progress = progressPrinter()
-  const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: () => undefined }
+  const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: () => undefined, otlp: sink, revisionDatabases }
   const results: Array<RowResult> = []
   for (const [i, row] of rows.entries()) {
     const show = progress.row(`[${i + 1}/${rows.length}] ${row.label}`)
@@ -250,7 +244,15 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
   }
 
   const targets = evaluateTargets(results)
-  yield* Console.log(`\n${renderTable(results)}\n\nTargets (ratios from this run)\n${renderTargets(targets)}`)
+  const comparisons = renderComparisons(compareVariants(results))
+  if (comparisons !== "") {
+    yield* Console.log(
+      `\n${renderTable(results)}\n\nVariants (ratios within this run; CPU/call: our router + the service; µs: CPU per call added)\n${comparisons}`
+    )
+  } else {
+    yield* Console.log(`\n${renderTable(results)}`)
+  }
+  yield* Console.log(`\nTargets (from this run)\n${renderTargets(targets)}`)
   const report: Report = {
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -259,7 +261,8 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
     settings: {
       ...options,
       databaseUrl: options.databaseUrl === undefined ? undefined : redactUrl(options.databaseUrl),
-      pgbenchClients: Math.min(options.inflight, options.poolMax)
+      pgbenchClients: Math.min(options.inflight, options.poolMax),
+      revisions: revisions.map(({ commit, rev }) => ({ rev, commit }))
     },
     database: database === undefined
       ? undefined
@@ -267,7 +270,10 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
     rows: results,
     targets
   }
-  if (sink !== undefined) yield* Console.log(`\nOTLP sink: ${sink.requests()} export requests, ${sink.bytes()} bytes received`)
+  if (sink !== undefined) {
+    const { bytes, requests } = sink.received()
+    yield* Console.log(`\nOTLP receiver: ${requests} export requests, ${bytes} bytes received in the whole run`)
+  }
   const file = yield* Effect.promise(() => writeReport(options.resultsDir, report))
   yield* Console.log(`\nJSON report: ${file}`)
 }, Effect.scoped)

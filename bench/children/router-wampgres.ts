@@ -1,8 +1,9 @@
 /**
  * Our router, alone in this child process: `Router.layerFromFile` of src/router/index.ts on a
  * Crossbar-style configuration written by the orchestrator (realm1, anonymous, one websocket
- * transport on an ephemeral port). Loaded dynamically so the benchmark builds before the router.
- * argv: configFile
+ * transport on an ephemeral port). Loaded dynamically so the benchmark builds before the router,
+ * from this checkout or from the worktree of another revision (`--service-revision`).
+ * argv: configFile [root]
  */
 // Deep imports only: the "effect" and "@effect/platform-node" barrels load every module and would
 // add about 75 MB to the router's measured RSS.
@@ -23,17 +24,17 @@ interface RouterModule {
   }
 }
 
-const [configFile] = process.argv.slice(2)
+const [configFile, root = process.cwd()] = process.argv.slice(2)
 
 const program = Effect.gen(function*() {
-  if (configFile === undefined) return yield* Effect.fail(new Error("usage: router-wampgres.ts <config.json>"))
+  if (configFile === undefined) return yield* Effect.fail(new Error("usage: router-wampgres.ts <config.json> [root]"))
   const { Router } = yield* Effect.promise(
-    () => import(pathToFileURL(join(process.cwd(), "src/router/index.ts")).href) as Promise<RouterModule>
+    () => import(pathToFileURL(join(root, "src/router/index.ts")).href) as Promise<RouterModule>
   )
-  // OTEL_EXPORTER_OTLP_ENDPOINT set (bench --tracing): the router exports its call spans
+  // OTEL_EXPORTER_OTLP_ENDPOINT set (a row with tracing on): the router exports its call spans
   const tracing = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
     ? (yield* Effect.promise(() =>
-      import(pathToFileURL(join(process.cwd(), "src/router/otlp.ts")).href) as Promise<{ layerFromEnv: Layer.Layer<never, unknown> }>
+      import(pathToFileURL(join(root, "src/router/otlp.ts")).href) as Promise<{ layerFromEnv: Layer.Layer<never, unknown> }>
     )).layerFromEnv
     : Layer.empty
   const context = yield* Layer.build(Router.layerFromFile(configFile).pipe(Layer.provide(tracing)))

@@ -35,8 +35,10 @@ export interface ChildOptions {
   readonly args?: ReadonlyArray<string>
   /** Node flags for the child (`--max-semi-space-size=4`), after the tsx loader. */
   readonly nodeOptions?: ReadonlyArray<string>
-  /** Added to this process's environment. */
-  readonly env?: Readonly<Record<string, string>>
+  /** Added to this process's environment; `undefined` removes a variable. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Working directory (default: this process's). */
+  readonly cwd?: string
   /** true: the child sends `ready` (or `failed`) over IPC; false: it is a plain program (src/main.ts). */
   readonly speaksIpc: boolean
   readonly readyTimeoutMs?: number
@@ -45,6 +47,17 @@ export interface ChildOptions {
 }
 
 const KEEP_LINES = 40
+
+/** This process's environment with `changes` applied (an `undefined` value removes the variable). */
+export const childEnv = (changes: Readonly<Record<string, string | undefined>>): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined) env[name] = value
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === undefined) delete env[name]
+    else env[name] = value
+  }
+  return env
+}
 
 export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOptions) {
   const messages = yield* Queue.unbounded<ChildMessage, ChildError>()
@@ -65,7 +78,8 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
         // The same Node binary as the orchestrator (Node 24 via npm scripts), with tsx for .ts.
         execPath: process.execPath,
         execArgv: ["--import", "tsx", ...(options.nodeOptions ?? [])],
-        env: { ...process.env, ...options.env },
+        env: childEnv(options.env ?? {}),
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
         stdio: ["ignore", "pipe", "pipe", "ipc"]
       })
       child.stdout?.on("data", remember)
@@ -111,7 +125,7 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
     url,
     send: (message) =>
       Effect.sync(() => {
-        if (proc.connected) proc.send(message)
+        if (proc.connected) proc.send(message, ignoreSendError)
       }),
     messages,
     output,
@@ -120,12 +134,18 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
   return child
 })
 
+/**
+ * A message to a child that is exiting fails (EPIPE) after `connected` said yes; without a callback
+ * that failure is an unhandled 'error' event. Its exit is reported by the 'exit' event anyway.
+ */
+const ignoreSendError = (): void => undefined
+
 /** Asks politely, then insists: stop message, SIGTERM, SIGKILL after the grace time. */
 const stop = (child: ChildProcess, exited: Deferred.Deferred<string>, graceMs: number) =>
   Effect.gen(function*() {
     if (child.exitCode !== null || child.signalCode !== null) return
     yield* Effect.sync(() => {
-      if (child.connected) child.send({ type: "stop" } satisfies ParentMessage)
+      if (child.connected) child.send({ type: "stop" } satisfies ParentMessage, ignoreSendError)
       child.kill("SIGTERM")
     })
     yield* Deferred.await(exited).pipe(

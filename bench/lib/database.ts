@@ -22,6 +22,8 @@ export interface BenchDatabase {
   readonly postmasterPid: number | undefined
   /** `SELECT version()` and the settings that shape the figures. */
   readonly server: { readonly version: string; readonly settings: Readonly<Record<string, string>> }
+  /** Who may create databases: the embedded cluster's superuser, or the external URL's own role. */
+  readonly adminUrl: string
 }
 
 /**
@@ -41,7 +43,7 @@ const embedded = Effect.gen(function*() {
     readFile(join(pg.dataDir, "postmaster.pid"), "utf8").then((text) => Number.parseInt(text, 10), () => Number.NaN)
   )
   // The service connects as its own role (no superuser), as `npm start` does: row-level security applies.
-  return { url: Redacted.value(pg.serviceUrl), pid: Number.isInteger(pid) ? pid : undefined }
+  return { url: Redacted.value(pg.serviceUrl), pid: Number.isInteger(pid) ? pid : undefined, adminUrl: Redacted.value(pg.url()) }
 })
 
 const describeServer = (url: string) =>
@@ -66,7 +68,35 @@ export const redactUrl = (url: string): string => url.replace(/\/\/([^:/@]+):[^@
 /** The database for this run, kept for the scope's lifetime. */
 export const benchDatabase = (externalUrl: string | undefined): Effect.Effect<BenchDatabase, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
-    const started = externalUrl === undefined ? yield* embedded : { url: externalUrl, pid: undefined }
+    const started = externalUrl === undefined ? yield* embedded : { url: externalUrl, pid: undefined, adminUrl: externalUrl }
     const server = yield* describeServer(started.url)
-    return { url: started.url, embedded: externalUrl === undefined, postmasterPid: started.pid, server }
+    return { url: started.url, embedded: externalUrl === undefined, postmasterPid: started.pid, server, adminUrl: started.adminUrl }
+  })
+
+/** `"name"` with inner quotes doubled. */
+const quoteIdentifier = (name: string): string => `"${name.replaceAll("\"", "\"\"")}"`
+
+/**
+ * A database of its own in the same PostgreSQL, owned by the service's role and dropped when the
+ * scope closes: the service of another revision migrates its own schema there (two revisions'
+ * migrations in one database would leave a schema neither expects). Returns its URL for the service.
+ */
+export const ownDatabase = (db: BenchDatabase, name: string): Effect.Effect<string, DatabaseError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const url = new URL(db.url)
+    const owner = decodeURIComponent(url.username)
+    const admin = (statement: string) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+        Effect.provide(Layer.fresh(PgClient.layer({ url: Redacted.make(db.adminUrl), maxConnections: 1 }))),
+        Effect.mapError((e) => new DatabaseError({ message: `${statement.split(" ").slice(0, 3).join(" ")}: ${e.message}` }))
+      )
+    yield* Effect.acquireRelease(
+      Effect.andThen(
+        admin(`CREATE DATABASE ${quoteIdentifier(name)} OWNER ${quoteIdentifier(owner)}`),
+        admin(`REVOKE ALL ON DATABASE ${quoteIdentifier(name)} FROM PUBLIC`)
+      ),
+      () => Effect.ignore(admin(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`))
+    )
+    url.pathname = `/${encodeURIComponent(name)}`
+    return url.toString()
   })

@@ -26,6 +26,13 @@ export interface BenchOptions {
    * runs once per variant. Default: one variant, the flags of `npm start`.
    */
   readonly serviceNodeOptions: ReadonlyArray<ReadonlyArray<string>>
+  /**
+   * Tracing of our router and the service, one entry per variant (`--tracing=off,on`): each row that
+   * runs wampgres code runs once per variant. Default: off only.
+   */
+  readonly tracing: ReadonlyArray<boolean>
+  /** Other revisions (`--service-revision`) whose router and service run beside this checkout's. */
+  readonly serviceRevisions: ReadonlyArray<string>
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * Baseline: PostgreSQL's own `pgbench` running `SELECT now();`, when its binary is installed.
- * Per-transaction logs (`-l`) give the same percentiles as the WAMP rows, cut to the same
- * warm-up and measurement window.
+ * Baselines: PostgreSQL's own `pgbench`, when its binary is installed, running `SELECT now();` or
+ * the ledger's transfer transaction (`pgbenchTransfer.ts`). Per-transaction logs (`-l`) give the
+ * same percentiles as the WAMP rows, cut to the same warm-up and measurement window.
  */
 import { spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
@@ -37,11 +37,28 @@ export interface PgbenchRun {
   readonly clientCpuSeconds: number | undefined
   readonly version: string
   readonly command: string
+  /** Transactions pgbench completed in the whole run, warm-up included ("actually processed"). */
+  readonly processed: number | undefined
 }
+
+/** A pgbench script file: its name (written into a temporary directory) and text. */
+export interface PgbenchScript {
+  readonly name: string
+  readonly text: string
+}
+
+/** `SELECT now();`: the `pgbench` row's script. */
+export const nowScript: PgbenchScript = { name: "now.sql", text: "SELECT now();\n" }
 
 export interface PgbenchOptions {
   readonly binary: string
   readonly databaseUrl: string
+  /** Each transaction runs one of them, chosen at random with equal weights. */
+  readonly scripts: ReadonlyArray<PgbenchScript>
+  /** `-D name=value` variables (strings; bound as parameters with the extended or prepared protocol). */
+  readonly variables?: Readonly<Record<string, string>>
+  /** `-M`: how statements are sent (pgbench's default: simple). */
+  readonly protocol?: "simple" | "extended" | "prepared"
   readonly clients: number
   readonly warmupMs: number
   readonly durationMs: number
@@ -73,11 +90,16 @@ const version = (binary: string): Promise<string> =>
 
 const runIn = async (dir: string, options: PgbenchOptions, signal: AbortSignal): Promise<PgbenchRun> => {
   const url = new URL(options.databaseUrl)
-  const script = join(dir, "now.sql")
-  await writeFile(script, "SELECT now();\n")
+  const scriptArgs: Array<string> = []
+  for (const script of options.scripts) {
+    await writeFile(join(dir, script.name), script.text)
+    scriptArgs.push("-f", options.scripts.length > 1 ? `${join(dir, script.name)}@1` : join(dir, script.name))
+  }
+  const variableArgs = Object.entries(options.variables ?? {}).flatMap(([name, value]) => ["-D", `${name}=${value}`])
   const seconds = Math.ceil((options.warmupMs + options.durationMs) / 1000)
   const args = [
-    "-n", "-f", script, "-c", String(options.clients), "-j", String(Math.min(2, options.clients)),
+    "-n", ...scriptArgs, ...(options.protocol === undefined ? [] : ["-M", options.protocol]), ...variableArgs,
+    "-c", String(options.clients), "-j", String(Math.min(2, options.clients)),
     "-T", String(seconds), "-P", "1", "-l", `--log-prefix=${join(dir, "tx")}`,
     // libpq's `?host=` (a Unix socket directory) wins over the authority, as it does for the service.
     "-h", url.searchParams.get("host") ?? url.hostname, "-p", url.port || "5432", "-U", decodeURIComponent(url.username || "postgres"),
@@ -133,6 +155,7 @@ const runIn = async (dir: string, options: PgbenchOptions, signal: AbortSignal):
       else errors.add(`transaction ${f[2]}`)
     }
   }
+  const processed = /number of transactions actually processed: (\d+)/.exec(output)
   const failed = /number of failed transactions: (\d+)/.exec(output)
   if (failed !== null && Number(failed[1]) > 0 && errors.count === 0) errors.add(`${failed[1]} failed transactions (whole run)`)
   const ok = latency.count
@@ -149,6 +172,7 @@ const runIn = async (dir: string, options: PgbenchOptions, signal: AbortSignal):
     },
     clientCpuSeconds: cpuStart !== undefined && cpuEnd !== undefined ? cpuEnd - cpuStart : undefined,
     version: await version(options.binary),
-    command: `pgbench ${args.filter((a) => !a.startsWith("--log-prefix")).join(" ").replace(script, "now.sql")}`
+    command: `pgbench ${args.filter((a) => !a.startsWith("--log-prefix")).join(" ").replaceAll(`${dir}/`, "")}`,
+    processed: processed === null ? undefined : Number(processed[1])
   }
 }

@@ -21,6 +21,8 @@ export interface RowResult {
   readonly serializer: Serializer | undefined
   readonly status: "ok" | "unavailable" | "failed"
   readonly reason?: string
+  /** This checkout, first tracing and Node-flag variants: the rows the targets read. */
+  readonly reference: boolean
   readonly settings: {
     readonly sessions?: number
     readonly inflight: number
@@ -32,20 +34,28 @@ export interface RowResult {
     readonly component?: string
     /** Node flags of the service processes. */
     readonly nodeOptions?: ReadonlyArray<string>
+    /** Our router and service traced every call to the bench's OTLP receiver. */
+    readonly tracing?: boolean
+    /** Our router and service from this revision (`rev (commit)`) instead of this checkout. */
+    readonly revision?: string
     readonly command?: string
   }
   readonly load?: LoadResult
   readonly roles?: Partial<Record<Role, RoleFigures>>
+  /** With tracing on: OTLP export requests and bytes the receiver got during the measured window. */
+  readonly tracingExport?: { readonly requests: number; readonly bytes: number }
 }
 
 export interface TargetVerdict {
+  /** What the target is about: "performance", "memory", "tracing" ("info" for ratios without a target). */
+  readonly topic: string
   readonly name: string
   readonly rule: string
   /** The measured ratio or value, undefined when a row it needs is missing. */
   readonly value: number | undefined
   readonly met: boolean | undefined
   readonly detail: string
-  /** A ratio worth reading that the issue sets no target for (scale-out, baselines). */
+  /** A ratio worth reading without a target (scale-out, baselines). */
   readonly informational?: boolean
 }
 

@@ -8,11 +8,13 @@ import { join } from "node:path"
 import { type Child, ChildError, spawnChild } from "./child.js"
 import type { BenchDatabase } from "./database.js"
 import type { BenchOptions } from "./options.js"
-import { findPgbench, runPgbench } from "./pgbench.js"
+import { type OtlpSink, tracingEnv } from "./otlpSink.js"
+import { findPgbench, nowScript, type PgbenchOptions, runPgbench } from "./pgbench.js"
+import { checkTransfers, prepareTransferAccounts, transferScripts, transferVariables } from "./pgbenchTransfer.js"
 import { cpuSeconds, memory, treeCpuSeconds } from "./procstat.js"
 import type { ChildMessage, LoadConfig, LoadResult, Serializer } from "./protocol.js"
 import type { Role, RoleFigures, RowResult } from "./result.js"
-import type { Row, WampScenario } from "./scenarios.js"
+import type { PgbenchScenario, Row, WampScenario } from "./scenarios.js"
 
 export class RowFailed extends Schema.TaggedError<RowFailed>()("RowFailed", {
   message: Schema.String
@@ -25,6 +27,10 @@ export interface RunContext {
   /** Crossbar-style configuration file for our router. */
   readonly routerConfigFile: string
   readonly onProgress: (progress: Progress) => void
+  /** The receiver of the rows with tracing on (started when a row needs it). */
+  readonly otlp?: OtlpSink | undefined
+  /** By commit: the database of another revision's service (its own schema), or why there is none. */
+  readonly revisionDatabases?: Readonly<Record<string, { readonly url: string } | { readonly problem: string }>>
 }
 
 /**
@@ -38,6 +44,17 @@ export type Progress =
 const benchDir = join(process.cwd(), "bench")
 const childScript = (name: string) => join(benchDir, "children", `${name}.ts`)
 
+/** Where the row's wampgres code comes from: this checkout, or the worktree of another revision. */
+const codeRoot = (row: Row): string => row.revision?.root ?? process.cwd()
+
+/** The row's tracing variables for our router and the service: on (to the bench's receiver) or off. */
+const rowTracingEnv = (row: Row, ctx: RunContext) =>
+  Effect.gen(function*() {
+    if (row.tracing !== true) return tracingEnv(undefined)
+    if (ctx.otlp === undefined) return yield* new RowFailed({ message: "tracing on, but no OTLP receiver was started" })
+    return tracingEnv(ctx.otlp.endpoint)
+  })
+
 /**
  * Environment of one service instance (src/main.ts): external router and database, pool size, and
  * the row's serializer on the component's leg too.
@@ -45,19 +62,30 @@ const childScript = (name: string) => join(benchDir, "children", `${name}.ts`)
 const serviceEnv = (
   ctx: RunContext,
   url: string,
-  db: BenchDatabase,
+  databaseUrl: string,
   serializer: Serializer,
   instances: number
 ): Record<string, string> => ({
-  // Shared registrations for scale-out; the service must honour it (requested of service-core).
+  // Shared registrations for scale-out.
   ...(instances > 1 ? { WAMP_INVOKE: "roundrobin" } : {}),
   WAMP_URL: url,
   WAMP_REALM: ctx.options.realm,
   WAMP_SERIALIZER: serializer,
-  DATABASE_URL: db.url,
+  DATABASE_URL: databaseUrl,
   DB_POOL_MIN: String(ctx.options.poolMin),
   DB_POOL_MAX: String(ctx.options.poolMax)
 })
+
+/** The service's database: the run's, or for another revision one of its own (its migrations differ). */
+const serviceDatabaseUrl = (row: Row, ctx: RunContext, db: BenchDatabase) =>
+  Effect.gen(function*() {
+    if (row.revision === undefined) return db.url
+    const own = ctx.revisionDatabases?.[row.revision.commit]
+    if (own !== undefined && "url" in own) return own.url
+    return yield* new RowFailed({
+      message: `no database of its own for rev ${row.revision.rev}${own === undefined ? "" : `: ${own.problem}`}`
+    })
+  })
 
 /** The embedded PostgreSQL's postmaster, when this row uses the database and we started it. */
 const databasePids = (ctx: RunContext, used: boolean): Array<number> =>
@@ -77,9 +105,20 @@ const sampleCpu = (role: Role, pids: ReadonlyArray<number>): number | undefined 
   return total
 }
 
-/** Reads the load client's messages until its result, sampling CPU on the window's phases. */
-const driveLoad = (client: Child, measured: Measured, onProgress: (progress: Progress) => void, timeoutMs: number) =>
+/**
+ * Reads the load client's messages until its result, sampling CPU (and, with tracing on, what the
+ * OTLP receiver got) on the window's phases.
+ */
+const driveLoad = (
+  client: Child,
+  measured: Measured,
+  onProgress: (progress: Progress) => void,
+  timeoutMs: number,
+  exported?: () => { readonly requests: number; readonly bytes: number }
+) =>
   Effect.gen(function*() {
+    let exportedAtStart: { readonly requests: number; readonly bytes: number } | undefined
+    let tracingExport: { readonly requests: number; readonly bytes: number } | undefined
     const roles: Array<Role> = ["router", "component", "client", "database"]
     const atStart: Record<Role, number | undefined> = { router: undefined, component: undefined, client: undefined, database: undefined }
     const atEnd: Record<Role, number | undefined> = { ...atStart }
@@ -90,7 +129,15 @@ const driveLoad = (client: Child, measured: Measured, onProgress: (progress: Pro
         case "phase":
           if (message.phase === "measure") {
             for (const role of roles) atStart[role] = sampleCpu(role, measured.pids[role])
+            exportedAtStart = exported?.()
           } else if (message.phase === "drain") {
+            const exportedAtEnd = exported?.()
+            if (exportedAtStart !== undefined && exportedAtEnd !== undefined) {
+              tracingExport = {
+                requests: exportedAtEnd.requests - exportedAtStart.requests,
+                bytes: exportedAtEnd.bytes - exportedAtStart.bytes
+              }
+            }
             for (const role of roles) {
               atEnd[role] = sampleCpu(role, measured.pids[role])
               // PostgreSQL's memory is mostly shared buffers: a peak RSS would mislead.
@@ -129,7 +176,8 @@ const driveLoad = (client: Child, measured: Measured, onProgress: (progress: Pro
             load: message.result,
             roles: Object.fromEntries(
               roles.filter((r) => measured.pids[r].length > 0).map((r) => [r, figures(r)])
-            ) as Partial<Record<Role, RoleFigures>>
+            ) as Partial<Record<Role, RoleFigures>>,
+            ...(tracingExport === undefined ? {} : { tracingExport })
           }
         }
         case "ready":
@@ -154,6 +202,7 @@ const inflightFor = (ctx: RunContext, scenario: WampScenario): number =>
 const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: RunContext) =>
   Effect.gen(function*() {
     const { options } = ctx
+    const tracing = yield* rowTracingEnv(row, ctx)
     /** Processes whose death ends the row. */
     const watched: Array<Child> = []
     // Router: fox-wamp, ours, or an external one given by --wamp-url.
@@ -167,7 +216,13 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
       const router: Child = yield* spawnChild(
         scenario.router === "fox-wamp"
           ? { name: "fox-wamp router", script: childScript("router-fox"), speaksIpc: true }
-          : { name: "wampgres router", script: childScript("router-wampgres"), args: [ctx.routerConfigFile], speaksIpc: true }
+          : {
+            name: row.revision === undefined ? "wampgres router" : `wampgres router (${row.revision.rev})`,
+            script: childScript("router-wampgres"),
+            args: [ctx.routerConfigFile, codeRoot(row)],
+            env: tracing,
+            speaksIpc: true
+          }
       )
       yield* checkNode(router)
       if (router.url === undefined) return yield* new RowFailed({ message: `${router.name} reported no URL` })
@@ -193,13 +248,29 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
         componentPids.push(echo.pid)
         echoes.push(echo)
         watched.push(echo)
+      } else if (scenario.component === "autobahn-pg") {
+        if (ctx.database === undefined) return yield* new RowFailed({ message: "no database" })
+        const component = yield* spawnChild({
+          name: "autobahn-pg component",
+          script: childScript("autobahn-pg-component"),
+          args: [url, options.realm, serializer],
+          env: { DATABASE_URL: ctx.database.url, DB_POOL_MIN: String(options.poolMin), DB_POOL_MAX: String(options.poolMax) },
+          speaksIpc: true
+        })
+        yield* checkNode(component)
+        componentPids.push(component.pid)
+        watched.push(component)
       } else {
         if (ctx.database === undefined) return yield* new RowFailed({ message: "no database" })
-        // The real service; it says nothing over IPC: the load client's probe proves it ready.
+        // The real service; it says nothing over IPC: the load client's probe proves it ready. From
+        // another revision it runs in that worktree, as `npm start` there would.
+        const root = codeRoot(row)
+        const databaseUrl = yield* serviceDatabaseUrl(row, ctx, ctx.database)
         const service = yield* spawnChild({
-          name: `service ${i + 1}`,
-          script: join(process.cwd(), "src", "main.ts"),
-          env: serviceEnv(ctx, url, ctx.database, serializer, scenario.instances),
+          name: row.revision === undefined ? `service ${i + 1}` : `service ${i + 1} (${row.revision.rev})`,
+          script: join(root, "src", "main.ts"),
+          cwd: root,
+          env: { ...tracing, ...serviceEnv(ctx, url, databaseUrl, serializer, scenario.instances) },
           nodeOptions: row.serviceNodeOptions ?? [],
           speaksIpc: false,
           stopTimeoutMs: 10_000
@@ -229,7 +300,8 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
       client,
       { pids: { router: routerPids, component: componentPids, client: [client.pid], database: databasePids(ctx, scenario.needsDatabase) } },
       ctx.onProgress,
-      config.readyTimeoutMs + options.warmupMs + options.durationMs + 120_000
+      config.readyTimeoutMs + options.warmupMs + options.durationMs + 120_000,
+      row.tracing === true ? ctx.otlp?.received : undefined
     ).pipe(
       // A router or component that dies ends the row at once, with its own last words.
       Effect.raceFirst(
@@ -302,26 +374,39 @@ const runSqlDirect = (row: Row, ctx: RunContext) =>
 
 const pgbenchClients = (ctx: RunContext) => Math.min(ctx.options.inflight, ctx.options.poolMax)
 
-const runPgbenchRow = (row: Row, ctx: RunContext) =>
+/**
+ * The pgbench rows: `SELECT now();`, or the ledger's transfer transaction on accounts opened for
+ * the row (then checked after the run like the workload's).
+ */
+const runPgbenchRow = (scenario: PgbenchScenario, ctx: RunContext) =>
   Effect.gen(function*() {
     const binary = findPgbench()
-    if (ctx.database === undefined || binary === undefined) return yield* new RowFailed({ message: "no database or pgbench" })
+    const database = ctx.database
+    if (database === undefined || binary === undefined) return yield* new RowFailed({ message: "no database or pgbench" })
     const [postmaster] = databasePids(ctx, true)
     const dbCpu: Record<"start" | "end", number | undefined> = { start: undefined, end: undefined }
+    const transfer = scenario.script === "transfer"
+      ? yield* prepareTransferAccounts(database.url, { runId: ctx.runId, sessions: ctx.options.sessions, inflight: ctx.options.inflight })
+      : undefined
+    const script: Pick<PgbenchOptions, "scripts" | "variables" | "protocol"> = transfer === undefined
+      ? { scripts: [nowScript] }
+      : { scripts: transferScripts(transfer), variables: transferVariables(transfer), protocol: "prepared" }
     ctx.onProgress({ _tag: "Phase", phase: "warmup" })
     const run = yield* runPgbench({
       binary,
+      ...script,
       onWindowEdge: (edge) => {
         if (postmaster !== undefined) dbCpu[edge] = treeCpuSeconds(postmaster)
         ctx.onProgress({ _tag: "Phase", phase: edge === "start" ? "measure" : "drain" })
       },
-      databaseUrl: ctx.database.url,
+      databaseUrl: database.url,
       clients: pgbenchClients(ctx),
       warmupMs: ctx.options.warmupMs,
       durationMs: ctx.options.durationMs,
       onProgress: (line) => ctx.onProgress({ _tag: "Counts", text: line })
     }).pipe(Effect.mapError((e) => new RowFailed({ message: e.message })))
-    const load: LoadResult = run.result
+    const finalChecks = transfer === undefined ? [] : yield* checkTransfers(database.url, transfer, run.processed)
+    const load: LoadResult = { ...run.result, finalChecks: [...run.result.finalChecks, ...finalChecks] }
     const figures = (cpu: number | undefined): RoleFigures => ({
       cpuSeconds: cpu,
       cpuPer1k: cpu !== undefined && load.ok > 0 ? (cpu / load.ok) * 1000 : undefined,
@@ -334,7 +419,7 @@ const runPgbenchRow = (row: Row, ctx: RunContext) =>
       roles: { client: figures(run.clientCpuSeconds), ...(postmaster !== undefined ? { database: figures(db) } : {}) },
       command: `${run.command} (${run.version})`
     }
-  })
+  }).pipe(Effect.catchTag("TransferSetupError", (e) => Effect.fail(new RowFailed({ message: e.message }))))
 
 /** Runs one row to a result; never fails: failures and missing parts become the row's status. */
 export const runRow = (row: Row, ctx: RunContext): Effect.Effect<RowResult> => {
@@ -344,14 +429,17 @@ export const runRow = (row: Row, ctx: RunContext): Effect.Effect<RowResult> => {
     label: row.label,
     scenario: scenario.id,
     description: scenario.description,
-    serializer: row.serializer
+    serializer: row.serializer,
+    reference: row.reference
   }
   const settings = {
     inflight: scenario.kind === "wamp" ? inflightFor(ctx, scenario) : scenario.kind === "pgbench" ? pgbenchClients(ctx) : options.inflight,
     warmupMs: options.warmupMs,
     durationMs: options.durationMs,
     ...(scenario.kind === "wamp" ? { sessions: options.sessions, instances: scenario.instances, component: scenario.component } : {}),
-    ...(row.serviceNodeOptions !== undefined ? { nodeOptions: row.serviceNodeOptions } : {})
+    ...(row.serviceNodeOptions !== undefined ? { nodeOptions: row.serviceNodeOptions } : {}),
+    ...(row.tracing !== undefined ? { tracing: row.tracing } : {}),
+    ...(row.revision !== undefined ? { revision: `${row.revision.rev} (${row.revision.commit})` } : {})
   }
   const reason = scenario.kind === "wamp" ? scenario.available(row.serializer ?? "json") : scenario.available()
   if (reason !== undefined) return Effect.succeed({ ...base, status: "unavailable", reason, settings })
@@ -361,11 +449,16 @@ export const runRow = (row: Row, ctx: RunContext): Effect.Effect<RowResult> => {
 
   const measured = scenario.kind === "wamp"
     ? runWamp(row, scenario, row.serializer ?? "json", ctx).pipe(
-      Effect.map((m) => ({ load: m.load, roles: m.roles, settings: { ...settings, router: m.routerName } }))
+      Effect.map((m) => ({
+        load: m.load,
+        roles: m.roles,
+        settings: { ...settings, router: m.routerName },
+        ...(m.tracingExport === undefined ? {} : { tracingExport: m.tracingExport })
+      }))
     )
     : scenario.kind === "sql-direct"
     ? runSqlDirect(row, ctx).pipe(Effect.map((m) => ({ ...m, settings })))
-    : runPgbenchRow(row, ctx).pipe(
+    : runPgbenchRow(scenario, ctx).pipe(
       Effect.map((m) => ({ load: m.load, roles: m.roles, settings: { ...settings, command: m.command } }))
     )
 

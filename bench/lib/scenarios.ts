@@ -11,8 +11,12 @@ import type { Serializer, WorkloadName } from "./protocol.js"
 
 export type RouterKind = "wampgres" | "fox-wamp"
 
-/** `echo`: bench/children/echo-component.ts; `service`: the real service, src/main.ts. */
-export type ComponentKind = "echo" | "service"
+/**
+ * `echo`: bench/children/echo-component.ts; `service`: the real service, src/main.ts;
+ * `autobahn-pg`: bench/children/autobahn-pg-component.ts, the same procedures hand-written with
+ * autobahn-js and a node-postgres `Pool`, as a new user would write them.
+ */
+export type ComponentKind = "echo" | "service" | "autobahn-pg"
 
 export interface WampScenario {
   readonly kind: "wamp"
@@ -41,6 +45,8 @@ export interface PgbenchScenario {
   readonly kind: "pgbench"
   readonly id: string
   readonly description: string
+  /** `now`: `SELECT now();`; `transfer`: the ledger's transfer transaction (`pgbench-transfer.ts`). */
+  readonly script: "now" | "transfer"
   readonly needsDatabase: true
   readonly available: () => string | undefined
 }
@@ -131,6 +137,24 @@ export const scenarios: ReadonlyArray<Scenario> = [
     needsDatabase: true
   }, ledgerMissing),
   wamp({
+    id: "now.v1@autobahn-pg",
+    description: "com.example.now.v1 hand-written: autobahn-js + node-postgres Pool, SELECT now()",
+    workload: "now.v1",
+    router: "wampgres",
+    component: "autobahn-pg",
+    instances: 1,
+    needsDatabase: true
+  }),
+  wamp({
+    id: "now.v3@autobahn-pg",
+    description: "com.example.now.v3 hand-written: autobahn-js + node-postgres Pool, BEGIN; SELECT now(); COMMIT",
+    workload: "now.v3",
+    router: "wampgres",
+    component: "autobahn-pg",
+    instances: 1,
+    needsDatabase: true
+  }),
+  wamp({
     id: "echo-x2",
     description: "scale-out: two echo components, invoke roundrobin",
     workload: "echo",
@@ -159,39 +183,112 @@ export const scenarios: ReadonlyArray<Scenario> = [
     kind: "pgbench",
     id: "pgbench",
     description: "baseline: pgbench with a SELECT now(); script",
+    script: "now",
     needsDatabase: true,
     available: () => findPgbench() === undefined ? "pgbench not found (PATH, /usr/lib/postgresql/*/bin)" : undefined
+  },
+  {
+    kind: "pgbench",
+    id: "pgbench-transfer",
+    description: "baseline: pgbench running the ledger's transfer transaction (same statements, accounts, clients)",
+    script: "transfer",
+    needsDatabase: true,
+    available: () =>
+      ledgerMissing() ?? (findPgbench() === undefined ? "pgbench not found (PATH, /usr/lib/postgresql/*/bin)" : undefined)
   }
 ]
 
-/** One line of the report: a scenario with one serializer (baselines have none). */
+/**
+ * Another revision of wampgres whose router and service some rows run instead of this checkout's
+ * (`--service-revision`): a detached git worktree the bench creates and removes.
+ */
+export interface CodeRevision {
+  /** The revision as given (`80b3971^1`). */
+  readonly rev: string
+  /** Its commit, abbreviated. */
+  readonly commit: string
+  /** The worktree's directory (its node_modules is this checkout's). */
+  readonly root: string
+}
+
+/** The variants each row that runs wampgres code is repeated for (first of each: the reference). */
+export interface Variants {
+  /** Node flags of the service processes, one entry per variant. */
+  readonly nodeOptions: ReadonlyArray<ReadonlyArray<string>>
+  /** Tracing off/on for this checkout's router and service, one entry per variant. */
+  readonly tracing: ReadonlyArray<boolean>
+  /** Other revisions to run beside this checkout (tracing off: they are the "before"). */
+  readonly revisions: ReadonlyArray<CodeRevision>
+}
+
+export const defaultVariants: Variants = { nodeOptions: [[]], tracing: [false], revisions: [] }
+
+/** One line of the report: a scenario with one serializer (baselines have none) and one variant. */
 export interface Row {
   readonly scenario: Scenario
   readonly serializer: Serializer | undefined
   readonly label: string
   /** Node flags of the service processes (rows whose component is the service). */
   readonly serviceNodeOptions?: ReadonlyArray<string>
+  /** Our router and service export every call's spans (rows that run wampgres code). */
+  readonly tracing?: boolean
+  /** Our router and service from this revision instead of this checkout. */
+  readonly revision?: CodeRevision
+  /**
+   * This checkout, the first tracing and Node-flag variants: the rows the targets read. Rows of
+   * other variants are compared with these (tracing cost, before/after).
+   */
+  readonly reference: boolean
 }
 
+/** Rows whose processes run wampgres code (our router or the service), which the variants apply to. */
+export const runsOurCode = (scenario: Scenario): boolean =>
+  scenario.kind === "wamp" && (scenario.router === "wampgres" || scenario.component === "service")
+
+const variantLabel = (parts: ReadonlyArray<string>): string => parts.length === 0 ? "" : ` [${parts.join(", ")}]`
+
 /**
- * One row per scenario and serializer; service rows once per Node-flag variant, labelled with
- * their flags when there are several variants.
+ * One row per scenario and serializer; rows that run wampgres code once per variant, side by side:
+ * each other revision first (the "before"), then this checkout once per tracing variant; service
+ * rows all that once per Node-flag variant. Labels name the variant when there is a choice.
  */
 export const rowsFor = (
   selected: ReadonlyArray<Scenario>,
   serializers: ReadonlyArray<Serializer>,
-  serviceVariants: ReadonlyArray<ReadonlyArray<string>> = [[]]
-): Array<Row> =>
-  selected.flatMap((scenario): Array<Row> => {
-    if (scenario.kind !== "wamp") return [{ scenario, serializer: undefined, label: scenario.id }]
+  variants: Variants = defaultVariants
+): Array<Row> => {
+  const tracingChoice = variants.tracing.length > 1 || variants.tracing.some((t) => t) || variants.revisions.length > 0
+  return selected.flatMap((scenario): Array<Row> => {
+    if (scenario.kind !== "wamp") return [{ scenario, serializer: undefined, label: scenario.id, reference: true }]
     return serializers.flatMap((serializer): Array<Row> => {
-      const label = `${scenario.id} ${serializer}`
-      if (scenario.component !== "service") return [{ scenario, serializer, label }]
-      return serviceVariants.map((flags) => ({
-        scenario,
-        serializer,
-        serviceNodeOptions: flags,
-        label: serviceVariants.length > 1 ? `${label} [${flags.length === 0 ? "no flags" : flags.join(" ")}]` : label
-      }))
+      const base = `${scenario.id} ${serializer}`
+      if (!runsOurCode(scenario)) return [{ scenario, serializer, label: base, reference: true }]
+      const service = scenario.component === "service"
+      const flagVariants = service ? variants.nodeOptions : [undefined]
+      return flagVariants.flatMap((flags, f): Array<Row> => {
+        const flagPart = flags !== undefined && variants.nodeOptions.length > 1
+          ? [flags.length === 0 ? "no flags" : flags.join(" ")]
+          : []
+        const withFlags = flags === undefined ? {} : { serviceNodeOptions: flags }
+        const before = variants.revisions.map((revision): Row => ({
+          scenario,
+          serializer,
+          ...withFlags,
+          tracing: false,
+          revision,
+          label: base + variantLabel([...flagPart, `rev ${revision.rev}`]),
+          reference: false
+        }))
+        const current = variants.tracing.map((tracing, t): Row => ({
+          scenario,
+          serializer,
+          ...withFlags,
+          tracing,
+          label: base + variantLabel([...flagPart, ...(tracingChoice ? [`tracing ${tracing ? "on" : "off"}`] : [])]),
+          reference: f === 0 && t === 0
+        }))
+        return [...before, ...current]
+      })
     })
   })
+}

@@ -116,7 +116,14 @@ const now = (name: "now.v1" | "now.v3"): Workload => {
 // com.example.ledger.*
 
 const LEDGER = "com.example.ledger"
-const INITIAL_BALANCE = 1_000_000_000
+/** Each account the transfer workload opens starts with this balance (and pays 1 per transfer). */
+export const INITIAL_BALANCE = 1_000_000_000
+
+/**
+ * Accounts the transfer workload opens: twice as many as calls in flight, so contention exists
+ * but does not dominate (`pgbench-transfer` opens as many).
+ */
+export const transferAccountCount = (inflight: number, sessions: number): number => Math.max(4, 2 * inflight, 2 * sessions)
 
 /** Integers may come back as numbers or, for int8 columns, as decimal strings. */
 const asInteger = (what: string, value: unknown): bigint => {
@@ -192,9 +199,8 @@ const transfer: Workload = {
   procedure: `${LEDGER}.transfer`,
   probe: probeLedger,
   setup: async ({ inflight, sessions }) => {
-    // Twice as many accounts as calls in flight: contention exists but does not dominate. Each
-    // session owns the accounts it opened and pays from them, into anyone's.
-    const n = Math.max(4, 2 * inflight, 2 * sessions.length)
+    // Each session owns the accounts it opened and pays from them, into anyone's.
+    const n = transferAccountCount(inflight, sessions.length)
     const ids: Array<unknown> = []
     const owned = new Map<Session, Array<unknown>>()
     await runAll(sessions, n, inflight, async (_, i) => {

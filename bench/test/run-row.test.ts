@@ -21,7 +21,9 @@ const options: BenchOptions = {
   poolMin: 1,
   poolMax: 2,
   resultsDir: "unused",
-  serviceNodeOptions: [[]]
+  serviceNodeOptions: [[]],
+  tracing: [false],
+  serviceRevisions: []
 }
 
 /** Live child processes of this test process, from /proc (field 4 of stat is the parent pid). */

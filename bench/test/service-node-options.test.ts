@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { spawnChild } from "../lib/child.js"
 import { startScriptNodeOptions } from "../lib/options.js"
-import { rowsFor, scenarios } from "../lib/scenarios.js"
+import { defaultVariants, rowsFor, scenarios } from "../lib/scenarios.js"
 
 const scenario = (id: string) => {
   const s = scenarios.find((x) => x.id === id)
@@ -22,10 +22,12 @@ describe("Node flags of the service", () => {
   })
 
   it("several variants run each service row once per variant, labelled; other rows once", () => {
-    const rows = rowsFor([scenario("echo"), scenario("now.v1")], ["json"], [[], ["--max-semi-space-size=4"]])
+    const variants = { ...defaultVariants, nodeOptions: [[], ["--max-semi-space-size=4"]] }
+    const rows = rowsFor([scenario("echo"), scenario("now.v1")], ["json"], variants)
     expect(rows.map((r) => r.label)).toEqual(["echo json", "now.v1 json [no flags]", "now.v1 json [--max-semi-space-size=4]"])
     expect(rows.map((r) => r.serviceNodeOptions)).toEqual([undefined, [], ["--max-semi-space-size=4"]])
-    expect(rowsFor([scenario("now.v1")], ["json"], [["--max-semi-space-size=8"]]).map((r) => r.label)).toEqual(["now.v1 json"])
+    expect(rowsFor([scenario("now.v1")], ["json"], { ...defaultVariants, nodeOptions: [["--max-semi-space-size=8"]] }).map((r) => r.label))
+      .toEqual(["now.v1 json"])
   })
 
   it.live("a child gets its Node flags after the tsx loader", () =>
