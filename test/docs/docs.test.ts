@@ -91,7 +91,11 @@ describe("docs", () => {
           await FsP.mkdir(Path.join(repoRoot, ".data"), { recursive: true })
           return FsP.mkdtemp(Path.join(repoRoot, ".data", "docs-test-"))
         })),
-        (dir) => Effect.promise(() => FsP.rm(dir, { recursive: true, force: true }))
+        // .data itself goes too when the scripts were all it held (rmdir refuses a non-empty one)
+        (dir) =>
+          Effect.promise(() =>
+            FsP.rm(dir, { recursive: true, force: true }).then(() => FsP.rmdir(Path.join(repoRoot, ".data")).catch(() => undefined))
+          )
       )
       const env: Record<string, string> = {
         WAMPGRES_DATA_DIR: dataDir,
