@@ -17,7 +17,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import * as SqlClient from "effect/sql/SqlClient"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { poolBackends, poolIdle, refreshPoolGauges } from "./Metrics.js"
+import { poolBackends, poolIdle, recordWhileScoped, refreshPoolGauges } from "./Metrics.js"
 import { WampSession } from "./WampSession.js"
 
 export interface Options {
@@ -82,6 +82,7 @@ export const layer = (options: Options): Layer.Layer<HealthServer, never, WampSe
   Layer.effect(
     HealthServer,
     Effect.gen(function*() {
+      yield* recordWhileScoped
       const context = yield* Effect.context<WampSession | SqlClient.SqlClient>()
       const runPromise = Effect.runPromiseWith(context)
       const queryTimeout = options.queryTimeout ?? Duration.seconds(2)

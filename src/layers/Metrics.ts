@@ -3,11 +3,28 @@
  * `effect/observability/PrometheusMetrics` on the component's listener, see `HealthServer.ts`):
  * invocations by procedure and outcome with a handler latency histogram, pool checkouts in use
  * and waiting, idle connections, connections opened, transaction retries, NOTIFY bridge reconnects and gaps, and
- * events published. The per-call ones are made once per procedure and updated synchronously.
+ * events published. The per-call ones are made once per procedure, updated synchronously, and only
+ * while a listener serves them (`recording`).
  */
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
+import type * as Scope from "effect/Scope"
+
+/**
+ * How many metrics listeners run (`HealthServer`). The per-call metrics (invocations, handler
+ * latency, pool checkouts) are recorded only while one does: unread, they would cost every call.
+ */
+let listeners = 0
+
+/** Whether the per-call metrics are being recorded (a listener serves them). */
+export const recording = (): boolean => listeners > 0
+
+/** Records the per-call metrics for the life of the current scope (a listener's). */
+export const recordWhileScoped: Effect.Effect<void, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.sync(() => void listeners++),
+  () => Effect.sync(() => void listeners--)
+)
 
 /** Handler latency buckets, in seconds. */
 export const LATENCY_BUCKETS: ReadonlyArray<number> = [

@@ -26,11 +26,14 @@ import * as Stream from "effect/Stream"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as PgConnection from "@effect/sql-pg/PgConnection"
 import * as PgPool from "@effect/sql-pg/PgPool"
-import { poolBackends, poolOpened, poolStats } from "./Metrics.js"
+import { poolBackends, poolOpened, poolStats, recording } from "./Metrics.js"
 
-/** A statement's checkout counted in `poolStats`: waiting until `acquired` is called, then in use. */
+const notCounted = (): void => {}
+
+/** A statement's checkout counted in `poolStats` (while the metrics are recorded): waiting until `acquired` is called, then in use. */
 const counted = <A, E, R>(use: (acquired: () => void) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.suspend(() => {
+    if (!recording()) return use(notCounted)
     let holding = false
     poolStats.waiting++
     return Effect.ensuring(
@@ -49,6 +52,7 @@ const counted = <A, E, R>(use: (acquired: () => void) => Effect.Effect<A, E, R>)
 /** A scoped checkout (a transaction's) counted in `poolStats` until its scope closes. */
 const countedScoped = <A, E>(checkout: Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E, Scope.Scope> =>
   Effect.suspend(() => {
+    if (!recording()) return checkout
     poolStats.waiting++
     return Effect.onExit(checkout, (exit) =>
       Effect.suspend(() => {

@@ -191,11 +191,13 @@ export const endpoint = (
     return new Promise((resolve, reject) => {
       fiber.addObserver((exit) => {
         unlink(entry, call)
-        entry.metrics.record(
-          Exit.isSuccess(exit) ? "ok" : Cause.hasInterruptsOnly(exit.cause) ? "canceled" : "error",
-          (performance.now() - started) / 1000,
-          entry.context
-        )
+        if (Metrics.recording()) {
+          entry.metrics.record(
+            Exit.isSuccess(exit) ? "ok" : Cause.hasInterruptsOnly(exit.cause) ? "canceled" : "error",
+            (performance.now() - started) / 1000,
+            entry.context
+          )
+        }
         if (Exit.isSuccess(exit)) {
           // autobahn only serializes these: no defensive copies.
           resolve(new autobahn.Result(exit.value.args as Array<unknown>, exit.value.kwargs as Record<string, unknown>))
