@@ -10,7 +10,7 @@ declare -A MUTATE TESTS
 MUTATE[router-dealer]="src/router/dealer.ts"
 TESTS[router-dealer]="test/router/dealer.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/answers.test.ts,test/router/limits.test.ts,test/router/backpressure.test.ts,test/router/violations.test.ts"
 MUTATE[router-broker]="src/router/broker.ts"
-TESTS[router-broker]="test/router/broker.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/limits.test.ts"
+TESTS[router-broker]="test/router/broker.test.ts,test/router/answers.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/limits.test.ts"
 MUTATE[router-session]="src/router/session.ts"
 TESTS[router-session]="test/router/session.test.ts,test/router/violations.test.ts,test/router/hostile.test.ts,test/router/basic.test.ts,test/router/limits.test.ts,test/router/meta.test.ts"
 MUTATE[procedures]="src/procedures/**/*.ts"
