@@ -22,7 +22,7 @@ TESTS[procedures]="test/unit/procedures/**/*.test.ts,test/integration/ledger/**/
 MUTATE[procedures-core]="src/procedures/invoke.ts,src/procedures/Procedure.ts,src/procedures/Contract.ts,src/procedures/Caller.ts,src/procedures/Transaction.ts,src/procedures/SqlState.ts,src/procedures/Rows.ts,src/procedures/Idempotency.ts,src/procedures/Reflection.ts"
 TESTS[procedures-core]="test/unit/procedures/**/*.test.ts,test/unit/ledger/**/*.test.ts"
 MUTATE[procedures-apps]="src/procedures/ledger/index.ts,src/procedures/now/index.ts"
-TESTS[procedures-apps]="test/unit/ledger/**/*.test.ts,test/unit/procedures/now.test.ts"
+TESTS[procedures-apps]="test/unit/ledger/**/*.test.ts,test/unit/procedures/now.test.ts,test/unit/procedures/ledger-edges.test.ts"
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(router-broker router-session router-dealer procedures-core procedures-apps)
