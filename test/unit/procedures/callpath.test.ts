@@ -15,6 +15,7 @@ import * as Caller from "../../../src/procedures/Caller.js"
 import * as Contract from "../../../src/procedures/Contract.js"
 import { ErrorUris, invoke, request } from "../../../src/procedures/invoke.js"
 import * as Procedure from "../../../src/procedures/Procedure.js"
+import * as Rows from "../../../src/procedures/Rows.js"
 import * as Transaction from "../../../src/procedures/Transaction.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
 
@@ -202,4 +203,12 @@ describe("the caller's identity (asCaller)", () => {
       Effect.provide(PgClientMock.layer({ rules: [PgClientMock.when(/set_config|SELECT 1/, [{}])] })),
       Effect.provide(Logger.layer([]))
     ))
+})
+
+describe("Rows.Int64", () => {
+  it("decodes a driver bigint to a safe integer and encodes it back; beyond 2^53 it fails", () => {
+    assert.strictEqual(Schema.decodeUnknownSync(Rows.Int64)(42n), 42)
+    assert.strictEqual(Schema.encodeSync(Rows.Int64)(42), 42n)
+    assert.throws(() => Schema.decodeUnknownSync(Rows.Int64)(2n ** 53n + 1n))
+  })
 })
