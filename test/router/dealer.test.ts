@@ -396,3 +396,190 @@ describe("shared registration", () => {
       expect(yield* promise(() => caller.session.call("com.example.shared"))).toBe("b")
     }))
 })
+
+describe("what the dealer answers, message by message", () => {
+  /** A raw caller and a raw callee (announcing call_canceling) of com.example.p. */
+  const pair = (options: Record<string, unknown> = {}) =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      const registration = yield* register(callee, "com.example.p", options)
+      return { r, callee, caller, registration }
+    })
+  const message = (m: ReadonlyArray<unknown>) => String((m[5] as Array<unknown>)[0])
+
+  it.live("REGISTER errors name the refused policy or URI", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([REGISTER, 1, { match: "fuzzy" }, "com.example.p"])
+      const match = yield* promise(() => c.next())
+      expect(match.slice(0, 5)).toEqual([ERROR, REGISTER, 1, {}, "wamp.error.invalid_argument"])
+      expect(message(match)).toContain("fuzzy")
+      c.send([REGISTER, 2, { invoke: "sometimes" }, "com.example.p"])
+      const invoke = yield* promise(() => c.next())
+      expect(invoke.slice(0, 5)).toEqual([ERROR, REGISTER, 2, {}, "wamp.error.invalid_argument"])
+      expect(message(invoke)).toContain("sometimes")
+      c.send([REGISTER, 4, {}, "com..bad"])
+      expect(message(yield* promise(() => c.next()))).toBe(`invalid procedure URI "com..bad" for match "exact"`)
+    }))
+
+  it.live("CALL errors: a timeout above the maximum, no callee, an unknown cancel mode", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([CALL, 1, { timeout: 2_147_483_648 }, "com.example.p"])
+      const timeout = yield* promise(() => c.next())
+      expect(timeout.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_argument"])
+      expect(message(timeout)).toBe("call timeout 2147483648 ms is above the maximum of 2147483647 ms")
+      c.send([CALL, 2, { timeout: 2_147_483_647 }, "com.example.none"])
+      const none = yield* promise(() => c.next())
+      expect(none.slice(0, 5)).toEqual([ERROR, CALL, 2, {}, "wamp.error.no_such_procedure"])
+      expect(message(none)).toBe(`no callee registered for procedure "com.example.none"`)
+      c.send([CALL, 3, {}, "com.has space"])
+      expect(message(yield* promise(() => c.next()))).toBe(`invalid procedure URI "com.has space"`)
+      c.send([CANCEL, 4, { mode: "gently" }])
+      const mode = yield* promise(() => c.next())
+      expect(mode.slice(0, 5)).toEqual([ERROR, CANCEL, 4, {}, "wamp.error.invalid_argument"])
+      expect(message(mode)).toContain("gently")
+    }))
+
+  it.live("an unauthorized REGISTER or CALL names the procedure", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({
+        realms: [{
+          name: "realm1",
+          roles: [{
+            name: "anonymous",
+            permissions: [{ uri: "com.open", match: "prefix", allow: { call: true, register: true, publish: false, subscribe: false }, disclose: { caller: false, publisher: false } }]
+          }]
+        }]
+      }))
+      const c = yield* joined(r.url)
+      c.send([REGISTER, 1, {}, "org.closed"])
+      const reg = yield* promise(() => c.next())
+      expect(reg.slice(0, 5)).toEqual([ERROR, REGISTER, 1, {}, "wamp.error.not_authorized"])
+      expect(message(reg)).toBe(`session is not authorized to register procedure "org.closed"`)
+      c.send([CALL, 2, {}, "org.closed"])
+      const call = yield* promise(() => c.next())
+      expect(call.slice(0, 5)).toEqual([ERROR, CALL, 2, {}, "wamp.error.not_authorized"])
+      expect(message(call)).toBe(`session is not authorized to call procedure "org.closed"`)
+    }))
+
+  it.live("INVOCATION, RESULT and ERROR carry exactly the payload given: none, args only, or args and kwargs", () =>
+    Effect.gen(function*() {
+      const { callee, caller, registration } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      caller.send([CALL, 2, {}, "com.example.p", ["a"]])
+      caller.send([CALL, 3, {}, "com.example.p", [], { k: 1 }])
+      const i1 = yield* promise(() => callee.next())
+      const i2 = yield* promise(() => callee.next())
+      const i3 = yield* promise(() => callee.next())
+      expect(i1).toEqual([INVOCATION, expect.any(Number), registration, {}])
+      expect(i2).toEqual([INVOCATION, expect.any(Number), registration, {}, ["a"]])
+      expect(i3).toEqual([INVOCATION, expect.any(Number), registration, {}, [], { k: 1 }])
+      callee.send([YIELD, i1[1], {}])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}])
+      callee.send([ERROR, INVOCATION, i2[1], {}, "com.example.failed"])
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 2, {}, "com.example.failed"])
+      callee.send([ERROR, INVOCATION, i3[1], {}, "com.example.failed", ["why"], { k: 2 }])
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 3, {}, "com.example.failed", ["why"], { k: 2 }])
+    }))
+
+  it.live("a CALL reusing the request id of a pending call is a protocol violation", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      caller.send([CALL, 1, {}, "com.example.p"])
+      const abort = yield* promise(() => caller.next())
+      expect(abort).toEqual([3, { message: "CALL request id 1 is already in use" }, "wamp.error.protocol_violation"])
+    }))
+
+  it.live("REGISTER with disclose_caller: every INVOCATION names the caller", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* raw(r.url)
+      const welcome = yield* promise(() => caller.hello())
+      yield* register(callee, "com.example.who", { disclose_caller: true })
+      caller.send([CALL, 1, {}, "com.example.who"])
+      expect((yield* promise(() => callee.next()))[3]).toEqual({
+        caller: welcome[1],
+        caller_authid: (welcome[2] as Record<string, unknown>)["authid"],
+        caller_authrole: "anonymous"
+      })
+    }))
+
+  it.live("a shared registration discloses the caller once any of its callees asked", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const first = yield* joined(r.url)
+      const second = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(first, "com.example.shared", { invoke: "first" })
+      yield* register(second, "com.example.shared", { invoke: "first", disclose_caller: true })
+      caller.send([CALL, 1, {}, "com.example.shared"])
+      expect(Object.keys((yield* promise(() => first.next()))[3] as object).sort()).toEqual(["caller", "caller_authid", "caller_authrole"])
+    }))
+
+  it.live("the call timeout: INTERRUPT with reason wamp.error.timeout, the caller's error says it timed out", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, { timeout: 50 }, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      expect(yield* promise(() => caller.next(10_000))).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled", ["call timed out"]])
+      expect(yield* promise(() => callee.next(10_000))).toEqual([INTERRUPT, invocation[1], { mode: "killnowait", reason: "wamp.error.timeout" }])
+    }))
+
+  it.live("a timeout of 0 is no timeout: the INVOCATION carries none and the call waits for its answer", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, { timeout: 0 }, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      expect(invocation[3]).toEqual({})
+      callee.send([YIELD, invocation[1], {}, ["done"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}, ["done"]])
+    }))
+
+  it.live("a callee that leaves fails its pending calls saying so; the caller's own session is unaffected", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      callee.close()
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled", ["the callee left"]])
+    }))
+
+  it.live("canceling a call that already completed does nothing", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      callee.send([YIELD, invocation[1], {}, ["done"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}, ["done"]])
+      caller.send([CANCEL, 1, { mode: "killnowait" }])
+      caller.send([CALL, 2, {}, "com.example.p"])
+      // the callee's next message is the next call (no INTERRUPT), the caller's its answer (no ERROR)
+      const second = yield* promise(() => callee.next(10_000))
+      expect(second[0]).toBe(INVOCATION)
+      callee.send([YIELD, second[1], {}, ["two"]])
+      expect(yield* promise(() => caller.next(10_000))).toEqual([RESULT, 2, {}, ["two"]])
+    }))
+
+  it.live("kill to a callee that cannot cancel: the caller is answered at once, the callee gets no INTERRUPT", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* raw(r.url)
+      yield* promise(() => callee.hello("realm1", { roles: { callee: {} } }))
+      yield* register(callee, "com.example.p")
+      const caller = yield* joined(r.url)
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      caller.send([CANCEL, 1, { mode: "kill" }])
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled", ["call canceled by the caller"]])
+      caller.send([CALL, 2, {}, "com.example.p", ["next"]])
+      expect((yield* promise(() => callee.next(10_000)))[4]).toEqual(["next"])
+    }))
+})
