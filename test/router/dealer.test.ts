@@ -583,3 +583,99 @@ describe("what the dealer answers, message by message", () => {
       expect((yield* promise(() => callee.next(10_000)))[4]).toEqual(["next"])
     }))
 })
+
+describe("calls whose caller no longer waits", () => {
+  const skipped = (progress: boolean) =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.p")
+      caller.send([CALL, 1, progress ? { receive_progress: true } : {}, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      caller.send([CANCEL, 1, { mode: "skip" }])
+      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+      return { r, callee, caller, id: invocation[1] as number }
+    })
+
+  it.live("after skip, the callee's progressive results and late ERROR are dropped and it stays", () =>
+    Effect.gen(function*() {
+      const { callee, caller, id } = yield* skipped(true)
+      callee.send([YIELD, id, { progress: true }, ["p"]])
+      callee.send([ERROR, INVOCATION, id, {}, "com.example.failed"])
+      callee.send([REGISTER, 2, {}, "com.example.q"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(REGISTERED)
+      caller.send([CALL, 2, {}, "com.example.q"])
+      expect((yield* promise(() => callee.next(10_000)))[0]).toBe(INVOCATION)
+    }))
+
+  it.live("after skip, a callee that leaves takes its registrations with it", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* skipped(false)
+      callee.close()
+      yield* promise(() => callee.closed)
+      // once the router has seen the close, the procedure is gone
+      for (let request = 2; request < 100; request++) {
+        caller.send([CALL, request, {}, "com.example.p"])
+        const answer = yield* promise(() => caller.next(10_000))
+        if (answer[4] === "wamp.error.no_such_procedure") return
+        expect(answer[4]).toBe("wamp.error.canceled")
+      }
+      expect.fail("the procedure stayed registered")
+    }))
+})
+
+describe("callees that did not announce call_canceling get no INTERRUPT", () => {
+  const plainCallee = Effect.gen(function*() {
+    const r = yield* router()
+    const callee = yield* raw(r.url)
+    yield* promise(() => callee.hello("realm1", { roles: { callee: {} } }))
+    yield* register(callee, "com.example.p")
+    const caller = yield* joined(r.url)
+    return { r, callee, caller }
+  })
+
+  it.live("on a call timeout", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* plainCallee
+      caller.send([CALL, 1, { timeout: 50 }, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      expect((yield* promise(() => caller.next(10_000))).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+      caller.send([CALL, 2, {}, "com.example.p", ["next"]])
+      expect((yield* promise(() => callee.next(10_000)))[4]).toEqual(["next"])
+    }))
+
+  it.live("when the caller leaves", () =>
+    Effect.gen(function*() {
+      const { r, callee, caller } = yield* plainCallee
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      caller.close()
+      const next = yield* joined(r.url)
+      // the barrier may reach the callee before the router saw the first caller leave: either way,
+      // the callee's next message is an INVOCATION
+      next.send([CALL, 1, {}, "com.example.p", ["next"]])
+      expect((yield* promise(() => callee.next(10_000)))[4]).toEqual(["next"])
+    }))
+})
+
+describe("registering with the meta API off", () => {
+  it.live("REGISTER, a shared registration's second callee and UNREGISTER work without meta events", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({ realms: [{ name: "realm1", roles: [{ name: "anonymous", permissions: [allowAll()] }], options: { enableMetaApi: false } }] }))
+      const a = yield* joined(r.url)
+      const b = yield* joined(r.url)
+      const id = yield* register(a, "com.example.shared", { invoke: "roundrobin" })
+      expect(yield* register(b, "com.example.shared", { invoke: "roundrobin" })).toBe(id)
+      b.send([UNREGISTER, 2, id])
+      expect(yield* promise(() => b.next())).toEqual([UNREGISTERED, 2])
+    }))
+
+  it.live("a trailing dot is no procedure URI to call", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([CALL, 1, {}, "com.example."])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_uri"])
+    }))
+})

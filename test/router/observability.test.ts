@@ -143,6 +143,10 @@ describe("router observability", () => {
       expect(delta(`wampgres_router_calls_total{procedure="com.example.nobody",outcome="rejected"}`)).toBe(1)
       expect(delta(`wampgres_router_call_duration_seconds_count{procedure="com.example.echo"}`)).toBe(calls + errors)
       expect(delta(`wampgres_router_call_duration_seconds_bucket{procedure="com.example.echo",le="+Inf"}`)).toBe(calls + errors)
+      // seconds, measured from each CALL to its answer: positive, and far below a minute in all
+      const seconds = delta(`wampgres_router_call_duration_seconds_sum{procedure="com.example.echo"}`)
+      expect(seconds).toBeGreaterThan(0)
+      expect(seconds).toBeLessThan(60)
       expect(delta(`wampgres_router_messages_received_total{type="CALL"}`)).toBe(calls + errors + 1)
       expect(delta(`wampgres_router_messages_sent_total{type="RESULT"}`)).toBe(calls)
       expect(delta(`wampgres_router_messages_sent_total{type="INVOCATION"}`)).toBe(calls + errors)
