@@ -114,5 +114,9 @@ describe("Idempotency.fingerprint", () => {
       Idempotency.fingerprint({ b: 1, a: { d: [{ f: 1, e: 2 }, 3], c: null }, ab: "x" }),
       `{"a":{"c":null,"d":[{"e":2,"f":1},3]},"ab":"x","b":1}`
     )
+    // enough keys for the engine's merge sort, given in reverse order
+    const keys = Array.from({ length: 64 }, (_, i) => `k${String(i).padStart(2, "0")}`)
+    const reversed = Object.fromEntries([...keys].reverse().map((k) => [k, 0]))
+    assert.deepStrictEqual(Object.keys(JSON.parse(Idempotency.fingerprint(reversed))), keys)
   })
 })

@@ -32,22 +32,23 @@ const topics: ReadonlyArray<Contract.AnyTopic> = [
   Contract.topic("com.example.test.t2", { payload: Schema.Int }),
   Contract.topic("com.example.test.t1", { payload: Schema.String, description: "one" })
 ] as never
-const catalog = Reflection.catalog(contracts, topics)
+/** Built in each test, not at import: a failure to build it fails the test, not the file's loading. */
+const catalog = (): Reflection.Catalog => Reflection.catalog(contracts, topics)
 
 const ask = (name: Parameters<typeof Reflection.answer>[1], args: Array<unknown> = []) =>
-  Reflection.answer(catalog, name, { args, kwargs: {} })
+  Reflection.answer(catalog(), name, { args, kwargs: {} })
 
 describe("the catalog of a service", () => {
   it("describes each transaction policy: none, one transaction, retries (5 unless given)", () => {
     const policy = (uri: string) => {
-      const { retries, streaming, transactional } = catalog.procedures.get(uri)!
+      const { retries, streaming, transactional } = catalog().procedures.get(uri)!
       return { retries, streaming, transactional }
     }
     assert.deepStrictEqual(policy("com.example.test.a"), { transactional: true, retries: 0, streaming: false })
     assert.deepStrictEqual(policy("com.example.test.b"), { transactional: true, retries: 2, streaming: false })
     assert.deepStrictEqual(policy("com.example.test.c"), { transactional: true, retries: 5, streaming: false })
     assert.deepStrictEqual(policy("com.example.test.d"), { transactional: false, retries: 0, streaming: false })
-    assert.strictEqual(catalog.procedures.get("com.example.test.d")!.progress, null)
+    assert.strictEqual(catalog().procedures.get("com.example.test.d")!.progress, null)
   })
 
   it.effect("lists procedures, topics and errors sorted by URI; raised_by names every procedure, sorted", () =>
@@ -77,18 +78,20 @@ describe("the catalog of a service", () => {
       assert.deepStrictEqual(closed.procedures, ["com.example.test.a", "com.example.test.c"])
       const missing = yield* Effect.flip(ask("topic.describe", ["com.example.test.none"]))
       assert.deepStrictEqual(missing.args, ["no topic com.example.test.none is declared"])
+      assert.deepStrictEqual((yield* Effect.flip(ask("procedure.describe", ["com.example.test.x"]))).args, ["no procedure com.example.test.x is declared"])
+      assert.deepStrictEqual((yield* Effect.flip(ask("error.describe", ["com.example.test.x"]))).args, ["no error com.example.test.x is declared"])
       const noUri = yield* Effect.flip(ask("procedure.describe", []))
       assert.deepStrictEqual(noUri.args, ["a URI expected as args[0] (or kwargs uri)"])
     }))
 
   it("an error Schema that is not a tagged class has no tag and no kwargs", () => {
-    const plain = catalog.errors.get("com.example.test.error.plain")!
+    const plain = catalog().errors.get("com.example.test.error.plain")!
     assert.strictEqual(plain.tag, null)
     assert.deepStrictEqual(plain.kwargs, Reflection.jsonSchema(Schema.Struct({})))
   })
 
   it("a Schema used twice is one definition under $defs", () => {
-    const kwargs = catalog.procedures.get("com.example.test.d")!.args.kwargs
+    const kwargs = catalog().procedures.get("com.example.test.d")!.args.kwargs
     assert.deepStrictEqual(Object.keys(kwargs["$defs"] as object), ["Point"])
     assert.strictEqual(Reflection.jsonSchema(Schema.Int)["$defs"], undefined)
   })
