@@ -44,7 +44,8 @@ describe("registration", () => {
       const r = yield* router()
       const c = yield* joined(r.url)
       c.send([UNREGISTER, 7, 123456])
-      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, UNREGISTER, 7, {}, "wamp.error.no_such_registration"])
+      // the spec's error, without a message: exactly five elements
+      expect(yield* promise(() => c.next())).toEqual([ERROR, UNREGISTER, 7, {}, "wamp.error.no_such_registration"])
     }))
 
   it.live("registering an existing procedure fails with wamp.error.procedure_already_exists", () =>
@@ -677,5 +678,30 @@ describe("registering with the meta API off", () => {
       const c = yield* joined(r.url)
       c.send([CALL, 1, {}, "com.example."])
       expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_uri"])
+    }))
+})
+
+describe("joining a shared registration", () => {
+  it.live("a callee without disclose_caller does not turn disclosure on", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const first = yield* joined(r.url)
+      const second = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(first, "com.example.shared", { invoke: "first" })
+      yield* register(second, "com.example.shared", { invoke: "first", disclose_caller: false })
+      caller.send([CALL, 1, {}, "com.example.shared"])
+      expect((yield* promise(() => first.next()))[3]).toEqual({})
+    }))
+
+  it.live("counts toward max_registrations_per_session", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({ realms: [{ name: "realm1", roles: [{ name: "anonymous", permissions: [allowAll()] }], options: { maxRegistrationsPerSession: 1 } }] }))
+      const owner = yield* joined(r.url)
+      const full = yield* joined(r.url)
+      yield* register(owner, "com.example.shared", { invoke: "roundrobin" })
+      yield* register(full, "com.example.own")
+      full.send([REGISTER, 2, { invoke: "roundrobin" }, "com.example.shared"])
+      expect((yield* promise(() => full.next())).slice(0, 5)).toEqual([ERROR, REGISTER, 2, {}, "wampgres.error.limit_exceeded"])
     }))
 })
