@@ -16,6 +16,8 @@ import * as Contract from "../../../src/procedures/Contract.js"
 import { ErrorUris, invoke, request } from "../../../src/procedures/invoke.js"
 import * as Procedure from "../../../src/procedures/Procedure.js"
 import * as Rows from "../../../src/procedures/Rows.js"
+import * as Metric from "effect/Metric"
+import { transactionRetries } from "../../../src/layers/Metrics.js"
 import * as Transaction from "../../../src/procedures/Transaction.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
 
@@ -211,4 +213,31 @@ describe("Rows.Int64", () => {
     assert.strictEqual(Schema.encodeSync(Rows.Int64)(42), 42n)
     assert.throws(() => Schema.decodeUnknownSync(Rows.Int64)(2n ** 53n + 1n))
   })
+})
+
+describe("Transaction.retrying", () => {
+  const retries = Effect.map(Metric.value(transactionRetries), (state) => Number((state as { readonly count: number | bigint }).count))
+
+  it.live("counts each retry of a serialization failure; other failures are neither retried nor counted", () =>
+    Effect.gen(function*() {
+      const mock = yield* PgClientMock.PgClientMock
+      const update = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE counter SET n = n + 1`)
+      const before = yield* retries
+      yield* Effect.flip(Transaction.retrying(update, { retries: 2, baseDelay: 1 }))
+      // 2 runs again; the counter also counts the last failure, after which nothing runs again (3)
+      const counted = (yield* retries) - before
+      assert.isAtLeast(counted, 2)
+      const insert = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO unique_thing VALUES (1)`)
+      yield* Effect.flip(Transaction.retrying(insert, { retries: 2, baseDelay: 1 }))
+      assert.strictEqual((yield* retries) - before, counted)
+      assert.strictEqual((yield* mock.statements).filter((s) => s.kind === "query" && s.sql.startsWith("INSERT")).length, 1)
+    }).pipe(
+      Effect.provide(PgClientMock.layer({
+        rules: [
+          PgClientMock.when(/^UPDATE counter/, PgClientMock.serializationFailure()),
+          PgClientMock.when(/^INSERT INTO unique_thing/, PgClientMock.uniqueViolation("unique_thing_pkey"))
+        ]
+      })),
+      Effect.provide(Logger.layer([]))
+    ))
 })
