@@ -7,7 +7,7 @@ export default {
   plugins: ["@stryker-mutator/vitest-runner"],
   vitest: { configFile: "vitest.stryker.config.ts", related: false },
   coverageAnalysis: "perTest",
-  reporters: ["clear-text", "html", "json"],
+  reporters: ["clear-text", "html", "json", "progress-append-only"],
   concurrency: 1,
   timeoutMS: 5000,
   timeoutFactor: 2,

@@ -8,6 +8,7 @@ import { defineConfig } from "vitest/config"
  * - test names: the runner selects the tests covering a mutant by a name pattern joining describe
  *   and test names with " ", vitest 5 matches it against names joined with " > ". The pattern it sets
  *   is widened to accept either separator wherever it has a space.
+ * And one fix: test/support/strykerActivation.ts activates the mutant before the sources load.
  */
 export default defineConfig({
   plugins: [{
@@ -28,6 +29,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     include: ["test/**/*.test.ts"],
-    globalSetup: ["test/support/globalSetup.ts"]
+    globalSetup: ["test/support/globalSetup.ts"],
+    setupFiles: ["test/support/strykerActivation.ts"]
   }
 })

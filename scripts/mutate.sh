@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # Mutation score per file (`npm run mutate [-- TARGET...]`): StrykerJS mutates one source file at a
 # time and runs only the test files that specify it (narrowed so each run fits on a 2-core machine).
-# Targets: router-dealer, router-broker, router-session, procedures; default all of them.
+# Targets: router-dealer, router-broker, router-session, procedures (or its groups procedures-core and
+# procedures-apps); default router-*, procedures-core and procedures-apps.
 # Each run's report: reports/mutation/by-target/<target>.html and .json; the summary table is printed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 declare -A MUTATE TESTS
 MUTATE[router-dealer]="src/router/dealer.ts"
-TESTS[router-dealer]="test/router/dealer.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/answers.test.ts,test/router/limits.test.ts,test/router/backpressure.test.ts,test/router/violations.test.ts"
+TESTS[router-dealer]="test/router/dealer.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/answers.test.ts,test/router/limits.test.ts,test/router/backpressure.test.ts,test/router/violations.test.ts,test/router/observability.test.ts,test/router/limits-slow-caller.test.ts"
 MUTATE[router-broker]="src/router/broker.ts"
-TESTS[router-broker]="test/router/broker.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/limits.test.ts"
+TESTS[router-broker]="test/router/broker.test.ts,test/router/answers.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/limits.test.ts"
 MUTATE[router-session]="src/router/session.ts"
-TESTS[router-session]="test/router/session.test.ts,test/router/violations.test.ts,test/router/hostile.test.ts,test/router/basic.test.ts,test/router/limits.test.ts,test/router/meta.test.ts"
+TESTS[router-session]="test/router/session.test.ts,test/router/violations.test.ts,test/router/hostile.test.ts,test/router/basic.test.ts,test/router/limits.test.ts,test/router/meta.test.ts,test/router/dynamic-authorization.test.ts,test/router/authentication.test.ts,test/router/backpressure.test.ts,test/router/limits-slow-caller.test.ts,test/router/answers.test.ts,test/router/observability.test.ts"
 MUTATE[procedures]="src/procedures/**/*.ts"
 TESTS[procedures]="test/unit/procedures/**/*.test.ts,test/integration/ledger/**/*.test.ts"
+# The procedures in groups that fit a run: the call path (arguments, transactions, the caller's
+# identity, errors) and the ledger and now.* procedures, each with the unit tests that run them
+# through invoke() against the scripted PgClientMock (seconds per mutant, not minutes).
+MUTATE[procedures-core]="src/procedures/invoke.ts,src/procedures/Procedure.ts,src/procedures/Contract.ts,src/procedures/Caller.ts,src/procedures/Transaction.ts,src/procedures/SqlState.ts,src/procedures/Rows.ts,src/procedures/Idempotency.ts,src/procedures/Reflection.ts"
+TESTS[procedures-core]="test/unit/procedures/**/*.test.ts,test/unit/ledger/**/*.test.ts"
+MUTATE[procedures-apps]="src/procedures/ledger/index.ts,src/procedures/now/index.ts"
+TESTS[procedures-apps]="test/unit/ledger/**/*.test.ts,test/unit/procedures/now.test.ts,test/unit/procedures/ledger-edges.test.ts"
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(router-dealer router-broker router-session procedures)
+[ ${#targets[@]} -eq 0 ] && targets=(router-broker router-session router-dealer procedures-core procedures-apps)
 concurrency="${STRYKER_CONCURRENCY:-1}"
 failed=0
 for target in "${targets[@]}"; do

@@ -60,7 +60,9 @@ describe("an answer that cannot be encoded for the caller", () => {
       caller.send([CALL, 1, {}, "com.answers.p", []])
       const invocation = yield* promise(() => callee.next())
       callee.send([YIELD, invocation[1], {}, [BIG]])
-      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_payload"])
+      expect(yield* promise(() => caller.next())).toEqual([
+        ERROR, CALL, 1, {}, "wamp.error.invalid_payload", ["the result cannot be encoded for the caller (msgpack)"]
+      ])
     }))
 
   it.live("a callee's ERROR becomes ERROR invalid_payload", () =>
@@ -71,7 +73,9 @@ describe("an answer that cannot be encoded for the caller", () => {
       caller.send([CALL, 1, {}, "com.answers.p", []])
       const invocation = yield* promise(() => callee.next())
       callee.send([ERROR, INVOCATION, invocation[1], {}, "com.answers.failed", [BIG]])
-      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_payload"])
+      expect(yield* promise(() => caller.next())).toEqual([
+        ERROR, CALL, 1, {}, "wamp.error.invalid_payload", ["the callee's error cannot be encoded for the caller (msgpack)"]
+      ])
     }))
 
   it.live("a progressive result ends the call: ERROR invalid_payload to the caller, INTERRUPT to the callee", () =>
@@ -84,7 +88,9 @@ describe("an answer that cannot be encoded for the caller", () => {
       callee.send([YIELD, invocation[1], { progress: true }, [1]])
       expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, { progress: true }, [1]])
       callee.send([YIELD, invocation[1], { progress: true }, [BIG]])
-      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_payload"])
+      expect(yield* promise(() => caller.next())).toEqual([
+        ERROR, CALL, 1, {}, "wamp.error.invalid_payload", ["a progressive result cannot be encoded for the caller (msgpack)"]
+      ])
       expect(yield* promise(() => callee.next())).toEqual([INTERRUPT, invocation[1], { mode: "killnowait", reason: "wamp.error.canceled" }])
       // a late final YIELD is dropped: the answer to a later call is the caller's next message
       caller.send([CALL, 2, {}, "com.answers.p", []])
@@ -132,6 +138,7 @@ describe("a callee whose connection is closing", () => {
       }
       expect(answer?.[0]).toBe(ERROR)
       expect(answer?.[4]).toBe("wamp.error.canceled")
+      expect(answer?.[5]).toEqual(["the callee left"])
     }))
 })
 

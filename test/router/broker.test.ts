@@ -269,3 +269,160 @@ describe("pattern-based subscriptions", () => {
       expect(error.error).toBe("wamp.error.invalid_argument")
     }))
 })
+
+describe("what the broker answers, message by message", () => {
+  const onlyPublisher = (uri: string, publish: boolean, subscribe: boolean) =>
+    testConfig({
+      realms: [{
+        name: "realm1",
+        roles: [{
+          name: "anonymous",
+          permissions: [{ uri, match: "prefix", allow: { call: false, register: false, publish, subscribe }, disclose: { caller: false, publisher: false } }]
+        }]
+      }]
+    })
+
+  it.live("errors carry a readable message naming the topic or the value that was refused", () =>
+    Effect.gen(function*() {
+      const r = yield* router(onlyPublisher("com.open", true, true))
+      const a = yield* joined(r.url)
+      a.client.send([SUBSCRIBE, 1, { match: "fuzzy" }, "com.open.t"])
+      const policy = yield* promise(() => a.client.next())
+      expect(policy.slice(0, 5)).toEqual([ERROR, SUBSCRIBE, 1, {}, "wamp.error.invalid_argument"])
+      expect(policy[5]).toEqual([expect.stringContaining("fuzzy")])
+      a.client.send([SUBSCRIBE, 2, {}, "com.#bad"])
+      expect((yield* promise(() => a.client.next()))[5]).toEqual([expect.stringMatching(/"com\.#bad".*"exact"/)])
+      a.client.send([SUBSCRIBE, 3, {}, "org.closed"])
+      const denied = yield* promise(() => a.client.next())
+      expect(denied.slice(0, 5)).toEqual([ERROR, SUBSCRIBE, 3, {}, "wamp.error.not_authorized"])
+      expect(denied[5]).toEqual([expect.stringContaining("\"org.closed\"")])
+      a.client.send([PUBLISH, 4, { acknowledge: true }, "com..bad"])
+      expect((yield* promise(() => a.client.next()))[5]).toEqual([expect.stringContaining("\"com..bad\"")])
+      a.client.send([PUBLISH, 5, { acknowledge: true }, "org.closed"])
+      const unpublished = yield* promise(() => a.client.next())
+      expect(unpublished.slice(0, 5)).toEqual([ERROR, PUBLISH, 5, {}, "wamp.error.not_authorized"])
+      expect(unpublished[5]).toEqual([expect.stringContaining("\"org.closed\"")])
+      // the spec's no_such_subscription carries no message: exactly five elements
+      a.client.send([UNSUBSCRIBE, 6, 987654])
+      expect(yield* promise(() => a.client.next())).toEqual([ERROR, UNSUBSCRIBE, 6, {}, "wamp.error.no_such_subscription"])
+    }))
+
+  it.live("an unauthorized PUBLISH without acknowledge gets no answer at all", () =>
+    Effect.gen(function*() {
+      const r = yield* router(onlyPublisher("com.open", true, true))
+      const a = yield* joined(r.url)
+      a.client.send([PUBLISH, 1, {}, "org.closed", ["x"]])
+      a.client.send([PUBLISH, 2, { acknowledge: true }, "com.open.t"])
+      expect((yield* promise(() => a.client.next())).slice(0, 2)).toEqual([PUBLISHED, 2])
+    }))
+
+  it.live("clients cannot publish to wamp.* topics (the router's own) nor to a URI ending with a dot", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const a = yield* joined(r.url)
+      for (const [request, topic] of [[1, "wamp.session.on_join"], [2, "com.example."]] as const) {
+        a.client.send([PUBLISH, request, { acknowledge: true }, topic, []])
+        const answer = yield* promise(() => a.client.next())
+        expect(answer.slice(0, 5)).toEqual([ERROR, PUBLISH, request, {}, "wamp.error.invalid_uri"])
+        expect(answer[5]).toEqual([expect.stringContaining(`"${topic}"`)])
+      }
+    }))
+
+  it.live("an EVENT carries exactly the payload published: none, args only, or args and kwargs", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const s = yield* joined(r.url)
+      const p = yield* joined(r.url)
+      const id = yield* subscribe(s.client, "com.example.t")
+      p.client.send([PUBLISH, 1, {}, "com.example.t"])
+      p.client.send([PUBLISH, 2, {}, "com.example.t", ["a"]])
+      p.client.send([PUBLISH, 3, {}, "com.example.t", [], { k: 1 }])
+      expect(yield* promise(() => s.client.next())).toEqual([EVENT, id, expect.any(Number), {}])
+      expect(yield* promise(() => s.client.next())).toEqual([EVENT, id, expect.any(Number), {}, ["a"]])
+      expect(yield* promise(() => s.client.next())).toEqual([EVENT, id, expect.any(Number), {}, [], { k: 1 }])
+    }))
+
+  it.live("a pattern subscriber of a disclosed publication gets both the publisher and the topic", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const s = yield* joined(r.url)
+      const p = yield* joined(r.url)
+      const id = yield* subscribe(s.client, "com.example", { match: "prefix" })
+      p.client.send([PUBLISH, 1, { disclose_me: true }, "com.example.deep", [1]])
+      expect(yield* promise(() => s.client.next())).toEqual([
+        EVENT,
+        id,
+        expect.any(Number),
+        { publisher: p.id, publisher_authid: p.authid, publisher_authrole: "anonymous", topic: "com.example.deep" },
+        [1]
+      ])
+    }))
+})
+
+describe("a subscription's life in the subscription meta events", () => {
+  const META = ["on_create", "on_subscribe", "on_unsubscribe", "on_delete"] as const
+
+  /**
+   * A raw session subscribed to the four subscription meta topics; `next()` is the next meta event
+   * about another session, as [name, args] (events about the watcher's own subscriptions are skipped).
+   */
+  const watcher = (url: string) =>
+    Effect.gen(function*() {
+      const w = yield* joined(url)
+      const names = new Map<number, string>()
+      for (const [i, name] of META.entries()) {
+        w.client.send([SUBSCRIBE, 50 + i, {}, `wamp.subscription.${name}`])
+        for (;;) {
+          const m = yield* promise(() => w.client.next())
+          if (m[0] === SUBSCRIBED && m[1] === 50 + i) {
+            names.set(m[2] as number, name)
+            break
+          }
+        }
+      }
+      const next = (): Effect.Effect<readonly [string, Array<unknown>], Error> =>
+        Effect.flatMap(promise(() => w.client.next(10_000)), (m) => {
+          const args = m[4] as Array<unknown>
+          return m[0] === EVENT && args[0] === w.id ? next() : Effect.succeed([names.get(m[1] as number)!, args] as const)
+        })
+      return { next }
+    })
+
+  it.live("created once, subscribed once per session, deleted with its last subscriber; a later one is new", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const w = yield* watcher(r.url)
+      const a = yield* joined(r.url)
+      const b = yield* joined(r.url)
+      const t = yield* subscribe(a.client, "com.example.t", {}, 1)
+      expect(yield* w.next()).toEqual(["on_create", [a.id, { id: t, created: expect.any(String), uri: "com.example.t", match: "exact" }]])
+      expect(yield* w.next()).toEqual(["on_subscribe", [a.id, t]])
+      // subscribing again is no new subscriber: the next event is b's
+      expect(yield* subscribe(a.client, "com.example.t", {}, 2)).toBe(t)
+      expect(yield* subscribe(b.client, "com.example.t", {}, 1)).toBe(t)
+      expect(yield* w.next()).toEqual(["on_subscribe", [b.id, t]])
+      a.client.send([UNSUBSCRIBE, 3, t])
+      expect(yield* promise(() => a.client.next())).toEqual([UNSUBSCRIBED, 3])
+      expect(yield* w.next()).toEqual(["on_unsubscribe", [a.id, t]])
+      b.client.send([UNSUBSCRIBE, 2, t])
+      expect(yield* promise(() => b.client.next())).toEqual([UNSUBSCRIBED, 2])
+      expect(yield* w.next()).toEqual(["on_unsubscribe", [b.id, t]])
+      expect(yield* w.next()).toEqual(["on_delete", [b.id, t]])
+      const again = yield* subscribe(a.client, "com.example.t", {}, 4)
+      expect(again).not.toBe(t)
+      expect(yield* w.next()).toEqual(["on_create", [a.id, expect.objectContaining({ id: again, uri: "com.example.t" })]])
+    }))
+
+  it.live("a subscriber whose connection drops leaves its subscriptions: they are deleted and get no more events", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const w = yield* watcher(r.url)
+      const a = yield* joined(r.url)
+      const t = yield* subscribe(a.client, "com.example.t")
+      expect((yield* w.next())[0]).toBe("on_create")
+      expect((yield* w.next())[0]).toBe("on_subscribe")
+      a.client.close()
+      expect(yield* w.next()).toEqual(["on_unsubscribe", [a.id, t]])
+      expect(yield* w.next()).toEqual(["on_delete", [a.id, t]])
+    }))
+})

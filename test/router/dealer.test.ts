@@ -44,7 +44,8 @@ describe("registration", () => {
       const r = yield* router()
       const c = yield* joined(r.url)
       c.send([UNREGISTER, 7, 123456])
-      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, UNREGISTER, 7, {}, "wamp.error.no_such_registration"])
+      // the spec's error, without a message: exactly five elements
+      expect(yield* promise(() => c.next())).toEqual([ERROR, UNREGISTER, 7, {}, "wamp.error.no_such_registration"])
     }))
 
   it.live("registering an existing procedure fails with wamp.error.procedure_already_exists", () =>
@@ -394,5 +395,313 @@ describe("shared registration", () => {
       a.close()
       yield* promise(() => aLeft)
       expect(yield* promise(() => caller.session.call("com.example.shared"))).toBe("b")
+    }))
+})
+
+describe("what the dealer answers, message by message", () => {
+  /** A raw caller and a raw callee (announcing call_canceling) of com.example.p. */
+  const pair = (options: Record<string, unknown> = {}) =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      const registration = yield* register(callee, "com.example.p", options)
+      return { r, callee, caller, registration }
+    })
+  const message = (m: ReadonlyArray<unknown>) => String((m[5] as Array<unknown>)[0])
+
+  it.live("REGISTER errors name the refused policy or URI", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([REGISTER, 1, { match: "fuzzy" }, "com.example.p"])
+      const match = yield* promise(() => c.next())
+      expect(match.slice(0, 5)).toEqual([ERROR, REGISTER, 1, {}, "wamp.error.invalid_argument"])
+      expect(message(match)).toContain("fuzzy")
+      c.send([REGISTER, 2, { invoke: "sometimes" }, "com.example.p"])
+      const invoke = yield* promise(() => c.next())
+      expect(invoke.slice(0, 5)).toEqual([ERROR, REGISTER, 2, {}, "wamp.error.invalid_argument"])
+      expect(message(invoke)).toContain("sometimes")
+      c.send([REGISTER, 4, {}, "com..bad"])
+      expect(message(yield* promise(() => c.next()))).toBe(`invalid procedure URI "com..bad" for match "exact"`)
+    }))
+
+  it.live("CALL errors: a timeout above the maximum, no callee, an unknown cancel mode", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([CALL, 1, { timeout: 2_147_483_648 }, "com.example.p"])
+      const timeout = yield* promise(() => c.next())
+      expect(timeout.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_argument"])
+      expect(message(timeout)).toBe("call timeout 2147483648 ms is above the maximum of 2147483647 ms")
+      c.send([CALL, 2, { timeout: 2_147_483_647 }, "com.example.none"])
+      const none = yield* promise(() => c.next())
+      expect(none.slice(0, 5)).toEqual([ERROR, CALL, 2, {}, "wamp.error.no_such_procedure"])
+      expect(message(none)).toBe(`no callee registered for procedure "com.example.none"`)
+      c.send([CALL, 3, {}, "com.has space"])
+      expect(message(yield* promise(() => c.next()))).toBe(`invalid procedure URI "com.has space"`)
+      c.send([CANCEL, 4, { mode: "gently" }])
+      const mode = yield* promise(() => c.next())
+      expect(mode.slice(0, 5)).toEqual([ERROR, CANCEL, 4, {}, "wamp.error.invalid_argument"])
+      expect(message(mode)).toContain("gently")
+    }))
+
+  it.live("an unauthorized REGISTER or CALL names the procedure", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({
+        realms: [{
+          name: "realm1",
+          roles: [{
+            name: "anonymous",
+            permissions: [{ uri: "com.open", match: "prefix", allow: { call: true, register: true, publish: false, subscribe: false }, disclose: { caller: false, publisher: false } }]
+          }]
+        }]
+      }))
+      const c = yield* joined(r.url)
+      c.send([REGISTER, 1, {}, "org.closed"])
+      const reg = yield* promise(() => c.next())
+      expect(reg.slice(0, 5)).toEqual([ERROR, REGISTER, 1, {}, "wamp.error.not_authorized"])
+      expect(message(reg)).toBe(`session is not authorized to register procedure "org.closed"`)
+      c.send([CALL, 2, {}, "org.closed"])
+      const call = yield* promise(() => c.next())
+      expect(call.slice(0, 5)).toEqual([ERROR, CALL, 2, {}, "wamp.error.not_authorized"])
+      expect(message(call)).toBe(`session is not authorized to call procedure "org.closed"`)
+    }))
+
+  it.live("INVOCATION, RESULT and ERROR carry exactly the payload given: none, args only, or args and kwargs", () =>
+    Effect.gen(function*() {
+      const { callee, caller, registration } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      caller.send([CALL, 2, {}, "com.example.p", ["a"]])
+      caller.send([CALL, 3, {}, "com.example.p", [], { k: 1 }])
+      const i1 = yield* promise(() => callee.next())
+      const i2 = yield* promise(() => callee.next())
+      const i3 = yield* promise(() => callee.next())
+      expect(i1).toEqual([INVOCATION, expect.any(Number), registration, {}])
+      expect(i2).toEqual([INVOCATION, expect.any(Number), registration, {}, ["a"]])
+      expect(i3).toEqual([INVOCATION, expect.any(Number), registration, {}, [], { k: 1 }])
+      callee.send([YIELD, i1[1], {}])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}])
+      callee.send([ERROR, INVOCATION, i2[1], {}, "com.example.failed"])
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 2, {}, "com.example.failed"])
+      callee.send([ERROR, INVOCATION, i3[1], {}, "com.example.failed", ["why"], { k: 2 }])
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 3, {}, "com.example.failed", ["why"], { k: 2 }])
+    }))
+
+  it.live("a CALL reusing the request id of a pending call is a protocol violation", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      caller.send([CALL, 1, {}, "com.example.p"])
+      const abort = yield* promise(() => caller.next())
+      expect(abort).toEqual([3, { message: "CALL request id 1 is already in use" }, "wamp.error.protocol_violation"])
+    }))
+
+  it.live("REGISTER with disclose_caller: every INVOCATION names the caller", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* raw(r.url)
+      const welcome = yield* promise(() => caller.hello())
+      yield* register(callee, "com.example.who", { disclose_caller: true })
+      caller.send([CALL, 1, {}, "com.example.who"])
+      expect((yield* promise(() => callee.next()))[3]).toEqual({
+        caller: welcome[1],
+        caller_authid: (welcome[2] as Record<string, unknown>)["authid"],
+        caller_authrole: "anonymous"
+      })
+    }))
+
+  it.live("a shared registration discloses the caller once any of its callees asked", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const first = yield* joined(r.url)
+      const second = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(first, "com.example.shared", { invoke: "first" })
+      yield* register(second, "com.example.shared", { invoke: "first", disclose_caller: true })
+      caller.send([CALL, 1, {}, "com.example.shared"])
+      expect(Object.keys((yield* promise(() => first.next()))[3] as object).sort()).toEqual(["caller", "caller_authid", "caller_authrole"])
+    }))
+
+  it.live("the call timeout: INTERRUPT with reason wamp.error.timeout, the caller's error says it timed out", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, { timeout: 50 }, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      expect(yield* promise(() => caller.next(10_000))).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled", ["call timed out"]])
+      expect(yield* promise(() => callee.next(10_000))).toEqual([INTERRUPT, invocation[1], { mode: "killnowait", reason: "wamp.error.timeout" }])
+    }))
+
+  it.live("a timeout of 0 is no timeout: the INVOCATION carries none and the call waits for its answer", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, { timeout: 0 }, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      expect(invocation[3]).toEqual({})
+      callee.send([YIELD, invocation[1], {}, ["done"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}, ["done"]])
+    }))
+
+  it.live("a callee that leaves fails its pending calls saying so; the caller's own session is unaffected", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      callee.close()
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled", ["the callee left"]])
+    }))
+
+  it.live("canceling a call that already completed does nothing", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* pair()
+      caller.send([CALL, 1, {}, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      callee.send([YIELD, invocation[1], {}, ["done"]])
+      expect(yield* promise(() => caller.next())).toEqual([RESULT, 1, {}, ["done"]])
+      caller.send([CANCEL, 1, { mode: "killnowait" }])
+      caller.send([CALL, 2, {}, "com.example.p"])
+      // the callee's next message is the next call (no INTERRUPT), the caller's its answer (no ERROR)
+      const second = yield* promise(() => callee.next(10_000))
+      expect(second[0]).toBe(INVOCATION)
+      callee.send([YIELD, second[1], {}, ["two"]])
+      expect(yield* promise(() => caller.next(10_000))).toEqual([RESULT, 2, {}, ["two"]])
+    }))
+
+  it.live("kill to a callee that cannot cancel: the caller is answered at once, the callee gets no INTERRUPT", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* raw(r.url)
+      yield* promise(() => callee.hello("realm1", { roles: { callee: {} } }))
+      yield* register(callee, "com.example.p")
+      const caller = yield* joined(r.url)
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      caller.send([CANCEL, 1, { mode: "kill" }])
+      expect(yield* promise(() => caller.next())).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled", ["call canceled by the caller"]])
+      caller.send([CALL, 2, {}, "com.example.p", ["next"]])
+      expect((yield* promise(() => callee.next(10_000)))[4]).toEqual(["next"])
+    }))
+})
+
+describe("calls whose caller no longer waits", () => {
+  const skipped = (progress: boolean) =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const callee = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(callee, "com.example.p")
+      caller.send([CALL, 1, progress ? { receive_progress: true } : {}, "com.example.p"])
+      const invocation = yield* promise(() => callee.next())
+      caller.send([CANCEL, 1, { mode: "skip" }])
+      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+      return { r, callee, caller, id: invocation[1] as number }
+    })
+
+  it.live("after skip, the callee's progressive results and late ERROR are dropped and it stays", () =>
+    Effect.gen(function*() {
+      const { callee, caller, id } = yield* skipped(true)
+      callee.send([YIELD, id, { progress: true }, ["p"]])
+      callee.send([ERROR, INVOCATION, id, {}, "com.example.failed"])
+      callee.send([REGISTER, 2, {}, "com.example.q"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(REGISTERED)
+      caller.send([CALL, 2, {}, "com.example.q"])
+      expect((yield* promise(() => callee.next(10_000)))[0]).toBe(INVOCATION)
+    }))
+
+  it.live("after skip, a callee that leaves takes its registrations with it", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* skipped(false)
+      callee.close()
+      yield* promise(() => callee.closed)
+      // once the router has seen the close, the procedure is gone
+      for (let request = 2; request < 100; request++) {
+        caller.send([CALL, request, {}, "com.example.p"])
+        const answer = yield* promise(() => caller.next(10_000))
+        if (answer[4] === "wamp.error.no_such_procedure") return
+        expect(answer[4]).toBe("wamp.error.canceled")
+      }
+      expect.fail("the procedure stayed registered")
+    }))
+})
+
+describe("callees that did not announce call_canceling get no INTERRUPT", () => {
+  const plainCallee = Effect.gen(function*() {
+    const r = yield* router()
+    const callee = yield* raw(r.url)
+    yield* promise(() => callee.hello("realm1", { roles: { callee: {} } }))
+    yield* register(callee, "com.example.p")
+    const caller = yield* joined(r.url)
+    return { r, callee, caller }
+  })
+
+  it.live("on a call timeout", () =>
+    Effect.gen(function*() {
+      const { callee, caller } = yield* plainCallee
+      caller.send([CALL, 1, { timeout: 50 }, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      expect((yield* promise(() => caller.next(10_000))).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+      caller.send([CALL, 2, {}, "com.example.p", ["next"]])
+      expect((yield* promise(() => callee.next(10_000)))[4]).toEqual(["next"])
+    }))
+
+  it.live("when the caller leaves", () =>
+    Effect.gen(function*() {
+      const { r, callee, caller } = yield* plainCallee
+      caller.send([CALL, 1, {}, "com.example.p"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(INVOCATION)
+      caller.close()
+      const next = yield* joined(r.url)
+      // the barrier may reach the callee before the router saw the first caller leave: either way,
+      // the callee's next message is an INVOCATION
+      next.send([CALL, 1, {}, "com.example.p", ["next"]])
+      expect((yield* promise(() => callee.next(10_000)))[4]).toEqual(["next"])
+    }))
+})
+
+describe("registering with the meta API off", () => {
+  it.live("REGISTER, a shared registration's second callee and UNREGISTER work without meta events", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({ realms: [{ name: "realm1", roles: [{ name: "anonymous", permissions: [allowAll()] }], options: { enableMetaApi: false } }] }))
+      const a = yield* joined(r.url)
+      const b = yield* joined(r.url)
+      const id = yield* register(a, "com.example.shared", { invoke: "roundrobin" })
+      expect(yield* register(b, "com.example.shared", { invoke: "roundrobin" })).toBe(id)
+      b.send([UNREGISTER, 2, id])
+      expect(yield* promise(() => b.next())).toEqual([UNREGISTERED, 2])
+    }))
+
+  it.live("a trailing dot is no procedure URI to call", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* joined(r.url)
+      c.send([CALL, 1, {}, "com.example."])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_uri"])
+    }))
+})
+
+describe("joining a shared registration", () => {
+  it.live("a callee without disclose_caller does not turn disclosure on", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const first = yield* joined(r.url)
+      const second = yield* joined(r.url)
+      const caller = yield* joined(r.url)
+      yield* register(first, "com.example.shared", { invoke: "first" })
+      yield* register(second, "com.example.shared", { invoke: "first", disclose_caller: false })
+      caller.send([CALL, 1, {}, "com.example.shared"])
+      expect((yield* promise(() => first.next()))[3]).toEqual({})
+    }))
+
+  it.live("counts toward max_registrations_per_session", () =>
+    Effect.gen(function*() {
+      const r = yield* router(testConfig({ realms: [{ name: "realm1", roles: [{ name: "anonymous", permissions: [allowAll()] }], options: { maxRegistrationsPerSession: 1 } }] }))
+      const owner = yield* joined(r.url)
+      const full = yield* joined(r.url)
+      yield* register(owner, "com.example.shared", { invoke: "roundrobin" })
+      yield* register(full, "com.example.own")
+      full.send([REGISTER, 2, { invoke: "roundrobin" }, "com.example.shared"])
+      expect((yield* promise(() => full.next())).slice(0, 5)).toEqual([ERROR, REGISTER, 2, {}, "wampgres.error.limit_exceeded"])
     }))
 })

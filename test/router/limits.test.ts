@@ -230,6 +230,7 @@ describe("per-session limits: an ERROR with wampgres.error.limit_exceeded, the s
       expect((yield* ask(c, [SUBSCRIBE, 2, { match: "prefix" }, "com.example"]))[0]).toBe(SUBSCRIBED)
       const refused = yield* ask(c, [SUBSCRIBE, 3, {}, "com.example.c"])
       expect(refused.slice(0, 5)).toEqual([ERROR, SUBSCRIBE, 3, {}, LIMIT_EXCEEDED])
+      expect(String((refused[5] as Array<unknown>)[0])).toContain("max_subscriptions_per_session")
       expect(yield* ask(c, [SUBSCRIBE, 4, {}, "com.example.a"])).toEqual([SUBSCRIBED, 4, a[2]])
       // still subscribed and served
       const publisher = yield* joined(r.url)

@@ -91,6 +91,28 @@ const callee = (url: string, procedure: string) =>
   })
 
 describe("router observability", () => {
+  it.live("counts each EVENT sent, once per receiver, and each PUBLISH received", () =>
+    Effect.gen(function*() {
+      const r = yield* running()
+      const subscribers = [yield* raw(r.url), yield* raw(r.url)]
+      for (const s of subscribers) {
+        yield* promise(() => s.hello())
+        s.send([32, 1, {}, "com.example.counted"])
+        expect((yield* promise(() => s.next()))[0]).toBe(33)
+      }
+      const publisher = yield* raw(r.url)
+      yield* promise(() => publisher.hello())
+      const before = yield* scrape(r)
+      for (let i = 0; i < 3; i++) publisher.send([16, i + 1, {}, "com.example.counted", [i]])
+      for (const s of subscribers) {
+        for (let i = 0; i < 3; i++) expect((yield* promise(() => s.next(10_000)))[4]).toEqual([i])
+      }
+      const after = yield* scrape(r)
+      const delta = (series: string) => sample(after, series) - sample(before, series)
+      expect(delta(`wampgres_router_messages_sent_total{type="EVENT"}`)).toBe(6)
+      expect(delta(`wampgres_router_messages_received_total{type="PUBLISH"}`)).toBe(3)
+    }).pipe(Effect.scoped))
+
   it.live("answers /health on a web transport", () =>
     Effect.gen(function*() {
       const r = yield* running()
@@ -121,6 +143,10 @@ describe("router observability", () => {
       expect(delta(`wampgres_router_calls_total{procedure="com.example.nobody",outcome="rejected"}`)).toBe(1)
       expect(delta(`wampgres_router_call_duration_seconds_count{procedure="com.example.echo"}`)).toBe(calls + errors)
       expect(delta(`wampgres_router_call_duration_seconds_bucket{procedure="com.example.echo",le="+Inf"}`)).toBe(calls + errors)
+      // seconds, measured from each CALL to its answer: positive, and far below a minute in all
+      const seconds = delta(`wampgres_router_call_duration_seconds_sum{procedure="com.example.echo"}`)
+      expect(seconds).toBeGreaterThan(0)
+      expect(seconds).toBeLessThan(60)
       expect(delta(`wampgres_router_messages_received_total{type="CALL"}`)).toBe(calls + errors + 1)
       expect(delta(`wampgres_router_messages_sent_total{type="RESULT"}`)).toBe(calls)
       expect(delta(`wampgres_router_messages_sent_total{type="INVOCATION"}`)).toBe(calls + errors)

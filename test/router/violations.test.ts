@@ -8,10 +8,17 @@ import * as Effect from "effect/Effect"
 import type { SerializerName } from "../../src/router/types.js"
 import { callError, promise, raw, RawClient, router, session, testConfig } from "./support.js"
 
-type Violation = { readonly name: string; readonly serializer?: SerializerName; readonly commit: (c: RawClient) => void; readonly joined?: boolean }
+type Violation = {
+  readonly name: string
+  readonly serializer?: SerializerName
+  readonly commit: (c: RawClient) => void
+  readonly joined?: boolean
+  /** What the ABORT's message says, where the session (not the shape check) finds the violation. */
+  readonly says?: string
+}
 
 const violations: ReadonlyArray<Violation> = [
-  { name: "a second HELLO", commit: (c) => c.send([1, "realm1", { roles: { caller: {} } }]) },
+  { name: "a second HELLO", commit: (c) => c.send([1, "realm1", { roles: { caller: {} } }]), says: "HELLO received on an established session" },
   { name: "a YIELD for an unknown request", commit: (c) => c.send([70, 4242, {}, ["x"]]) },
   { name: "an ERROR for an unknown INVOCATION", commit: (c) => c.send([8, 68, 4242, {}, "com.example.error"]) },
   { name: "an ERROR for a request type other than INVOCATION", commit: (c) => c.send([8, 48, 1, {}, "com.example.error"]) },
@@ -20,13 +27,13 @@ const violations: ReadonlyArray<Violation> = [
   { name: "a CALL with kwargs but no args list", commit: (c) => c.send([48, 1, {}, "com.example.p", { k: 1 }]) },
   { name: "a PUBLISH with too many elements", commit: (c) => c.send([16, 1, {}, "com.example.t", [], {}, "extra"]) },
   { name: "a message that is not an array", commit: (c) => c.send({ hello: "world" } as unknown as Array<unknown>) },
-  { name: "an empty array", commit: (c) => c.send([]) },
+  { name: "an empty array", commit: (c) => c.send([]), says: "a WAMP message must be a non-empty array" },
   { name: "an unknown message type", commit: (c) => c.send([99, 1, {}]) },
   { name: "a router-only message type (EVENT)", commit: (c) => c.send([36, 1, 2, {}]) },
-  { name: "undecodable JSON", commit: (c) => c.sendRaw("[48, 1, {}, \"com.example.p\"") },
-  { name: "undecodable msgpack", serializer: "msgpack", commit: (c) => c.sendRaw(Buffer.from([0x93, 0x01])) },
-  { name: "undecodable cbor", serializer: "cbor", commit: (c) => c.sendRaw(Buffer.from([0x83, 0x01])) },
-  { name: "a CALL before HELLO", joined: false, commit: (c) => c.send([48, 1, {}, "com.example.p"]) }
+  { name: "undecodable JSON", commit: (c) => c.sendRaw("[48, 1, {}, \"com.example.p\""), says: "undecodable json message: " },
+  { name: "undecodable msgpack", serializer: "msgpack", commit: (c) => c.sendRaw(Buffer.from([0x93, 0x01])), says: "undecodable msgpack message: " },
+  { name: "undecodable cbor", serializer: "cbor", commit: (c) => c.sendRaw(Buffer.from([0x83, 0x01])), says: "undecodable cbor message: " },
+  { name: "a CALL before HELLO", joined: false, commit: (c) => c.send([48, 1, {}, "com.example.p"]), says: "message type 48 before the session was established" }
 ]
 
 describe("protocol violations", () => {
@@ -48,6 +55,7 @@ describe("protocol violations", () => {
       expect(abort[0]).toBe(3)
       expect(abort[2]).toBe("wamp.error.protocol_violation")
       expect(typeof (abort[1] as Record<string, unknown>)["message"]).toBe("string")
+      if (v.says !== undefined) expect((abort[1] as { message: string }).message).toContain(v.says)
       yield* promise(() => offender.closed)
       // the offender's registration and subscription are gone; the bystander is unharmed
       expect((yield* callError(() => bystander.session.call("com.example.offender"))).error).toBe("wamp.error.no_such_procedure")

@@ -21,11 +21,13 @@ const transfer = {
   required: ["id", "from", "to", "amount", "at"],
   additionalProperties: true
 }
-const catalog = Reflection.catalog([...Ledger.procedures], [...Ledger.topics])
+/** Built by the first test that needs it, not at import: a failure to build it fails tests, not the file's loading. */
+let built: Reflection.Catalog | undefined
+const catalog = (): Reflection.Catalog => (built ??= Reflection.catalog([...Ledger.procedures], [...Ledger.topics]))
 
 describe("JSON Schema of the ledger's Schemas", () => {
   it("transfer: kwargs from, to, a positive amount and an optional idempotency key (no other kwarg); its result; its errors", () => {
-    const described = catalog.procedures.get(Ledger.transfer.uri)!
+    const described = catalog().procedures.get(Ledger.transfer.uri)!
     expect(described).toEqual({
       uri: Ledger.transfer.uri,
       description: Ledger.transfer.description,
@@ -61,7 +63,7 @@ describe("JSON Schema of the ledger's Schemas", () => {
   })
 
   it("history streams Transfers (a Date travels as a string); its result is one of two shapes; limit is optional", () => {
-    const described = catalog.procedures.get(Ledger.history.uri)!
+    const described = catalog().procedures.get(Ledger.history.uri)!
     expect(described.streaming).toBe(true)
     expect(described.progress).toEqual({ $schema: META, ...transfer })
     expect(described.args.kwargs["required"]).toEqual(["account"])
@@ -69,20 +71,20 @@ describe("JSON Schema of the ledger's Schemas", () => {
   })
 
   it("get_account takes its id positionally too", () => {
-    expect(catalog.procedures.get(Ledger.getAccount.uri)!.args.positional).toEqual(["id"])
+    expect(catalog().procedures.get(Ledger.getAccount.uri)!.args.positional).toEqual(["id"])
   })
 
   it("topics: on_transfer carries a Transfer, on_account_change an id and balance", () => {
-    expect(catalog.topics.get(Ledger.Uris.onTransfer)).toEqual({
+    expect(catalog().topics.get(Ledger.Uris.onTransfer)).toEqual({
       uri: Ledger.Uris.onTransfer,
       description: Ledger.onTransfer.description,
       payload: { $schema: META, ...transfer }
     })
-    expect(catalog.topics.get(Ledger.Uris.onAccountChange)!.payload["required"]).toEqual(["id", "balance"])
+    expect(catalog().topics.get(Ledger.Uris.onAccountChange)!.payload["required"]).toEqual(["id", "balance"])
   })
 
   it("errors: the message as args[0], the fields (no _tag) as kwargs, and who raises them", () => {
-    expect(catalog.errors.get(Ledger.InsufficientFunds.uri)).toEqual({
+    expect(catalog().errors.get(Ledger.InsufficientFunds.uri)).toEqual({
       uri: Ledger.InsufficientFunds.uri,
       tag: "InsufficientFunds",
       args: { $schema: META, type: "array", prefixItems: [{ type: "string" }], minItems: 1, maxItems: 1 },
@@ -95,7 +97,7 @@ describe("JSON Schema of the ledger's Schemas", () => {
       },
       procedures: [Ledger.transfer.uri]
     })
-    expect(catalog.errors.get(Ledger.NoSuchAccount.uri)!.procedures).toEqual([
+    expect(catalog().errors.get(Ledger.NoSuchAccount.uri)!.procedures).toEqual([
       Ledger.getAccount.uri,
       Ledger.history.uri,
       Ledger.mint.uri,
@@ -107,19 +109,19 @@ describe("JSON Schema of the ledger's Schemas", () => {
     fc.assert(fc.property(fc.integer(), fc.integer(), (account, amount) => {
       const { _tag, ...kwargs } = Schema.encodeSync(Ledger.InsufficientFunds)(new Ledger.InsufficientFunds({ account, amount })) as Record<string, unknown>
       expect(_tag).toBe("InsufficientFunds")
-      const schema = catalog.errors.get(Ledger.InsufficientFunds.uri)!.kwargs
+      const schema = catalog().errors.get(Ledger.InsufficientFunds.uri)!.kwargs
       expect(Object.keys(kwargs).sort()).toEqual([...(schema["required"] as Array<string>)].sort())
     })))
 
   it.effect("answers: lists sorted, unknown URIs with the spec's or the project's error, a URI required", () =>
     Effect.gen(function*() {
-      const list = yield* Reflection.answer(catalog, "procedure.list", { args: [], kwargs: {} })
+      const list = yield* Reflection.answer(catalog(), "procedure.list", { args: [], kwargs: {} })
       expect(list.args[0]).toEqual([...Ledger.procedures.map((c) => c.uri)].sort())
-      const missing = yield* Effect.flip(Reflection.answer(catalog, "procedure.describe", { args: ["com.example.x"], kwargs: {} }))
+      const missing = yield* Effect.flip(Reflection.answer(catalog(), "procedure.describe", { args: ["com.example.x"], kwargs: {} }))
       expect(missing.error).toBe("wamp.error.no_such_procedure")
-      const topic = yield* Effect.flip(Reflection.answer(catalog, "topic.describe", { args: [], kwargs: { uri: "com.example.x" } }))
+      const topic = yield* Effect.flip(Reflection.answer(catalog(), "topic.describe", { args: [], kwargs: { uri: "com.example.x" } }))
       expect(topic.error).toBe("wampgres.error.no_such_topic")
-      const noUri = yield* Effect.flip(Reflection.answer(catalog, "error.describe", { args: [42], kwargs: {} }))
+      const noUri = yield* Effect.flip(Reflection.answer(catalog(), "error.describe", { args: [42], kwargs: {} }))
       expect(noUri.error).toBe("wamp.error.invalid_argument")
     }))
 })
@@ -147,7 +149,7 @@ const authorizer = new RealmAuthorizer({
 })
 
 const answerOf = (name: Parameters<typeof Reflection.answer>[1], args: Array<unknown> = []) =>
-  Effect.runSync(Reflection.answer(catalog, name, { args, kwargs: {} }))
+  Effect.runSync(Reflection.answer(catalog(), name, { args, kwargs: {} }))
 
 describe("the router's filtering of reflection answers", () => {
   const reader = (name: Parameters<typeof filterResult>[1]["name"]) => ({ name, role: "reader" })
