@@ -40,18 +40,23 @@ export const retrying = <A, E, R>(
   options: RetryOptions = {}
 ): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql.withTransaction(asCaller(body)).pipe(
-      Effect.tapError((error) =>
-        error instanceof SqlError && isRetryable(error)
-          ? Effect.andThen(Effect.logDebug(`transaction aborted (${sqlState(error)}), retrying`), retried(sqlState(error)))
-          : Effect.void
-      ),
-      Effect.retry({
-        while: isRetryable,
-        schedule: Schedule.exponential(`${options.baseDelay ?? 5} millis`).pipe(Schedule.jittered),
-        times: options.retries ?? 5
-      })
-    ))
+    Effect.suspend(() => {
+      const retries = options.retries ?? 5
+      // a retry is counted only when one follows: the last failure reaches the caller instead
+      let failures = 0
+      return sql.withTransaction(asCaller(body)).pipe(
+        Effect.tapError((error) =>
+          error instanceof SqlError && isRetryable(error) && ++failures <= retries
+            ? Effect.andThen(Effect.logDebug(`transaction aborted (${sqlState(error)}), retrying`), retried(sqlState(error)))
+            : Effect.void
+        ),
+        Effect.retry({
+          while: isRetryable,
+          schedule: Schedule.exponential(`${options.baseDelay ?? 5} millis`).pipe(Schedule.jittered),
+          times: retries
+        })
+      )
+    }))
 
 /** Runs `body` in one transaction (nested: a savepoint); no retry. */
 export const around = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
