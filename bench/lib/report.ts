@@ -84,7 +84,7 @@ export const renderSpread = (rows: ReadonlyArray<RowResult>): string => {
     const cpu = r.spread?.routerComponentCpuPer1k
     const mid = (r.roles?.router?.cpuPer1k ?? 0) + (r.roles?.component?.cpuPer1k ?? 0)
     const callsText = calls === undefined ? "-" : `${num(calls.min)}-${num(calls.max)}${width(calls.min, calls.max, r.load?.callsPerSecond)}`
-    const cpuText = cpu === undefined ? "-" : `${num(cpu.min, 3)}-${num(cpu.max, 3)}${width(cpu.min, cpu.max, mid)}`
+    const cpuText = cpu === undefined ? "-" : `${num(cpu.min, 4)}-${num(cpu.max, 4)}${width(cpu.min, cpu.max, mid)}`
     return `${r.label.padEnd(labelWidth)}  ${callsText.padEnd(26)}  ${cpuText}`
   })
   const header = `${"row".padEnd(labelWidth)}  ${"calls/s min-max".padEnd(26)}  router+comp CPU s per 1k calls min-max`
