@@ -17,7 +17,8 @@ import { type BenchOptions, defaults, startScriptNodeOptions } from "./lib/optio
 import type { Serializer } from "./lib/protocol.js"
 import { otlpSink } from "./lib/otlpSink.js"
 import { progressPrinter } from "./lib/progress.js"
-import { renderTable, writeReport } from "./lib/report.js"
+import { combineRepeats, interleave } from "./lib/repeat.js"
+import { renderSpread, renderTable, writeReport } from "./lib/report.js"
 import type { Report, RowResult } from "./lib/result.js"
 import { revisionWorktree } from "./lib/revision.js"
 import { routerConfig } from "./lib/routerConfig.js"
@@ -78,6 +79,12 @@ const flags = {
     ),
     Flag.withDefault("")
   ),
+  repeat: Flag.Int("repeat").pipe(
+    Flag.withDescription(
+      "Measure every row N times, the variants of a scenario interleaved (A B C A B C); each row reports its repeats' medians and spread"
+    ),
+    Flag.withDefault(1)
+  ),
   resultsDir: Flag.String("results-dir").pipe(Flag.withDescription("Where the JSON report goes"), Flag.withDefault("bench/results"))
 }
 
@@ -127,7 +134,7 @@ const resolveOptions = (p: Parsed): Effect.Effect<BenchOptions, UsageError> =>
     }
     const seconds = (o: Option.Option<number>, normal: number, quick: number) =>
       Option.match(o, { onNone: () => (p.quick ? quick : normal), onSome: (s) => Math.round(s * 1000) })
-    const positive = { sessions: p.sessions, inflight: p.inflight, "pool-max": p.poolMax }
+    const positive = { sessions: p.sessions, inflight: p.inflight, "pool-max": p.poolMax, repeat: p.repeat }
     for (const [name, value] of Object.entries(positive)) {
       if (value < 1) return yield* usage(`--${name} must be at least 1`)
     }
@@ -227,30 +234,38 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
 
   const progress = progressPrinter()
   const ctx: RunContext = { options, database, runId, routerConfigFile, onProgress: () => undefined, otlp: sink, revisionDatabases }
-  const results: Array<RowResult> = []
-  for (const [i, row] of rows.entries()) {
-    const show = progress.row(`[${i + 1}/${rows.length}] ${row.label}`)
+  // Each row `repeat` times, the variants of one scenario and serializer taking turns.
+  const repeat = parsed.repeat
+  const steps = interleave(rows, repeat, (r) => JSON.stringify([r.scenario.id, r.serializer ?? null]))
+  const measured: Array<Array<RowResult>> = rows.map(() => [])
+  for (const [n, { repeat: k, row: i }] of steps.entries()) {
+    const row = rows[i] as (typeof rows)[number]
+    const tag = `[${n + 1}/${steps.length}] ${row.label}${repeat > 1 ? ` (repeat ${k}/${repeat})` : ""}`
+    const show = progress.row(tag)
     show("starting")
-    let result = yield* runRow(row, { ...ctx, runId: `${runId}r${i + 1}`, onProgress: show })
+    let result = yield* runRow(row, { ...ctx, runId: `${runId}r${i + 1}${repeat > 1 ? `x${k}` : ""}`, onProgress: show })
     if (result.status === "unavailable" && result.reason === "no database" && databaseProblem !== undefined) {
       result = { ...result, reason: `database: ${databaseProblem}` }
     }
-    results.push(result)
+    measured[i]?.push(result)
     progress.clear()
     const summary = result.status === "ok"
       ? `${Math.round(result.load?.callsPerSecond ?? 0).toLocaleString("en-US")} calls/s, ${result.load?.errors ?? 0} errors`
       : `${result.status}: ${(result.reason ?? "").split("\n")[0]}`
-    yield* Console.log(`[${i + 1}/${rows.length}] ${row.label}: ${summary}`)
+    yield* Console.log(`${tag}: ${summary}`)
   }
+  const results = measured.map(combineRepeats)
 
   const targets = evaluateTargets(results)
   const comparisons = renderComparisons(compareVariants(results))
+  const spread = renderSpread(results)
+  const table = spread === "" ? renderTable(results) : `${renderTable(results)}\n\n${spread}`
   if (comparisons !== "") {
     yield* Console.log(
-      `\n${renderTable(results)}\n\nVariants (ratios within this run; CPU/call: our router + the service; µs: CPU per call added)\n${comparisons}`
+      `\n${table}\n\nVariants (ratios within this run; CPU/call: our router + the service; µs: CPU per call added)\n${comparisons}`
     )
   } else {
-    yield* Console.log(`\n${renderTable(results)}`)
+    yield* Console.log(`\n${table}`)
   }
   yield* Console.log(`\nTargets (from this run)\n${renderTargets(targets)}`)
   const report: Report = {
@@ -262,6 +277,7 @@ const bench = Effect.fn("bench")(function*(parsed: Parsed) {
       ...options,
       databaseUrl: options.databaseUrl === undefined ? undefined : redactUrl(options.databaseUrl),
       pgbenchClients: Math.min(options.inflight, options.poolMax),
+      repeat,
       revisions: revisions.map(({ commit, rev }) => ({ rev, commit }))
     },
     database: database === undefined

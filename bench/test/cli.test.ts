@@ -21,6 +21,12 @@ describe("bench flags", () => {
     expect(result.stderr).toContain('"no-such-revision-of-wampgres" is not a commit of this repository')
   })
 
+  it("--repeat must be at least 1", () => {
+    const result = bench("--repeat", "0", "--scenarios", "echo")
+    expect(result.status).toBe(2)
+    expect(result.stderr).toContain("--repeat must be at least 1")
+  })
+
   it("--list shows the new rows", () => {
     const result = bench("--list")
     expect(result.status).toBe(0)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import { combineRepeats } from "../lib/repeat.js"
 import { renderTable } from "../lib/report.js"
 import type { RowResult, TargetVerdict } from "../lib/result.js"
 import { compareVariants, evaluateTargets, ourCpuPer1k, renderComparisons, renderTargets, verdictOf } from "../lib/targets.js"
@@ -264,24 +265,41 @@ describe("variants: tracing off against the revision before, tracing on against 
     expect(text).toContain("+19.8")
   })
 
-  it("tracing off within 3% of before: met inside, not met outside, per row", () => {
+  it("tracing off within 3% of before (CPU per call): met inside, not met outside, per row", () => {
     const targets = evaluateTargets([
       ...variants("now.v1", { before: [10_000, 0.01, 0.02], off: [9_700, 0.0103, 0.0206], on: [5_000, 0.03, 0.06] }),
       ...variants("echo", { before: [20_000, 0.01, 0.01], off: [19_000, 0.0104, 0.01], on: [8_000, 0.03, 0.01] })
     ])
     const tracing = targets.filter((t) => t.topic === "tracing")
     expect(tracing.map((t) => [t.name, verdictOf(t)])).toEqual([
-      [`tracing off vs rev ${before}: now.v1 json`, "met"],
-      [`tracing off vs rev ${before}: echo json`, "not met"]
+      [`tracing off vs rev ${before}: now.v1 json, CPU per call`, "met"],
+      [`tracing off vs rev ${before}: echo json, CPU per call`, "not met"]
     ])
     expect(tracing[0]!.value).toBeCloseTo(1.03, 9)
+    expect(tracing[0]!.detail).toBe("router + service CPU per call x1.030; calls/s x0.970 (information)")
   })
 
-  it("a faster calls/s does not hide a CPU cost above 3%, and fewer calls/s fail it at equal CPU", () => {
+  it("judges the cost only: a faster calls/s does not hide a CPU cost above 3%, fewer calls/s at equal CPU is met", () => {
     const cpuUp = evaluateTargets(variants("now.v1", { before: [10_000, 0.01, 0.02], off: [12_000, 0.0104, 0.0208], on: [1, 1, 1] }))
-    const slower = evaluateTargets(variants("now.v1", { before: [10_000, 0.01, 0.02], off: [9_600, 0.01, 0.02], on: [1, 1, 1] }))
+    const slower = evaluateTargets(variants("now.v1", { before: [10_000, 0.01, 0.02], off: [9_000, 0.01, 0.02], on: [1, 1, 1] }))
     expect(verdictOf(cpuUp.find((t) => t.topic === "tracing")!)).toBe("not met")
-    expect(verdictOf(slower.find((t) => t.topic === "tracing")!)).toBe("not met")
+    const slowerVerdict = slower.find((t) => t.topic === "tracing")!
+    expect(verdictOf(slowerVerdict)).toBe("met")
+    expect(slowerVerdict.detail).toContain("calls/s x0.900 (information)")
+  })
+
+  it("with repeats, the verdict reads the medians and says how many repeats they come from", () => {
+    const repeated = (scenario: string, figures: ReadonlyArray<[number, number, number]>, f: { revision?: string; tracing: boolean; reference?: boolean }) =>
+      combineRepeats(figures.map(([calls, router, comp]) => row(scenario, calls, { router, comp, ...f })))
+    const targets = evaluateTargets([
+      // One noisy repeat each side (0.05 before, 0.001 off) does not move the medians.
+      repeated("now.v1", [[10_000, 0.01, 0.02], [9_000, 0.05, 0.02], [10_500, 0.01, 0.02]], { revision: before, tracing: false, reference: false }),
+      repeated("now.v1", [[9_900, 0.0102, 0.02], [9_800, 0.001, 0.02], [9_700, 0.0102, 0.02]], { tracing: false })
+    ])
+    const tracing = targets.find((t) => t.topic === "tracing")!
+    expect(tracing.value).toBeCloseTo(0.0302 / 0.03, 9)
+    expect(verdictOf(tracing)).toBe("met")
+    expect(tracing.detail).toContain("medians of 3 repeats")
   })
 
   it("without a revision row, the tracing target is not measured and says what it needs", () => {
