@@ -157,11 +157,13 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("observability"
         sample(after, "wampgres_transaction_retries_total", {}) - sample(before, "wampgres_transaction_retries_total", {}),
         2
       )
-      // on_transfer, published once after the COMMIT of the attempt that succeeded
-      assert.isAtLeast(
-        sample(after, "wampgres_events_published_total", {}) - sample(before, "wampgres_events_published_total", {}),
-        1
+      // on_transfer, published by the outbox's relay after the COMMIT of the attempt that succeeded
+      // (asynchronously: the metrics are read again until it has been, 15 s at most)
+      const published = yield* get("/metrics").pipe(
+        Effect.map((r) => sample(r.body, "wampgres_events_published_total", {}) - sample(before, "wampgres_events_published_total", {})),
+        Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (delta) => delta >= 1, times: 150 })
       )
+      assert.isAtLeast(published, 1)
       const { invocation, attempts } = yield* receiver.await((spans) => {
         const invocation = spans.find((s) =>
           s.name === `${L}.transfer` && s.kind === 2 && s.attributes["wamp.outcome"] === "ok" &&
