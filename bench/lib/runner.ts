@@ -9,6 +9,7 @@ import { type Child, ChildError, spawnChild } from "./child.js"
 import type { BenchDatabase } from "./database.js"
 import type { BenchOptions } from "./options.js"
 import { type OtlpSink, tracingEnv } from "./otlpSink.js"
+import { serviceEntry } from "./serviceEntry.js"
 import { findPgbench, nowScript, type PgbenchOptions, runPgbench } from "./pgbench.js"
 import { checkTransfers, prepareTransferAccounts, transferScripts, transferVariables } from "./pgbenchTransfer.js"
 import { cpuSeconds, memory, treeCpuSeconds } from "./procstat.js"
@@ -266,9 +267,11 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
         // another revision it runs in that worktree, as `npm start` there would.
         const root = codeRoot(row)
         const databaseUrl = yield* serviceDatabaseUrl(row, ctx, ctx.database)
+        const entry = yield* serviceEntry(root)
         const service = yield* spawnChild({
           name: row.revision === undefined ? `service ${i + 1}` : `service ${i + 1} (${row.revision.rev})`,
-          script: join(root, "src", "main.ts"),
+          script: entry.script,
+          loader: entry.loader,
           cwd: root,
           env: { ...tracing, ...serviceEnv(ctx, url, databaseUrl, serializer, scenario.instances) },
           nodeOptions: row.serviceNodeOptions ?? [],

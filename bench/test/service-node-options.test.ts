@@ -16,7 +16,7 @@ const scenario = (id: string) => {
 describe("Node flags of the service", () => {
   it("default: the Node flags of npm start", () => {
     const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { start: string } }
-    const expected = pkg.scripts.start.replace(/^.*?(?:^|\s)(?:exec\s+)?(?:node|tsx)\s+/, "").replace(/\s*(--import\s+tsx\s+)?src\/main\.ts.*$/, "").split(/\s+/).filter((w) => w !== "")
+    const expected = pkg.scripts.start.replace(/^.*?(?:^|\s)(?:exec\s+)?(?:node|tsx)\s+/, "").replace(/\s*dist\/main\.js.*$/, "").split(/\s+/).filter((w) => w !== "")
     expect(expected).toEqual(["--max-semi-space-size=8", "--heap-growing-percent=25"])
     expect(startScriptNodeOptions()).toEqual(expected)
   })

@@ -9,6 +9,9 @@ import { fromEffectTracer, Router, type RouterError, RouterTracing } from "../ro
 import { Tracing } from "./Telemetry.js"
 import type { RouterConfig } from "../router/types.js"
 
+/** The router's service tag, for code that loads this module on demand. */
+export { Router }
+
 export interface EmbeddedRouterOptions {
   /** Path of the Crossbar configuration (`ROUTER_CONFIG` in `src/Settings.ts`). */
   readonly configFile: string

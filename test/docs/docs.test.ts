@@ -64,11 +64,11 @@ describe("docs", () => {
     assert.isAtLeast(runnable.length, 4)
   })
 
-  it("the supervisor command runs src/main.ts with the Node flags of npm start", () => {
+  it("the supervisor command runs the compiled service (dist/main.js) with the Node flags of npm start", () => {
     const service = all.find((b) => b.annotation?._tag === "Service")!.code.trim()
     const flags = startScriptNodeOptions()
     assert.isAbove(flags.length, 0)
-    assert.strictEqual(service, `node_modules/.bin/node ${flags.join(" ")} --import tsx src/main.ts`)
+    assert.strictEqual(service, `node_modules/.bin/node ${flags.join(" ")} dist/main.js`)
   })
 
   it("the NOTIFY_BRIDGE example of docs/ledger.md is the one this test starts the service with", () => {
