@@ -15,7 +15,7 @@ export default {
   // TypeScript 7 has no JavaScript API for Stryker to rewrite tsconfig.json with; the sandbox keeps
   // the file as it is (its paths are relative and stay valid), so point Stryker at none.
   tsconfigFile: "no-tsconfig-rewrite.json",
-  ignorePatterns: [".data", "bench/results", "reports", "test-results", "web", "docs"],
+  ignorePatterns: [".data", "dist", "bench/results", "reports", "test-results", "web", "docs"],
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always"
 }

@@ -263,15 +263,14 @@ const runWamp = (row: Row, scenario: WampScenario, serializer: Serializer, ctx: 
         watched.push(component)
       } else {
         if (ctx.database === undefined) return yield* new RowFailed({ message: "no database" })
-        // The real service; it says nothing over IPC: the load client's probe proves it ready. From
-        // another revision it runs in that worktree, as `npm start` there would.
+        // The real service, compiled as `npm start` runs it; it says nothing over IPC: the load
+        // client's probe proves it ready. From another revision it runs in that worktree.
         const root = codeRoot(row)
         const databaseUrl = yield* serviceDatabaseUrl(row, ctx, ctx.database)
-        const entry = yield* serviceEntry(root)
         const service = yield* spawnChild({
           name: row.revision === undefined ? `service ${i + 1}` : `service ${i + 1} (${row.revision.rev})`,
-          script: entry.script,
-          loader: entry.loader,
+          script: yield* serviceEntry(root),
+          loader: "node",
           cwd: root,
           env: { ...tracing, ...serviceEnv(ctx, url, databaseUrl, serializer, scenario.instances) },
           nodeOptions: row.serviceNodeOptions ?? [],
