@@ -50,6 +50,16 @@ export interface ChildOptions {
 
 const KEEP_LINES = 40
 
+/**
+ * `BENCH_CPU_PROF=<dir>`: every child writes a V8 CPU profile (`--cpu-prof`) into `dir` when it
+ * exits, for where-does-the-time-go questions (open it in Chrome's DevTools). Node refuses the
+ * flag in NODE_OPTIONS, hence a variable of the bench's own.
+ */
+const profiling = (): ReadonlyArray<string> => {
+  const dir = process.env["BENCH_CPU_PROF"]
+  return dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`]
+}
+
 /** This process's environment with `changes` applied (an `undefined` value removes the variable). */
 export const childEnv = (changes: Readonly<Record<string, string | undefined>>): Record<string, string> => {
   const env: Record<string, string> = {}
@@ -79,7 +89,7 @@ export const spawnChild = Effect.fn("spawnChild")(function*(options: ChildOption
       const child = fork(options.script, [...(options.args ?? [])], {
         // The same Node binary as the orchestrator (Node 24 via npm scripts), with tsx for .ts.
         execPath: process.execPath,
-        execArgv: [...(options.loader === "node" ? [] : ["--import", "tsx"]), ...(options.nodeOptions ?? [])],
+        execArgv: [...(options.loader === "node" ? [] : ["--import", "tsx"]), ...(options.nodeOptions ?? []), ...profiling()],
         env: childEnv(options.env ?? {}),
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
         stdio: ["ignore", "pipe", "pipe", "ipc"]
