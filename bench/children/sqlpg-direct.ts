@@ -1,7 +1,7 @@
 /**
  * Baseline without WAMP: `SELECT now()` through `@effect/sql-pg` directly, C statements in flight,
- * the same pool settings as the service. The database ceiling for this client; a child process of
- * `bench/run.ts` so its CPU is measured like the others.
+ * the same pool settings as the service, each alone or in a transaction of its own. The database
+ * ceiling for this client; a child process of `bench/run.ts` so its CPU is measured like the others.
  */
 // Deep imports, as in every measured process (the barrels load every module).
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -40,11 +40,13 @@ const run = (config: SqlDirectConfig) =>
       }
     })
 
+    const once = config.transaction ? () => sql.withTransaction(selectNow()) : selectNow
+
     const worker = Effect.gen(function*() {
       while (phase === "warmup" || phase === "measure") {
         const started = performance.now()
         issued++
-        const exit = yield* Effect.exit(selectNow())
+        const exit = yield* Effect.exit(once())
         if (phase !== "measure") continue
         if (exit._tag === "Success") {
           latency.record(performance.now() - started)

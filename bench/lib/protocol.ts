@@ -37,6 +37,8 @@ export interface SqlDirectConfig {
   readonly maxConnections: number
   readonly minConnections: number
   readonly multiplex: boolean
+  /** Each statement in its own transaction. */
+  readonly transaction: boolean
 }
 
 /** Latency summary in milliseconds. */

@@ -363,7 +363,8 @@ const runSqlDirect = (row: Row, ctx: RunContext) =>
         durationMs: ctx.options.durationMs,
         minConnections: ctx.options.poolMin,
         maxConnections: ctx.options.poolMax,
-        multiplex: true
+        multiplex: true,
+        transaction: row.scenario.kind === "sql-direct" && row.scenario.transaction
       }
     })
     return yield* driveLoad(

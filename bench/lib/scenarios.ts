@@ -37,6 +37,8 @@ export interface SqlDirectScenario {
   readonly kind: "sql-direct"
   readonly id: string
   readonly description: string
+  /** Each statement in its own transaction (`withTransaction`: BEGIN, the statement, COMMIT). */
+  readonly transaction: boolean
   readonly needsDatabase: true
   readonly available: () => string | undefined
 }
@@ -176,6 +178,15 @@ export const scenarios: ReadonlyArray<Scenario> = [
     kind: "sql-direct",
     id: "sql-pg",
     description: "baseline: SELECT now() through @effect/sql-pg directly, no WAMP",
+    transaction: false,
+    needsDatabase: true,
+    available: () => undefined
+  },
+  {
+    kind: "sql-direct",
+    id: "sql-pg-tx",
+    description: "baseline: the same in a transaction each (withTransaction: BEGIN, SELECT now(), COMMIT), no WAMP",
+    transaction: true,
     needsDatabase: true,
     available: () => undefined
   },

@@ -44,6 +44,7 @@ const rate = (r: RowResult) => r.load?.callsPerSecond
 const micros = (cpuPer1k: number): string => `${num(cpuPer1k * 1000, 1)} µs`
 const routerCpu = (r: RowResult) => r.roles?.router?.cpuPer1k
 const componentCpu = (r: RowResult) => r.roles?.component?.cpuPer1k
+const clientCpu = (r: RowResult) => r.roles?.client?.cpuPer1k
 
 interface Side {
   readonly row: RowResult | undefined
@@ -84,9 +85,15 @@ const ratio = (
   }
 }
 
-/** A ratio shown for reading, without a verdict. */
-const info = (name: string, a: Side, b: Side): TargetVerdict => ({
-  ...ratio("info", name, a, b, rate, { op: ">=", limit: 0 }),
+/** A ratio shown for reading, without a verdict (calls/s unless another figure is picked). */
+const info = (
+  name: string,
+  a: Side,
+  b: Side,
+  pick: (r: RowResult) => number | undefined = rate,
+  show: (value: number) => string = figure
+): TargetVerdict => ({
+  ...ratio("info", name, a, b, pick, { op: ">=", limit: 0 }, show),
   rule: "-",
   met: undefined,
   informational: true
@@ -276,7 +283,11 @@ export const evaluateTargets = (rows: ReadonlyArray<RowResult>): Array<TargetVer
     info(`now.v1 vs echo (${ser})`, side("now.v1"), side("echo")),
     info(`scale-out: echo-x2 vs echo (${ser})`, side("echo-x2"), side("echo")),
     info(`scale-out: now.v1-x2 vs now.v1 (${ser})`, side("now.v1-x2"), side("now.v1")),
-    info("sql-pg vs pgbench", sideOf(rows, "sql-pg"), sideOf(rows, "pgbench"))
+    info("sql-pg vs pgbench", sideOf(rows, "sql-pg"), sideOf(rows, "pgbench")),
+    // The floor under the transaction targets: what @effect/sql-pg alone pays for a transaction
+    // against a pipelined statement, and how close now.v3 gets to that driver's own throughput.
+    info("driver alone: CPU per transaction vs per statement (sql-pg-tx vs sql-pg)", sideOf(rows, "sql-pg-tx"), sideOf(rows, "sql-pg"), clientCpu, micros),
+    info(`now.v3 vs sql-pg-tx (${ser})`, side("now.v3"), sideOf(rows, "sql-pg-tx"))
   ]
 }
 
