@@ -7,11 +7,9 @@
  * switched off too (`References.TracerEnabled`), so spans cost nothing.
  */
 import * as Context from "effect/Context"
-import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as OtlpSerialization from "effect/observability/OtlpSerialization"
-import * as OtlpTracer from "effect/observability/OtlpTracer"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
@@ -45,21 +43,32 @@ export const sampleNew = (ratio: number): boolean => ratio >= 1 || Math.random()
 /** `<endpoint>/v1/traces`, as OpenTelemetry's exporters derive it from the base endpoint. */
 export const tracesUrl = (endpoint: string): string => `${endpoint.replace(/\/+$/, "")}/v1/traces`
 
-/** Effect's OTLP tracer for `settings` (the embedded router's call spans use it too, see EmbeddedRouter.ts). */
+/**
+ * Effect's OTLP tracer for `settings` (the embedded router's call spans use it too, see
+ * EmbeddedRouter.ts). Its modules (the exporter, its encoders, an HTTP client) are loaded only
+ * when tracing is on: a service without it does not carry them.
+ */
 export const tracingLayer = (settings: TracingSettings): Layer.Layer<never> =>
-  Layer.succeed(Tracing, settings.ratio).pipe(
-    Layer.provideMerge(
-      OtlpTracer.layer({
-        url: tracesUrl(settings.endpoint),
-        resource: { serviceName: settings.serviceName },
-        // short batches: a trace should be visible seconds after the call, not after a minute
-        exportInterval: "1 second"
-      }).pipe(
-        Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
-        Layer.provide(FetchHttpClient.layer)
+  Layer.unwrap(Effect.promise(async () => {
+    const [OtlpTracer, OtlpSerialization, FetchHttpClient] = await Promise.all([
+      import("effect/observability/OtlpTracer"),
+      import("effect/observability/OtlpSerialization"),
+      import("effect/http/FetchHttpClient")
+    ])
+    return Layer.succeed(Tracing, settings.ratio).pipe(
+      Layer.provideMerge(
+        OtlpTracer.layer({
+          url: tracesUrl(settings.endpoint),
+          resource: { serviceName: settings.serviceName },
+          // short batches: a trace should be visible seconds after the call, not after a minute
+          exportInterval: "1 second"
+        }).pipe(
+          Layer.provide(settings.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
+          Layer.provide(FetchHttpClient.layer)
+        )
       )
     )
-  )
+  }))
 
 /** Tracing off: no span is made or kept (`TracerEnabled` false). */
 export const tracingOff: Layer.Layer<never> = Layer.succeed(References.TracerEnabled, false) as Layer.Layer<never>
