@@ -130,6 +130,29 @@ describe("src/main.ts", () => {
 
   it.live("runs with no configuration, serves the four procedures, and stops cleanly on SIGTERM", () => servesAndStops(), 90_000)
 
+  it.live("with LOG_FORMAT=json every line it writes, from start to exit, is one JSON object", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* Effect.acquireRelease(
+        Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "wampgres-main-"))),
+        (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+      )
+      const running = runMain({ ROUTER_PORT: "0", WAMPGRES_DATA_DIR: dataDir, LOG_FORMAT: "json", DATABASE_URL: "", PGHOST: "", WAMP_URL: "" })
+      yield* Effect.addFinalizer(() => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL")))
+      yield* Effect.promise(() => waitFor(running, /registered 4 procedures/, 30_000))
+      running.child.kill("SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => running.exited), 0, running.output())
+      const lines = running.output().split("\n").filter((line) => line.trim() !== "")
+      // joined, registered, left, PostgreSQL stopped: a whole life, not a line or two
+      assert.isAtLeast(lines.length, 6, running.output())
+      for (const line of lines) {
+        let parsed: unknown
+        assert.doesNotThrow(() => (parsed = JSON.parse(line)), undefined, undefined, `not JSON: ${line}`)
+        assert.isString((parsed as { message?: unknown }).message, line)
+      }
+      // autobahn's own connection warnings (written with console.warn) are not among them
+      assert.notMatch(running.output(), /auto-reconnect disabled|connection closed/)
+    }), 90_000)
+
   // As a normal user every test already covers this; as root, this one does.
   it.live.skipIf(normalUser === undefined)("runs the same way as a normal user, PostgreSQL as that user", () =>
     servesAndStops(normalUser), 90_000)

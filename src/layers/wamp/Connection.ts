@@ -5,8 +5,8 @@
  * every reconnect, whatever closed the connection (network loss, the router's GOODBYE, a failed
  * connect). Closing the scope leaves the realm with GOODBYE (bounded wait) and stops the loop.
  *
- * autobahn writes its own warnings (e.g. "connection closed") to `console.warn` through a module
- * global; that global is left alone, the reconnects are logged here with Effect's logger.
+ * autobahn's own warnings (e.g. "connection closed") go to Effect's logger at Debug level
+ * (`autobahnLog.ts`); the reconnects are logged here, in the service's words.
  */
 import autobahn from "autobahn"
 import * as Credentials from "../Credentials.js"
@@ -16,6 +16,7 @@ import * as Latch from "effect/Latch"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Uri, WampgresUri } from "../../wamp/uris.js"
+import * as AutobahnLog from "./autobahnLog.js"
 import * as CallCanceling from "./callCanceling.js"
 import * as Failure from "./Failure.js"
 import { type WampError, wampError } from "./Protocol.js"
@@ -55,6 +56,10 @@ class Closed {
 export const make = (settings: WampSessionConfig, hooks: Hooks): Effect.Effect<Connection, WampError, Scope.Scope> =>
   Effect.gen(function*() {
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    yield* Effect.acquireRelease(
+      Effect.sync(() => AutobahnLog.route((message) => runFork(Effect.logDebug(`autobahn: ${message}`)))),
+      (unroute) => Effect.sync(unroute)
+    )
     const joined = yield* Latch.make(false)
     const closed = yield* Latch.make(false)
     let current: autobahn.Session | undefined
