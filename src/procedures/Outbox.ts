@@ -156,9 +156,18 @@ const relayPass = (settings: OutboxSettings, session: WampSession["Service"], ho
       )
       const done: Array<number> = []
       let failed = false
-      // One at a time: the next is sent after the router acknowledged the previous, so order holds.
-      for (const row of rows) {
-        const exit = yield* Effect.exit(session.publish(row.topic, eventPayload(row), { ...row.options, acknowledge: true }))
+      // Sent back to back, in order, without waiting for each acknowledgement: a router handles one
+      // session's messages in order, and WAMP delivers one publisher's events to each subscriber in
+      // the order published. The acknowledgements are read in the same order; everything after the
+      // first that did not come stays pending, to be published again (at least once, in order).
+      const exits = yield* Effect.forEach(
+        rows,
+        (row) => Effect.exit(session.publish(row.topic, eventPayload(row), { ...row.options, acknowledge: true })),
+        { concurrency: "unbounded" }
+      )
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!
+        const exit = exits[i]!
         if (exit._tag === "Failure") {
           const refusal = refusalOf(exit.cause)
           if (refusal === undefined) {
