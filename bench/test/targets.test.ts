@@ -21,6 +21,8 @@ interface Figures {
   readonly revision?: string
   readonly label?: string
   readonly exportedBytes?: number
+  /** A baseline's own CPU seconds per 1k operations (its client process). */
+  readonly client?: number
 }
 
 const COMPONENTS: Record<string, string> = {
@@ -30,7 +32,7 @@ const COMPONENTS: Record<string, string> = {
   "now.v1@autobahn-pg": "autobahn-pg",
   "now.v3@autobahn-pg": "autobahn-pg"
 }
-const BASELINES = new Set(["sql-pg", "pgbench", "pgbench-transfer"])
+const BASELINES = new Set(["sql-pg", "sql-pg-tx", "pgbench", "pgbench-transfer"])
 
 /** A measured row with the figures the targets read. */
 const row = (scenario: string, callsPerSecond: number, f: Figures = {}): RowResult => {
@@ -63,7 +65,7 @@ const row = (scenario: string, callsPerSecond: number, f: Figures = {}): RowResu
       latency: { count: 100, p50: 1, p90: 2, p99: 3, max: 4, mean: 1.5 },
       finalChecks: []
     },
-    roles: baseline ? {} : {
+    roles: baseline ? (f.client === undefined ? {} : { client: { cpuSeconds: 1, cpuPer1k: f.client, peakRss: 50 * MB, instances: 1 } }) : {
       router: { cpuSeconds: 1, cpuPer1k: f.router ?? 0.01, peakRss: 50 * MB, instances: 1 },
       component: { cpuSeconds: 1, cpuPer1k: f.comp ?? 0.01, peakRss: (f.rssMb ?? 100) * MB, instances: 1 }
     },
@@ -175,6 +177,17 @@ describe("targets", () => {
     expect(byName(targets, "component CPU per now.v1 call")).toMatchObject({ value: 20, met: false })
     expect(byName(targets, "component peak RSS")).toMatchObject({ value: 120, met: true })
     expect(byName(targets, "now.v3 calls/s").met).toBeUndefined()
+  })
+
+  it("the driver's floor is shown for reading: its CPU per transaction over its CPU per statement, and now.v3 against it", () => {
+    const targets = evaluateTargets([
+      row("sql-pg", 100_000, { client: 0.009 }),
+      row("sql-pg-tx", 12_000, { client: 0.072 }),
+      row("now.v3", 6_000)
+    ])
+    expect(byName(targets, "driver alone")).toMatchObject({ informational: true, value: 8, detail: "72.0 µs / 9.0 µs = 8.00" })
+    expect(byName(targets, "now.v3 vs sql-pg-tx")).toMatchObject({ informational: true, value: 0.5 })
+    expect(byName(targets, "driver alone").met).toBeUndefined()
   })
 
   it("peak RSS: the largest service row, whatever the other components use", () => {
