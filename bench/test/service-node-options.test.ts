@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { spawnChild } from "../lib/child.js"
 import { startScriptNodeOptions } from "../lib/options.js"
+import { serviceEntry } from "../lib/serviceEntry.js"
 import { defaultVariants, rowsFor, scenarios } from "../lib/scenarios.js"
 
 const scenario = (id: string) => {
@@ -40,4 +41,22 @@ describe("Node flags of the service", () => {
       expect(yield* child.exited).toBe("code 0")
       expect(JSON.parse(child.output())).toContain("--max-semi-space-size=2")
     }).pipe(Effect.scoped))
+
+  it.live("the service runs compiled, as npm start runs it: dist/main.js on plain Node, with its flags", () =>
+    Effect.gen(function*() {
+      const entry = yield* serviceEntry(process.cwd())
+      expect(entry).toBe(join(process.cwd(), "dist", "main.js"))
+      expect(existsSync(entry)).toBe(true)
+      // `--help` prints the settings and exits: the compiled entry point runs without tsx.
+      const child = yield* spawnChild({ name: "service", script: entry, loader: "node", args: ["--help"], nodeOptions: ["--max-semi-space-size=2"], speaksIpc: false })
+      expect(yield* child.exited).toBe("code 0")
+      expect(child.output()).toMatch(/DATABASE_URL/)
+      const dir = mkdtempSync(join(tmpdir(), "wampgres-bench-flags-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const script = join(dir, "flags.mjs")
+      writeFileSync(script, "console.log(JSON.stringify(process.execArgv))\n")
+      const plain = yield* spawnChild({ name: "flags", script, loader: "node", nodeOptions: ["--max-semi-space-size=2"], speaksIpc: false })
+      expect(yield* plain.exited).toBe("code 0")
+      expect(JSON.parse(plain.output())).toEqual(["--max-semi-space-size=2"])
+    }).pipe(Effect.scoped), 60_000)
 })
