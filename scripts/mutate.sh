@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation score per file (`npm run mutate [-- TARGET...]`): StrykerJS mutates one source file at a
 # time and runs only the test files that specify it (narrowed so each run fits on a 2-core machine).
-# Targets: router-dealer, router-broker, router-session, procedures (or its groups procedures-core and
-# procedures-apps); default router-*, procedures-core and procedures-apps.
+# Targets: router-dealer, router-broker, router-session, procedures (or its groups procedures-core,
+# procedures-apps and procedures-support); default router-* and the three procedures groups.
 # Each run's report: reports/mutation/by-target/<target>.html and .json; the summary table is printed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +23,13 @@ MUTATE[procedures-core]="src/procedures/invoke.ts,src/procedures/Procedure.ts,sr
 TESTS[procedures-core]="test/unit/procedures/**/*.test.ts,test/unit/ledger/**/*.test.ts"
 MUTATE[procedures-apps]="src/procedures/ledger/index.ts,src/procedures/now/index.ts"
 TESTS[procedures-apps]="test/unit/ledger/**/*.test.ts,test/unit/procedures/now.test.ts,test/unit/procedures/ledger-edges.test.ts"
+# Publishing after COMMIT, groups, migrations and progressive results, each specified by its own
+# unit tests on the PgClientMock, a recording WampSession and the test clock.
+MUTATE[procedures-support]="src/procedures/Events.ts,src/procedures/Group.ts,src/procedures/Migrations.ts,src/procedures/Progressive.ts"
+TESTS[procedures-support]="test/unit/procedures/events.test.ts,test/unit/procedures/group.test.ts,test/unit/procedures/migrations.test.ts,test/unit/procedures/idempotency-table.test.ts,test/unit/procedures/progressive.test.ts"
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(router-broker router-session router-dealer procedures-core procedures-apps)
+[ ${#targets[@]} -eq 0 ] && targets=(router-broker router-session router-dealer procedures-core procedures-apps procedures-support)
 concurrency="${STRYKER_CONCURRENCY:-1}"
 failed=0
 for target in "${targets[@]}"; do
