@@ -23,10 +23,10 @@ MUTATE[procedures-core]="src/procedures/invoke.ts,src/procedures/Procedure.ts,sr
 TESTS[procedures-core]="test/unit/procedures/**/*.test.ts,test/unit/ledger/**/*.test.ts"
 MUTATE[procedures-apps]="src/procedures/ledger/index.ts,src/procedures/now/index.ts"
 TESTS[procedures-apps]="test/unit/ledger/**/*.test.ts,test/unit/procedures/now.test.ts,test/unit/procedures/ledger-edges.test.ts"
-# Publishing after COMMIT, groups, migrations and progressive results, each specified by its own
+# Publishing after COMMIT, groups, migrations, progressive results and the typed client, each specified by its own
 # unit tests on the PgClientMock, a recording WampSession and the test clock.
-MUTATE[procedures-support]="src/procedures/Events.ts,src/procedures/Group.ts,src/procedures/Migrations.ts,src/procedures/Progressive.ts"
-TESTS[procedures-support]="test/unit/procedures/events.test.ts,test/unit/procedures/group.test.ts,test/unit/procedures/migrations.test.ts,test/unit/procedures/idempotency-table.test.ts,test/unit/procedures/progressive.test.ts"
+MUTATE[procedures-support]="src/procedures/Events.ts,src/procedures/Group.ts,src/procedures/Migrations.ts,src/procedures/Progressive.ts,src/procedures/Client.ts"
+TESTS[procedures-support]="test/unit/procedures/events.test.ts,test/unit/procedures/group.test.ts,test/unit/procedures/migrations.test.ts,test/unit/procedures/idempotency-table.test.ts,test/unit/procedures/progressive.test.ts,test/unit/procedures/client.test.ts"
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(router-broker router-session router-dealer procedures-core procedures-apps procedures-support)
