@@ -57,7 +57,7 @@ describe("an exception while handling a message", () => {
 
       offender.send([SUBSCRIBE, 2, {}, "com.bug"])
       const abort = yield* promise(() => offender.next())
-      expect([abort[0], abort[2]]).toEqual([ABORT, "wamp.error.protocol_violation"])
+      expect(abort).toEqual([ABORT, { message: "the router could not handle a message of this session" }, "wamp.error.protocol_violation"])
       expect((yield* promise(() => offender.closed)).code).toBe(1011)
 
       const logged = r.warnings.filter((w) => w.includes("internal error"))
