@@ -9,8 +9,11 @@ import autobahn from "autobahn"
 import * as Effect from "effect/Effect"
 import type { Socket } from "node:net"
 import { attempt, type Attempt, leave } from "./auth-client.js"
-import { ALICE, AUTHENTICATE_URI, authRouter, AUTHORIZE_URI, TICKETS } from "./auth-fixture.js"
+import { ALICE, AUTH_ENV, authConfigJson, AUTHENTICATE_URI, authRouter, AUTHORIZE_URI, TICKETS } from "./auth-fixture.js"
+import { parseRouterConfig } from "../../src/router/config.js"
+import { startRouter } from "../../src/router/index.js"
 import { promise, RawClient, waitUntil } from "./support.js"
+import { flowControl } from "../../src/router/session.js"
 import { serializers } from "../../src/wamp/codecs.js"
 
 const WELCOME = 2, ABORT = 3, CHALLENGE = 4, AUTHENTICATE = 5, GOODBYE = 6, ERROR = 8, RESULT = 50, CALL = 48, UNSUBSCRIBE = 34
@@ -97,6 +100,33 @@ describe("messages held while a dynamic authorization is pending", () => {
     }), 60_000)
 })
 
+describe("messages after a CALL awaiting its authorization", () => {
+  it.live("wait for it, and for every authorization that one of them begins, before they are handled", () =>
+    Effect.gen(function*() {
+      const { staticUrl } = yield* authRouter
+      const service = joined(yield* admin(staticUrl))
+      const answers = [gate<boolean>(), gate<boolean>()]
+      let asked = 0
+      yield* promise(() => service.session.register(AUTHORIZE_URI, () => answers[asked++]!.opened))
+      yield* promise(() => service.session.register("com.example.open.echo", (args) => args))
+      const c = yield* dora(staticUrl)
+      // in one write: two CALLs (each needs the authorizer) and an UNSUBSCRIBE (answered at once when handled)
+      writeAtOnce(c, frames([[CALL, 1, {}, "com.example.open.echo", ["first"]], [CALL, 2, {}, "com.example.open.echo", ["second"]], [UNSUBSCRIBE, 3, 1]]))
+      yield* waitUntil(() => asked === 1, "the authorizer asked about the first CALL")
+      // a barrier on the authorizer's connection: its own call returns after anything the router
+      // sent it before, so a second question would have arrived by then
+      yield* promise(() => service.session.call("wamp.session.count"))
+      expect(asked).toBe(1)
+      answers[0]!.open(true)
+      // the first call's RESULT comes before anything else: the UNSUBSCRIBE still waits, behind the second CALL
+      expect((yield* promise(() => c.next())).slice(0, 4)).toEqual([RESULT, 1, {}, [["first"]]])
+      yield* waitUntil(() => asked === 2, "the authorizer asked about the second CALL")
+      answers[1]!.open(true)
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, UNSUBSCRIBE, 3, {}, "wamp.error.no_such_subscription"])
+      expect((yield* promise(() => c.next())).slice(0, 4)).toEqual([RESULT, 2, {}, [["second"]]])
+    }))
+})
+
 describe("a handshake that ends while its authenticator still answers", () => {
   it.live.each([
     { name: "the peer's ABORT", end: (c: RawClient) => c.send([ABORT, {}, "wamp.close.system_shutdown"]) },
@@ -164,6 +194,75 @@ describe("the peer's ABORT", () => {
       established.send([ABORT, {}, "wamp.close.system_shutdown"])
       expect(yield* promise(() => established.closed)).toEqual({ code: 1000, reason: "aborted by peer" })
     }))
+})
+
+describe("the router's log", () => {
+  /** The router of the authentication fixture, logging into `lines`. */
+  const logging = (lines: Array<string>) =>
+    Effect.gen(function*() {
+      const record = (level: string) => (m: string) => void lines.push(`${level} ${m}`)
+      const loaded = yield* parseRouterConfig(authConfigJson(), "/", AUTH_ENV)
+      const r = yield* Effect.acquireRelease(
+        Effect.promise(() => startRouter(loaded.router, { log: { debug: record("debug"), info: record("info"), warn: record("warn") } })),
+        (r) => Effect.promise(() => r.close())
+      )
+      return `ws://127.0.0.1:${r.listening[0]!.port}`
+    })
+
+  it.live("says why an authorizer's answer denied, and names a protocol violation's session", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const url = yield* logging(lines)
+      const service = joined(yield* admin(url))
+      yield* promise(() =>
+        service.session.register(AUTHORIZE_URI, (args) => {
+          const uri = (args as Array<unknown>)[1]
+          if (uri === "com.example.open.weird") return "yes"
+          throw new autobahn.Error("com.example.auth.broken", ["no decision"])
+        })
+      )
+      const c = yield* dora(url)
+      const [id] = (yield* promise(() => service.session.call("wamp.session.list", [["dynamic"]]))) as Array<number>
+      c.send([CALL, 1, {}, "com.example.open.weird", []])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.not_authorized"])
+      c.send([CALL, 2, {}, "com.example.open.other", []])
+      expect((yield* promise(() => c.next())).slice(0, 5)).toEqual([ERROR, CALL, 2, {}, "wamp.error.not_authorized"])
+      expect(lines).toContain(
+        `warn session ${id}: authorizer "${AUTHORIZE_URI}" answered neither a boolean nor {allow, disclose, cache}: denied`
+      )
+      expect(lines).toContain(`warn session ${id}: authorizer "${AUTHORIZE_URI}" failed (com.example.auth.broken): denied`)
+      c.send([AUTHENTICATE, "late", {}])
+      expect((yield* promise(() => c.next()))[0]).toBe(ABORT)
+      expect(lines).toContain(`warn session ${id}: protocol violation: message type 5 is not valid on an established session`)
+    }))
+
+  it.live("an authorization answered after its session was killed is dropped without an error", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const url = yield* logging(lines)
+      const service = joined(yield* admin(url))
+      const answer = gate<boolean>()
+      let asked = 0
+      yield* promise(() => service.session.register(AUTHORIZE_URI, () => (asked++, answer.opened)))
+      const c = yield* dora(url)
+      c.send([CALL, 1, {}, "com.example.open.echo", []])
+      yield* waitUntil(() => asked === 1, "the authorizer asked")
+      const [id] = (yield* promise(() => service.session.call("wamp.session.list", [["dynamic"]]))) as Array<number>
+      yield* promise(() => service.session.call("wamp.session.kill", [id]))
+      expect((yield* promise(() => c.next()))[0]).toBe(GOODBYE)
+      answer.open(true)
+      // the answer has been handled once a later call of the authorizer's session returns
+      yield* promise(() => service.session.call("wamp.session.count"))
+      expect(lines.filter((l) => l.startsWith("warn"))).toEqual([])
+    }))
+})
+
+describe("flow control defaults", () => {
+  it("a callee is paused above 1 MiB unsent toward its caller, or 4 maximum-size messages if less; for 1 s at most", () => {
+    expect(flowControl(16 * 1024 * 1024)).toEqual({ highWaterMark: 1024 * 1024, pauseLimitMs: 1000 })
+    expect(flowControl(256 * 1024)).toEqual({ highWaterMark: 1024 * 1024, pauseLimitMs: 1000 })
+    expect(flowControl(128 * 1024)).toEqual({ highWaterMark: 512 * 1024, pauseLimitMs: 1000 })
+  })
 })
 
 void autobahn
