@@ -12,7 +12,7 @@ import { attempt, type Attempt, leave } from "./auth-client.js"
 import { ALICE, AUTH_ENV, authConfigJson, AUTHENTICATE_URI, authRouter, AUTHORIZE_URI, TICKETS } from "./auth-fixture.js"
 import { parseRouterConfig } from "../../src/router/config.js"
 import { startRouter } from "../../src/router/index.js"
-import { promise, RawClient, waitUntil } from "./support.js"
+import { openRealm, promise, RawClient, testConfig, waitUntil } from "./support.js"
 import { flowControl } from "../../src/router/session.js"
 import { serializers } from "../../src/wamp/codecs.js"
 
@@ -25,7 +25,7 @@ const joined = (a: Attempt) => {
 const open = (url: string, credentials: Parameters<typeof attempt>[1]) =>
   Effect.acquireRelease(promise(() => attempt(url, credentials)), (a) => Effect.promise(() => leave(a)))
 const admin = (url: string) => open(url, { method: "cryptosign", authid: "alice", seed: ALICE.seed, publicKey: ALICE.publicKey })
-const rawClient = (url: string, serializer: "json" | "msgpack" = "json") =>
+const rawClient = (url: string, serializer: "json" | "msgpack" | "cbor" = "json") =>
   Effect.acquireRelease(promise(() => RawClient.open(url, serializer)), (c) => Effect.sync(() => c.close()))
 
 /** A promise the test settles: an authenticator or authorizer that answers when told. */
@@ -254,6 +254,49 @@ describe("the router's log", () => {
       // the answer has been handled once a later call of the authorizer's session returns
       yield* promise(() => service.session.call("wamp.session.count"))
       expect(lines.filter((l) => l.startsWith("warn"))).toEqual([])
+    }))
+})
+
+describe("a misconfigured authenticator, and what reaches no peer", () => {
+  const logged = (config: Parameters<typeof startRouter>[0], lines: Array<string>) => {
+    const record = (level: string) => (m: string) => void lines.push(`${level} ${m}`)
+    return Effect.acquireRelease(
+      Effect.promise(() => startRouter(config, { log: { debug: record("debug"), info: record("info"), warn: record("warn") } })),
+      (r) => Effect.promise(() => r.close())
+    )
+  }
+
+  it.live("an authenticator on a realm that does not exist (a programmatic configuration): ABORT no_such_realm naming it", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const r = yield* logged(
+        testConfig({
+          websocket: { auth: [{ type: "ticket", provider: "dynamic", authenticator: AUTHENTICATE_URI, authenticatorRealm: "nowhere" }] }
+        }),
+        lines
+      )
+      const c = yield* rawClient(r.url)
+      expect((yield* promise(() => c.hello("realm1", { authmethods: ["ticket"], authid: "tom" })))[0]).toBe(CHALLENGE)
+      c.send([AUTHENTICATE, "tom-ticket", {}])
+      expect(yield* promise(() => c.next())).toEqual([ABORT, { message: `no realm "nowhere"` }, "wamp.error.no_such_realm"])
+      expect(lines.filter((l) => l.startsWith("warn"))).toEqual([])
+    }))
+
+  it.live("a message that cannot be encoded for its receiver is logged at debug with the session, type and serializer", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const r = yield* logged(testConfig({ realms: [openRealm] }), lines)
+      const callee = yield* rawClient(r.url, "msgpack")
+      const calleeId = (yield* promise(() => callee.hello()))[1]
+      callee.send([64, 1, {}, "com.example.big"])
+      expect((yield* promise(() => callee.next()))[0]).toBe(65)
+      const caller = yield* rawClient(r.url, "cbor")
+      yield* promise(() => caller.hello())
+      caller.send([CALL, 1, {}, "com.example.big", [2n ** 70n]])
+      expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.invalid_payload"])
+      expect(lines.filter((l) => l.includes("cannot encode"))).toEqual([
+        expect.stringMatching(new RegExp(`^debug session ${calleeId}: cannot encode message 68 with msgpack: .+`))
+      ])
     }))
 })
 
