@@ -39,7 +39,7 @@ const PAYLOAD = "x".repeat(60_000)
 const PROCEDURE = "com.example.stream"
 
 /** A router on an ephemeral port whose realm (and so its sessions) the test can inspect. */
-const router = (flow?: Partial<FlowControl>) =>
+const router = (flow?: Partial<FlowControl>, logged?: Array<string>) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const realm = new Realm(openRealm)
@@ -48,8 +48,9 @@ const router = (flow?: Partial<FlowControl>) =>
         endpoint: { port: 0, interface: "127.0.0.1" },
         options: websocketOptions({ maxMessageSize: MAX_MESSAGE_SIZE })
       }
-      const silent = { debug: () => {}, info: () => {}, warn: () => {} }
-      const running = await startTransport(transport, new Map([[realm.name, realm]]), silent, flow)
+      const record = (m: string) => void logged?.push(m)
+      const log = { debug: () => {}, info: record, warn: record }
+      const running = await startTransport(transport, new Map([[realm.name, realm]]), log, flow)
       return { realm, running, url: `ws://127.0.0.1:${running.listening.port}` }
     }),
     ({ realm, running }) =>
@@ -94,9 +95,9 @@ const until = (what: string, check: () => boolean, timeoutMs = 20_000) =>
  * writes every progressive YIELD and the final one at once (ws queues what its socket does not
  * take). Samples the router's unsent bytes toward the caller every millisecond.
  */
-const streamToSlowCaller = (flow: Partial<FlowControl> = PATIENT) =>
+const streamToSlowCaller = (flow: Partial<FlowControl> = PATIENT, logged?: Array<string>) =>
   Effect.gen(function*() {
-    const r = yield* router(flow)
+    const r = yield* router(flow, logged)
     const callee = yield* joined(r.url)
     callee.client.send([REGISTER, 1, {}, PROCEDURE])
     expect((yield* promise(() => callee.client.next()))[0]).toBe(REGISTERED)
@@ -223,9 +224,13 @@ describe("backpressure toward slow callers (progressive results)", () => {
 
   it.live("a caller that never drains holds the callee only for the pause limit: then its call is canceled and the callee read again", () =>
     Effect.gen(function*() {
-      const s = yield* streamToSlowCaller({ pauseLimitMs: 300 })
+      const logged: Array<string> = []
+      const s = yield* streamToSlowCaller({ pauseLimitMs: 300 }, logged)
       yield* calleeHeld(s)
       expect((yield* promise(() => s.callee.client.next()))).toEqual([INTERRUPT, s.id, { mode: "killnowait", reason: "wamp.error.canceled" }])
+      expect(logged).toEqual([
+        expect.stringMatching(new RegExp(`^session ${s.caller.id}: \\d+ bytes undrained after 300 ms, canceling its calls to 1 paused callee\\(s\\)$`))
+      ])
       yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
       // the rest of the stream was dropped, not queued for the caller: it stays, with a bounded buffer
       expect(s.r.realm.sessions.has(s.caller.id)).toBe(true)
