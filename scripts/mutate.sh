@@ -13,7 +13,7 @@ TESTS[router-dealer]="test/router/dealer.test.ts,test/router/basic.test.ts,test/
 MUTATE[router-broker]="src/router/broker.ts"
 TESTS[router-broker]="test/router/broker.test.ts,test/router/answers.test.ts,test/router/basic.test.ts,test/router/meta.test.ts,test/router/hostile.test.ts,test/router/authorization.test.ts,test/router/limits.test.ts"
 MUTATE[router-session]="src/router/session.ts"
-TESTS[router-session]="test/router/session.test.ts,test/router/safety-net.test.ts,test/router/authorization.test.ts,test/router/violations.test.ts,test/router/hostile.test.ts,test/router/basic.test.ts,test/router/limits.test.ts,test/router/meta.test.ts,test/router/dynamic-authorization.test.ts,test/router/authentication.test.ts,test/router/backpressure.test.ts,test/router/limits-slow-caller.test.ts,test/router/answers.test.ts,test/router/observability.test.ts"
+TESTS[router-session]="test/router/session.test.ts,test/router/session-lifecycle.test.ts,test/router/safety-net.test.ts,test/router/authorization.test.ts,test/router/violations.test.ts,test/router/hostile.test.ts,test/router/basic.test.ts,test/router/limits.test.ts,test/router/meta.test.ts,test/router/dynamic-authorization.test.ts,test/router/authentication.test.ts,test/router/backpressure.test.ts,test/router/limits-slow-caller.test.ts,test/router/answers.test.ts,test/router/observability.test.ts"
 MUTATE[procedures]="src/procedures/**/*.ts"
 TESTS[procedures]="test/unit/procedures/**/*.test.ts,test/integration/ledger/**/*.test.ts"
 # The procedures in groups that fit a run: the call path (arguments, transactions, the caller's
