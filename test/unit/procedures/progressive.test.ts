@@ -155,4 +155,18 @@ describe("Progressive.send", () => {
       assert.strictEqual(backlog.count, 1)
       assert.strictEqual(backlog.max, 5000)
     }))
+
+  it.effect("names its metrics for the metrics endpoint; the backlog in buckets from 1 KiB by factors of 4 up to 4 MiB", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual([Progressive.sent.id, Progressive.sent.description], [
+        "wampgres_progressive_results_sent",
+        "progressive results handed to the WAMP session"
+      ])
+      assert.deepStrictEqual([Progressive.socketBacklog.id, Progressive.socketBacklog.description], [
+        "wampgres_progressive_socket_backlog_bytes",
+        "unsent WebSocket bytes when a progressive result was ready"
+      ])
+      const backlog = yield* Metric.value(Metric.withAttributes(Progressive.socketBacklog, { procedure: "com.example.test.stream.buckets" }))
+      assert.deepStrictEqual(backlog.buckets.map(([boundary]) => boundary), [1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, Infinity])
+    }))
 })
