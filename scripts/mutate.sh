@@ -2,7 +2,7 @@
 # Mutation score per file (`npm run mutate [-- TARGET...]`): StrykerJS mutates one source file at a
 # time and runs only the test files that specify it (narrowed so each run fits on a 2-core machine).
 # Targets: router-dealer, router-broker, router-session, procedures (or its groups procedures-core,
-# procedures-apps and procedures-support); default router-* and the three procedures groups.
+# procedures-apps, procedures-support and procedures-outbox); default router-* and the procedures groups.
 # Each run's report: reports/mutation/by-target/<target>.html and .json; the summary table is printed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +27,13 @@ TESTS[procedures-apps]="test/unit/ledger/**/*.test.ts,test/unit/procedures/now.t
 # unit tests on the PgClientMock, a recording WampSession and the test clock.
 MUTATE[procedures-support]="src/procedures/Events.ts,src/procedures/Group.ts,src/procedures/Migrations.ts,src/procedures/Progressive.ts,src/procedures/Client.ts"
 TESTS[procedures-support]="test/unit/procedures/events.test.ts,test/unit/procedures/group.test.ts,test/unit/procedures/migrations.test.ts,test/unit/procedures/idempotency-table.test.ts,test/unit/procedures/progressive.test.ts,test/unit/procedures/client.test.ts"
+# The outbox (its relay on the PgClientMock and a recording session) and the typed client over the
+# embedded router with a raw callee.
+MUTATE[procedures-outbox]="src/procedures/Outbox.ts,src/procedures/Remote.ts"
+TESTS[procedures-outbox]="test/unit/procedures/outbox.test.ts,test/router/remote-client.test.ts"
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(router-broker router-session router-dealer procedures-core procedures-apps procedures-support)
+[ ${#targets[@]} -eq 0 ] && targets=(router-broker router-session router-dealer procedures-core procedures-apps procedures-support procedures-outbox)
 concurrency="${STRYKER_CONCURRENCY:-1}"
 failed=0
 for target in "${targets[@]}"; do
