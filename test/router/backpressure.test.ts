@@ -39,7 +39,7 @@ const PAYLOAD = "x".repeat(60_000)
 const PROCEDURE = "com.example.stream"
 
 /** A router on an ephemeral port whose realm (and so its sessions) the test can inspect. */
-const router = (flow?: Partial<FlowControl>) =>
+const router = (flow?: Partial<FlowControl>, logged?: Array<string>) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const realm = new Realm(openRealm)
@@ -48,8 +48,9 @@ const router = (flow?: Partial<FlowControl>) =>
         endpoint: { port: 0, interface: "127.0.0.1" },
         options: websocketOptions({ maxMessageSize: MAX_MESSAGE_SIZE })
       }
-      const silent = { debug: () => {}, info: () => {}, warn: () => {} }
-      const running = await startTransport(transport, new Map([[realm.name, realm]]), silent, flow)
+      const record = (m: string) => void logged?.push(m)
+      const log = { debug: () => {}, info: record, warn: record }
+      const running = await startTransport(transport, new Map([[realm.name, realm]]), log, flow)
       return { realm, running, url: `ws://127.0.0.1:${running.listening.port}` }
     }),
     ({ realm, running }) =>
@@ -94,9 +95,9 @@ const until = (what: string, check: () => boolean, timeoutMs = 20_000) =>
  * writes every progressive YIELD and the final one at once (ws queues what its socket does not
  * take). Samples the router's unsent bytes toward the caller every millisecond.
  */
-const streamToSlowCaller = (flow: Partial<FlowControl> = PATIENT) =>
+const streamToSlowCaller = (flow: Partial<FlowControl> = PATIENT, logged?: Array<string>) =>
   Effect.gen(function*() {
-    const r = yield* router(flow)
+    const r = yield* router(flow, logged)
     const callee = yield* joined(r.url)
     callee.client.send([REGISTER, 1, {}, PROCEDURE])
     expect((yield* promise(() => callee.client.next()))[0]).toBe(REGISTERED)
@@ -223,9 +224,13 @@ describe("backpressure toward slow callers (progressive results)", () => {
 
   it.live("a caller that never drains holds the callee only for the pause limit: then its call is canceled and the callee read again", () =>
     Effect.gen(function*() {
-      const s = yield* streamToSlowCaller({ pauseLimitMs: 300 })
+      const logged: Array<string> = []
+      const s = yield* streamToSlowCaller({ pauseLimitMs: 300 }, logged)
       yield* calleeHeld(s)
       expect((yield* promise(() => s.callee.client.next()))).toEqual([INTERRUPT, s.id, { mode: "killnowait", reason: "wamp.error.canceled" }])
+      expect(logged).toEqual([
+        expect.stringMatching(new RegExp(`^session ${s.caller.id}: \\d+ bytes undrained after 300 ms, canceling its calls to 1 paused callee\\(s\\)$`))
+      ])
       yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
       // the rest of the stream was dropped, not queued for the caller: it stays, with a bounded buffer
       expect(s.r.realm.sessions.has(s.caller.id)).toBe(true)
@@ -238,6 +243,79 @@ describe("backpressure toward slow callers (progressive results)", () => {
         }
       })
       expect(last.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+    }), 30_000)
+
+  it.live("a caller behind on two callees' streams holds both, and both resume when it drains", () =>
+    Effect.gen(function*() {
+      const r = yield* router(PATIENT)
+      const x = yield* joined(r.url)
+      const y = yield* joined(r.url)
+      x.client.send([REGISTER, 1, {}, PROCEDURE])
+      y.client.send([REGISTER, 1, {}, `${PROCEDURE}.other`])
+      expect((yield* promise(() => x.client.next()))[0]).toBe(REGISTERED)
+      expect((yield* promise(() => y.client.next()))[0]).toBe(REGISTERED)
+      const caller = yield* joined(r.url)
+      caller.client.ws.pause()
+      caller.client.send([CALL, 1, { receive_progress: true }, PROCEDURE, []])
+      caller.client.send([CALL, 2, { receive_progress: true }, `${PROCEDURE}.other`, []])
+      const toX = (yield* promise(() => x.client.next()))[1]
+      const toY = (yield* promise(() => y.client.next()))[1]
+      const chunks = 100
+      for (let i = 0; i < chunks; i++) {
+        x.client.send([YIELD, toX, { progress: true }, [i, PAYLOAD]])
+        y.client.send([YIELD, toY, { progress: true }, [i, PAYLOAD]])
+      }
+      x.client.send([YIELD, toX, {}, ["x"]])
+      y.client.send([YIELD, toY, {}, ["y"]])
+      yield* until("the router holds both callees", () => sessionOf(r.realm, x.id).paused && sessionOf(r.realm, y.id).paused)
+      caller.client.ws.resume()
+      // every result of both calls arrives, each call's in order, then its final result
+      const next = new Map([[1, 0], [2, 0]])
+      const finals = new Map<number, Array<unknown>>()
+      yield* promise(async () => {
+        while (finals.size < 2) {
+          const m = await caller.client.next(20_000)
+          const request = m[1] as number
+          if (m[0] !== RESULT) throw new Error(`unexpected ${JSON.stringify(m).slice(0, 80)}`)
+          if ((m[2] as Record<string, unknown>)["progress"] === true) {
+            expect((m[3] as Array<unknown>)[0]).toBe(next.get(request))
+            next.set(request, next.get(request)! + 1)
+          } else finals.set(request, m[3] as Array<unknown>)
+        }
+      })
+      expect([...next.values()]).toEqual([chunks, chunks])
+      expect([finals.get(1), finals.get(2)]).toEqual([["x"], ["y"]])
+    }), 60_000)
+
+  it.live("once its pause limit passed, a caller that has not drained holds no callee back", () =>
+    Effect.gen(function*() {
+      const s = yield* streamToSlowCaller({ pauseLimitMs: 300 })
+      yield* calleeHeld(s)
+      expect((yield* promise(() => s.callee.client.next()))).toEqual([INTERRUPT, s.id, { mode: "killnowait", reason: "wamp.error.canceled" }])
+      yield* until("the callee is read to the end", () => !s.calleeSession.paused && s.callee.client.ws.bufferedAmount === 0)
+      // still not reading, the caller calls again: its results pile up (below the drop limit), the callee is not held
+      s.caller.client.send([CALL, 2, { receive_progress: true }, PROCEDURE, []])
+      const invocation = yield* promise(() => s.callee.client.next())
+      expect(invocation[0]).toBe(INVOCATION)
+      const more = 10
+      for (let i = 0; i < more; i++) s.callee.client.send([YIELD, invocation[1], { progress: true }, [i, PAYLOAD]])
+      s.callee.client.send([YIELD, invocation[1], {}, ["again"]])
+      // behind that stream on the callee's connection, its answer to another caller gets through
+      const other = yield* joined(s.r.url)
+      other.client.send([CALL, 7, {}, PROCEDURE, []])
+      const served = yield* promise(() => s.callee.client.next())
+      expect(served[0]).toBe(INVOCATION)
+      s.callee.client.send([YIELD, served[1], {}, ["served"]])
+      expect(yield* promise(() => other.client.next(20_000))).toEqual([RESULT, 7, {}, ["served"]])
+      expect(s.calleeSession.paused).toBe(false)
+      s.caller.client.ws.resume()
+      const last = yield* promise(async () => {
+        for (;;) {
+          const m = await s.caller.client.next(20_000)
+          if (m[1] === 2 && (m[2] as Record<string, unknown>)["progress"] !== true) return m
+        }
+      })
+      expect(last).toEqual([RESULT, 2, {}, ["again"]])
     }), 30_000)
 
   it("the default pause limit is at most 1 s", () => {

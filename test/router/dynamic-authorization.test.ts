@@ -59,6 +59,7 @@ describe("dynamic authorization", () => {
       expect(asked).toContainEqual(["dynamic", "dora", "com.example.open.echo", "register"])
       expect(asked).toContainEqual(["dynamic", "dora", "com.example.closed.echo", "call"])
       expect(asked).toContainEqual(["dynamic", "dora", "com.example.closed.news", "publish"])
+      expect(asked).toContainEqual(["dynamic", "dora", "com.example.open.news", "subscribe"])
 
       // cache: true is remembered for the session, anything else is asked every time
       const before = asked.length
@@ -133,9 +134,12 @@ describe("handshake input", () => {
       const { staticUrl } = yield* authRouter
       const client = yield* raw(staticUrl)
       client.send([5, "signature", {}])
-      const abort = yield* promise(() => client.next())
-      expect(abort[0]).toBe(3)
-      expect(abort[2]).toBe("wamp.error.protocol_violation")
+      expect(yield* promise(() => client.next())).toEqual([
+        3,
+        { message: "message type 5 before the session was established" },
+        "wamp.error.protocol_violation"
+      ])
+      expect((yield* promise(() => client.closed)).code).toBe(1002)
     }))
 
   it.live("any signature to a challenge is refused with not_authorized, never a crash (fuzz)", () =>

@@ -163,3 +163,96 @@ describe("a slow caller delays only its own call (slow_caller_timeout)", () => {
       expect(callee.interrupts[0]!.at - aCalledAt).toBeGreaterThanOrEqual(2500 - 20)
     }), 60_000)
 })
+
+describe("the slow caller's cancel touches only its progressive calls to the callees it held", () => {
+  const HELD = "com.example.held"
+  const OTHER = "com.example.other"
+
+  /**
+   * A raw callee of several procedures: streams endless progressive results (pacing on its socket)
+   * to invocations of PROCEDURE, holds every other invocation unanswered; records what it receives.
+   */
+  const callee = (url: string, procedures: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const client = yield* raw(url)
+      yield* promise(() => client.hello())
+      const procedureOf = new Map<number, string>()
+      for (const [i, procedure] of procedures.entries()) {
+        client.send([REGISTER, i + 1, {}, procedure])
+        const registered = yield* promise(() => client.next())
+        expect(registered[0]).toBe(REGISTERED)
+        procedureOf.set(registered[2] as number, procedure)
+      }
+      const received: Array<Array<unknown>> = []
+      const invocations = new Map<string, Array<number>>()
+      const stopped = new Set<number>()
+      let closed = false
+      client.closed.then(() => (closed = true))
+      const stream = async (id: number) => {
+        for (let i = 0; !stopped.has(id) && !closed; i++) {
+          while (client.ws.bufferedAmount > CALLEE_MARK && !stopped.has(id) && !closed) await sleep(1)
+          if (stopped.has(id) || closed) return
+          client.send([YIELD, id, { progress: true }, [i, CHUNK]])
+          if (i % 8 === 7) await sleep(0)
+        }
+      }
+      void (async () => {
+        while (!closed) {
+          const m = await client.next(120_000).catch(() => undefined)
+          if (m === undefined) return
+          received.push(m)
+          if (m[0] === INVOCATION) {
+            const procedure = procedureOf.get(m[2] as number)!
+            invocations.set(procedure, [...(invocations.get(procedure) ?? []), m[1] as number])
+            if (procedure === PROCEDURE) void stream(m[1] as number)
+          } else if (m[0] === INTERRUPT) stopped.add(m[1] as number)
+        }
+      })()
+      const invocationOf = (procedure: string, n = 0) => invocations.get(procedure)?.[n]
+      return { client, received, invocationOf }
+    })
+
+  it.live("its other calls to the held callee and its progressive calls to other callees go on", () =>
+    Effect.gen(function*() {
+      const r = yield* router(config())
+      const x = yield* callee(r.url, [PROCEDURE, HELD])
+      const y = yield* callee(r.url, [OTHER])
+      const a = yield* raw(r.url)
+      yield* promise(() => a.hello())
+
+      // before A falls behind: a plain call held by X, a progressive call held by Y
+      a.send([CALL, 2, {}, HELD, []])
+      a.send([CALL, 3, { receive_progress: true }, OTHER, []])
+      yield* until("X and Y have their invocations", () => x.invocationOf(HELD) !== undefined && y.invocationOf(OTHER) !== undefined)
+      // then A stops reading and calls X's stream: X is held back, and after 1 s the call is canceled
+      a.ws.pause()
+      a.send([CALL, 1, { receive_progress: true }, PROCEDURE, [0]])
+      yield* until("X streams to A", () => x.invocationOf(PROCEDURE) !== undefined)
+      const streamed = x.invocationOf(PROCEDURE)!
+      yield* until("X is interrupted", () => x.received.some((m) => m[0] === INTERRUPT), 30_000)
+
+      // a later call reaches X and Y after anything the cancel sent them: nothing but the stream's INTERRUPT
+      a.send([CALL, 4, {}, HELD, []])
+      a.send([CALL, 5, {}, OTHER, []])
+      yield* until("the later calls arrive", () => x.invocationOf(HELD, 1) !== undefined && y.invocationOf(OTHER, 1) !== undefined)
+      const interrupts = (c: { received: Array<Array<unknown>> }) => c.received.filter((m) => m[0] === INTERRUPT).map((m) => m[1])
+      expect(interrupts(x)).toEqual([streamed])
+      expect(interrupts(y)).toEqual([])
+
+      // the calls that were not canceled are answered
+      x.client.send([YIELD, x.invocationOf(HELD), {}, ["from x"]])
+      y.client.send([YIELD, y.invocationOf(OTHER), {}, ["from y"]])
+      a.ws.resume()
+      const answers = new Map<number, Array<unknown>>()
+      yield* promise(async () => {
+        while (!answers.has(1) || !answers.has(2) || !answers.has(3)) {
+          const m = await a.next(20_000)
+          if (m[0] === RESULT && (m[2] as Record<string, unknown>)["progress"] === true) continue
+          answers.set(m[m[0] === ERROR ? 2 : 1] as number, m)
+        }
+      })
+      expect(answers.get(1)!.slice(0, 5)).toEqual([ERROR, CALL, 1, {}, "wamp.error.canceled"])
+      expect(answers.get(2)).toEqual([RESULT, 2, {}, ["from x"]])
+      expect(answers.get(3)).toEqual([RESULT, 3, {}, ["from y"]])
+    }), 60_000)
+})

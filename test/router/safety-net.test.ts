@@ -13,10 +13,22 @@ import { openRealm, promise, raw, session, websocketOptions } from "./support.js
 
 const ABORT = 3, ERROR = 8, SUBSCRIBE = 32, CALL = 48, REGISTER = 64, REGISTERED = 65, INVOCATION = 68
 
-/** A router over a realm whose broker throws on SUBSCRIBE to "com.bug". */
-const buggyRouter = Effect.acquireRelease(
+/**
+ * A router over a realm whose broker throws on SUBSCRIBE to "com.bug" (and, with `leaveFails`, whose
+ * first removal of a session throws too).
+ */
+const buggyRouter = (leaveFails = false) => Effect.acquireRelease(
   Effect.promise(async () => {
     const realm = new Realm(openRealm)
+    if (leaveFails) {
+      const leave = realm.leave.bind(realm)
+      let failed = false
+      realm.leave = (s) => {
+        if (failed) return leave(s)
+        failed = true
+        throw new TypeError("a bug in leave")
+      }
+    }
     const subscribe = realm.broker.subscribe.bind(realm.broker)
     realm.broker.subscribe = (s, m) => {
       if (m[3] === "com.bug") throw new TypeError("a bug in the broker")
@@ -41,7 +53,7 @@ const buggyRouter = Effect.acquireRelease(
 describe("an exception while handling a message", () => {
   it.live("ends only that session, logged once with its id; its callers get an error, others go on", () =>
     Effect.gen(function*() {
-      const r = yield* buggyRouter
+      const r = yield* buggyRouter()
       const bystander = yield* session(r.url)
       yield* promise(() => bystander.session.register("com.kept", () => "still here"))
       const offender = yield* raw(r.url)
@@ -57,7 +69,7 @@ describe("an exception while handling a message", () => {
 
       offender.send([SUBSCRIBE, 2, {}, "com.bug"])
       const abort = yield* promise(() => offender.next())
-      expect([abort[0], abort[2]]).toEqual([ABORT, "wamp.error.protocol_violation"])
+      expect(abort).toEqual([ABORT, { message: "the router could not handle a message of this session" }, "wamp.error.protocol_violation"])
       expect((yield* promise(() => offender.closed)).code).toBe(1011)
 
       const logged = r.warnings.filter((w) => w.includes("internal error"))
@@ -69,5 +81,20 @@ describe("an exception while handling a message", () => {
       expect((yield* promise(() => caller.next())).slice(0, 5)).toEqual([ERROR, CALL, 9, {}, "wamp.error.canceled"])
       expect(yield* promise(() => bystander.session.call("com.kept"))).toBe("still here")
       expect(yield* promise(() => bystander.session.call("wamp.session.count"))).toBe(2)
+    }))
+
+  it.live("when ending that session fails too, its connection is closed all the same (1011)", () =>
+    Effect.gen(function*() {
+      const r = yield* buggyRouter(true)
+      const offender = yield* raw(r.url)
+      yield* promise(() => offender.hello())
+      offender.send([SUBSCRIBE, 2, {}, "com.bug"])
+      const abort = yield* promise(() => offender.next())
+      expect([abort[0], abort[2]]).toEqual([ABORT, "wamp.error.protocol_violation"])
+      expect(yield* promise(() => offender.closed)).toEqual({ code: 1011, reason: "wamp.error.protocol_violation" })
+      expect(r.warnings.filter((w) => w.includes("internal error"))).toHaveLength(1)
+      // the router goes on
+      const next = yield* session(r.url)
+      expect(yield* promise(() => next.session.call("wamp.session.count"))).toBeGreaterThanOrEqual(1)
     }))
 })

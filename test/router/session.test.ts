@@ -116,7 +116,8 @@ describe("GOODBYE", () => {
       expect(yield* promise(() => c.next())).toEqual([6, { message: "the router is shutting down" }, "wamp.close.system_shutdown"])
       c.send([6, {}, "wamp.close.goodbye_and_out"])
       yield* promise(() => closing)
-      const [, idleClosed] = yield* promise(() => Promise.all([c.closed, idle.closed]))
+      const [joinedClosed, idleClosed] = yield* promise(() => Promise.all([c.closed, idle.closed]))
+      expect(joinedClosed).toEqual({ code: 1001, reason: "router shutdown" })
       // a connection without a session gets no GOODBYE, only the close (every frame precedes it)
       expect(idleClosed).toEqual({ code: 1001, reason: "router shutdown" })
       expect(yield* promise(() => idle.silentFor(1))).toBe(true)
@@ -184,6 +185,19 @@ describe("messages out of turn", () => {
       ])
     }))
 
+  it.live("a GOODBYE before HELLO is a protocol violation naming the message type", () =>
+    Effect.gen(function*() {
+      const r = yield* router()
+      const c = yield* raw(r.url)
+      c.send([6, {}, "wamp.close.close_realm"])
+      expect(yield* promise(() => c.next())).toEqual([
+        ABORT,
+        { message: "message type 6 before the session was established" },
+        "wamp.error.protocol_violation"
+      ])
+      expect((yield* promise(() => c.closed)).code).toBe(1002)
+    }))
+
   it.live("the right ticket after the CHALLENGE joins", () =>
     Effect.gen(function*() {
       const r = yield* router(ticketConfig)
@@ -225,7 +239,8 @@ describe("HELLO.Details.roles.callee.features.call_canceling", () => {
   it.live.each([
     { name: "absent", roles: { callee: {} } },
     { name: "not exactly true", roles: { callee: { features: { call_canceling: "yes" } } } },
-    { name: "announced for the caller role only", roles: { caller: { features: { call_canceling: true } }, callee: {} } }
+    { name: "announced for the caller role only", roles: { caller: { features: { call_canceling: true } }, callee: {} } },
+    { name: "no callee role at all", roles: { caller: {} } }
   ])("$name: no INTERRUPT, the next message is the next call", ({ roles }) =>
     Effect.gen(function*() {
       const { next } = yield* afterCancel(roles)
