@@ -297,22 +297,24 @@ describe("the outbox relay", () => {
       assert.deepStrictEqual(yield* r.statements(/^DELETE/), [])
     }).pipe(withMock))
 
-  it.effect("a failure a retry may cure stops the batch (logged); the rest is published 200 ms later", () =>
+  it.effect("a batch goes out back to back; what follows a failure a retry may cure stays pending (logged) and goes out again, in order, 200 ms later", () =>
     Effect.gen(function*() {
       let timeouts = 1
       const r = yield* running(
         [leader, rowsOnce(row(1), row(2), row(3)), rowsOnce(row(2), row(3)), noMore],
         (seq) => seq === 2 && timeouts-- > 0 ? Effect.fail(wampError("wampgres.error.timeout", "no answer")) : Effect.void
       )
-      assert.deepStrictEqual(r.published.map((p) => p.payload?.kwargs?.["_seq"]), [1, 2])
+      // all three were sent before any acknowledgement was read; only the one before the failure counts
+      assert.deepStrictEqual(r.published.map((p) => p.payload?.kwargs?.["_seq"]), [1, 2, 3])
       assert.deepStrictEqual((yield* r.statements(/^UPDATE wampgres_outbox SET published_at/)).map((st) => st.params), [[101]])
       assert.isTrue(r.logged.some((l) => l.startsWith("Warn outbox: publishing com.example.t #2 failed, retrying later")), r.logged.join("\n"))
       yield* TestClock.adjust("199 millis")
       yield* settle
-      assert.strictEqual(r.published.length, 2)
+      assert.strictEqual(r.published.length, 3)
       yield* TestClock.adjust("1 millis")
       yield* settle
-      assert.deepStrictEqual(r.published.map((p) => p.payload?.kwargs?.["_seq"]), [1, 2, 2, 3])
+      // #2 and #3 again, in order: a subscriber may get #3 twice, with the same _seq (at least once)
+      assert.deepStrictEqual(r.published.map((p) => p.payload?.kwargs?.["_seq"]), [1, 2, 3, 2, 3])
       assert.deepStrictEqual((yield* r.statements(/^UPDATE wampgres_outbox SET published_at/)).map((st) => st.params), [[101], [102, 103]])
     }).pipe(withMock))
 
