@@ -169,8 +169,13 @@ export const make = (
   /** args[0] of a result (autobahn hands a single positional value over as is). */
   const firstArg = (value: unknown): unknown => value instanceof autobahn.Result ? value.args[0] : value
 
-  /** Starts a call; a synchronous throw (e.g. "session not open") becomes a rejected call. */
+  /**
+   * Starts a call; a synchronous throw (e.g. "session not open") becomes a rejected call. Once the
+   * connection is closing, a call would be sent while the session waits for its GOODBYE and never be
+   * answered: it is refused at once instead.
+   */
   const start = (uri: string, kwargs: Record<string, unknown>, options: Record<string, unknown>): PendingCall => {
+    if (closing()) return Promise.reject(new Error("session not open"))
     try {
       return session().call(uri, [], kwargs, options)
     } catch (cause) {

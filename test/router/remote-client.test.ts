@@ -31,6 +31,14 @@ const count = Contract.streaming("com.example.remote.count", {
   progress: Schema.NumberFromString,
   errors: [TooLarge]
 })
+class Negative extends Schema.TaggedError<Negative>()("Negative", { n: Schema.Int, message: Schema.String }) {
+  static readonly uri = "com.example.remote.error.negative"
+}
+const half = Contract.make("com.example.remote.half", {
+  args: { n: Schema.Int },
+  result: Schema.Int,
+  errors: [TooLarge, Negative]
+})
 const ticks = Contract.topic("com.example.remote.tick", { payload: Schema.Struct({ n: Schema.Int }) })
 
 /** The INTERRUPT a callee gets for a call its caller canceled with mode kill. */
@@ -107,6 +115,16 @@ describe("Remote.call", () => {
 
       const missing = (yield* Effect.flip(client.call(Contract.make("com.example.remote.none", { result: Schema.Int }), {}))) as WampError
       expect(missing.error).toBe("wamp.error.no_such_procedure")
+    }))
+
+  it.live("each declared error URI becomes its own class, not the first declared one", () =>
+    Effect.gen(function*() {
+      const { callee, client } = yield* setup([half.uri])
+      const second = yield* Effect.forkChild(Effect.flip(client.call(half, { n: -1 })))
+      callee.send([ERROR, INVOCATION, (yield* invocation(callee)).id, {}, Negative.uri, ["below zero"], { n: -1 }])
+      const error = yield* Fiber.join(second)
+      expect(error).toBeInstanceOf(Negative)
+      expect([(error as Negative).n, (error as Negative).message]).toEqual([-1, "below zero"])
     }))
 
   it.live("interrupting a call sends CANCEL (mode kill): the callee gets INTERRUPT", () =>
@@ -208,6 +226,25 @@ describe("Remote.connect", () => {
       const error = yield* Effect.flip(Effect.scoped(Remote.connect(autobahnModule, { url: r.url, realm: "nowhere" })))
       expect(error.error).toBe("wampgres.error.not_connected")
       expect(error.message).toMatch(new RegExp(`^cannot join nowhere at ${r.url}: `))
+      // the router's own words for the refusal, not autobahn's close reason
+      expect(error.message).toMatch(/no realm|nowhere/)
+      expect(error.message).not.toMatch(/: (closed|lost|unreachable)$/)
+    }))
+
+  it.live("after its scope closed, a call fails at once (session not open) instead of waiting forever for an answer", () =>
+    Effect.gen(function*() {
+      const { r, callee } = yield* setup([double.uri])
+      const client = yield* Effect.scoped(Effect.gen(function*() {
+        const inner = yield* Remote.connect(autobahnModule, { url: r.url, realm: "realm1" })
+        const answered = yield* Effect.forkChild(inner.call(double, { n: 2 }))
+        callee.send([YIELD, (yield* invocation(callee)).id, {}, ["4"]])
+        expect(yield* Fiber.join(answered)).toBe(4)
+        return inner
+      }))
+      // at once, not after a timeout: autobahn would send it and never settle it
+      const after = yield* Effect.flip(client.call(double, { n: 3 })).pipe(Effect.timeout("2 seconds"))
+      expect(after).toBeInstanceOf(WampError)
+      expect([(after as WampError).error, (after as WampError).message]).toEqual(["wampgres.error.session", "session not open"])
     }))
 })
 
