@@ -108,15 +108,17 @@ describe("Outbox.eventPayload and write", () => {
     ))
 })
 
+/** A stored event of topic com.example.t as the database returns it (id 100 + seq). */
+const row = (seq: number, options: Record<string, unknown> = {}) => ({
+  id: BigInt(100 + seq),
+  topic: "com.example.t",
+  seq: BigInt(seq),
+  args: [seq],
+  kwargs: { k: seq },
+  options
+})
+
 describe("wampgres.outbox.replay", () => {
-  const row = (seq: number, options: Record<string, unknown> = {}) => ({
-    id: BigInt(100 + seq),
-    topic: "com.example.t",
-    seq: BigInt(seq),
-    args: [seq],
-    kwargs: { k: seq },
-    options
-  })
   const replay = (args: Array<unknown>, kwargs: Record<string, unknown> = {}, caller = true) => {
     const req = {
       ...request(Outbox.replay.uri, { args, kwargs }),
@@ -187,14 +189,6 @@ describe("wampgres.outbox.replay", () => {
 })
 
 describe("the outbox relay", () => {
-  const row = (seq: number, options: Record<string, unknown> = {}) => ({
-    id: BigInt(100 + seq),
-    topic: "com.example.t",
-    seq: BigInt(seq),
-    args: [seq],
-    kwargs: { k: seq },
-    options
-  })
   const lock = /^SELECT pg_try_advisory_xact_lock/
   const pending = /^SELECT id, topic, seq, args, kwargs, options FROM wampgres_outbox/
   const leader = PgClientMock.when(lock, [{ leader: true }])
