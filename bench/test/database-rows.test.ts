@@ -11,37 +11,16 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { benchDatabase, ownDatabase } from "../lib/database.js"
-import type { BenchOptions } from "../lib/options.js"
 import { otlpSink } from "../lib/otlpSink.js"
 import { findPgbench } from "../lib/pgbench.js"
 import type { RowResult } from "../lib/result.js"
 import { routerConfig } from "../lib/routerConfig.js"
 import { type RunContext, runRow } from "../lib/runner.js"
-import { defaultVariants, rowsFor, scenarios } from "../lib/scenarios.js"
+import { defaultVariants, rowsFor } from "../lib/scenarios.js"
+import { scenario, shortRun } from "./support.js"
 
-const options: BenchOptions = {
-  durationMs: 1_000,
-  warmupMs: 500,
-  sessions: 2,
-  inflight: 8,
-  scenarios: [],
-  serializers: ["json"],
-  realm: "realm1",
-  wampUrl: undefined,
-  databaseUrl: undefined,
-  poolMin: 1,
-  poolMax: 3,
-  resultsDir: "unused",
-  serviceNodeOptions: [[]],
-  tracing: [false],
-  serviceRevisions: []
-}
+const options = shortRun(3)
 
-const scenario = (id: string) => {
-  const s = scenarios.find((x) => x.id === id)
-  if (s === undefined) throw new Error(`no scenario ${id}`)
-  return s
-}
 
 /** An embedded PostgreSQL, our router's configuration and the OTLP receiver, for the test's scope. */
 const context = Effect.gen(function*() {

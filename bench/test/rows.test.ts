@@ -11,12 +11,8 @@ import { transferScripts, transferVariables } from "../lib/pgbenchTransfer.js"
 import { revisionWorktree } from "../lib/revision.js"
 import { type CodeRevision, defaultVariants, rowsFor, runsOurCode, scenarios } from "../lib/scenarios.js"
 import { transferAccountCount } from "../lib/workloads.js"
+import { scenario } from "./support.js"
 
-const scenario = (id: string) => {
-  const s = scenarios.find((x) => x.id === id)
-  if (s === undefined) throw new Error(`no scenario ${id}`)
-  return s
-}
 
 const before: CodeRevision = { rev: "80b3971^1", commit: "7b27ea3", root: "/tmp/x" }
 

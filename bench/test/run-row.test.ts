@@ -4,27 +4,11 @@ import { readdirSync, readFileSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { BenchOptions } from "../lib/options.js"
 import { runRow } from "../lib/runner.js"
-import { rowsFor, scenarios } from "../lib/scenarios.js"
+import { rowsFor } from "../lib/scenarios.js"
+import { scenario, shortRun } from "./support.js"
 
-const options: BenchOptions = {
-  durationMs: 1_000,
-  warmupMs: 500,
-  sessions: 2,
-  inflight: 8,
-  scenarios: [],
-  serializers: ["json"],
-  realm: "realm1",
-  wampUrl: undefined,
-  databaseUrl: undefined,
-  poolMin: 1,
-  poolMax: 2,
-  resultsDir: "unused",
-  serviceNodeOptions: [[]],
-  tracing: [false],
-  serviceRevisions: []
-}
+const options = shortRun(2)
 
 /** Live child processes of this test process, from /proc (field 4 of stat is the parent pid). */
 const liveChildren = (): Array<number> =>
@@ -38,11 +22,6 @@ const liveChildren = (): Array<number> =>
     }
   }).map(Number)
 
-const scenario = (id: string) => {
-  const s = scenarios.find((x) => x.id === id)
-  if (s === undefined) throw new Error(`no scenario ${id}`)
-  return s
-}
 
 describe("one row end to end (real processes, real sockets)", () => {
   it.live("echo through fox-wamp: checked calls, CPU and peak RSS for every role, nothing left running", () =>

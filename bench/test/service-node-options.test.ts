@@ -6,13 +6,9 @@ import { join } from "node:path"
 import { spawnChild } from "../lib/child.js"
 import { startScriptNodeOptions } from "../lib/options.js"
 import { serviceEntry } from "../lib/serviceEntry.js"
-import { defaultVariants, rowsFor, scenarios } from "../lib/scenarios.js"
+import { defaultVariants, rowsFor } from "../lib/scenarios.js"
+import { scenario } from "./support.js"
 
-const scenario = (id: string) => {
-  const s = scenarios.find((x) => x.id === id)
-  if (s === undefined) throw new Error(`no scenario ${id}`)
-  return s
-}
 
 describe("Node flags of the service", () => {
   it("default: the Node flags of npm start", () => {
