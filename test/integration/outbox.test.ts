@@ -88,6 +88,16 @@ const eventuallyEffect = <E, R>(check: Effect.Effect<boolean, E, R>, millis = 10
 /** The router with one WebSocket path per authrole (`/user`, `/admin`); `port` to restart it. */
 const callersRouter = (port?: number) => TestRouter.layer({ configFile: callersRouterConfig, ...(port === undefined ? {} : { port }) })
 
+/** Our router (the callers' configuration) and one component instance, stopped with the test's scope. */
+const routerWithComponent = Effect.gen(function*() {
+  const routerScope = yield* start(callersRouter())
+  yield* Effect.addFinalizer(() => routerScope.stop)
+  const router = Context.get(routerScope.context, Router)
+  const instance = yield* component(router)
+  yield* Effect.addFinalizer(() => instance.stop)
+  return router
+})
+
 /** Runs `effect` in a transaction as the admin authrole: row-level security lets it change any account. */
 const asAdmin = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -162,11 +172,7 @@ const Env = TestDatabase.layer
 layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional outbox", (it) => {
   it.effect("300 concurrent transfers: each committed one announced once to its payer, _seq consecutive per topic over all recipients", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(callersRouter())
-      yield* Effect.addFinalizer(() => routerScope.stop)
-      const router = Context.get(routerScope.context, Router)
-      const instance = yield* component(router)
-      yield* Effect.addFinalizer(() => instance.stop)
+      const router = yield* routerWithComponent
       const transfersBefore = yield* lastSeq(`${L}.on_transfer`)
       const changesBefore = yield* lastSeq(`${L}.on_account_change`)
       // 3 callers, 8 accounts: each opened (balance 0) and minted, 2 changes per account
@@ -241,11 +247,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
 
   it.effect("replay: bad arguments are invalid_argument; events past the retention are reported as truncated", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(callersRouter())
-      yield* Effect.addFinalizer(() => routerScope.stop)
-      const router = Context.get(routerScope.context, Router)
-      const instance = yield* component(router)
-      yield* Effect.addFinalizer(() => instance.stop)
+      const router = yield* routerWithComponent
       const session = yield* clientSession(urlFor(router, "user"))
       const topic = "com.example.test.replayed"
       const sql = yield* SqlClient.SqlClient
@@ -272,11 +274,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
 
   it.effect("events with PUBLISH options reach only their recipients, live and through replay", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(callersRouter())
-      yield* Effect.addFinalizer(() => routerScope.stop)
-      const router = Context.get(routerScope.context, Router)
-      const instance = yield* component(router)
-      yield* Effect.addFinalizer(() => instance.stop)
+      const router = yield* routerWithComponent
       const ada = yield* clientSession(urlFor(router, "user"))
       const bob = yield* clientSession(urlFor(router, "user"))
       const [adaId, bobId] = [yield* authidOf(ada), yield* authidOf(bob)]
@@ -320,11 +318,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
     }))
   it.effect("the relay loses its database connection after the router acknowledged a batch, before marking it: the batch is published again with the same _seq, nothing lost", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(callersRouter())
-      yield* Effect.addFinalizer(() => routerScope.stop)
-      const router = Context.get(routerScope.context, Router)
-      const instance = yield* component(router)
-      yield* Effect.addFinalizer(() => instance.stop)
+      const router = yield* routerWithComponent
       const subscriber = yield* clientSession(urlFor(router, "user"))
       const topic = "com.example.test.redelivered"
       const live = yield* collect(subscriber, topic)
@@ -406,11 +400,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transactional 
 
   it.effect("an event the router refuses (invalid topic) is recorded as refused and does not block the ones after it", () =>
     Effect.gen(function*() {
-      const routerScope = yield* start(callersRouter())
-      yield* Effect.addFinalizer(() => routerScope.stop)
-      const router = Context.get(routerScope.context, Router)
-      const instance = yield* component(router)
-      yield* Effect.addFinalizer(() => instance.stop)
+      const router = yield* routerWithComponent
       const subscriber = yield* clientSession(urlFor(router, "user"))
       const after = yield* collect(subscriber, "com.example.test.after_refused")
       const sql = yield* SqlClient.SqlClient
