@@ -8,6 +8,8 @@
  *
  * - `statement`: `SELECT now()` on the pooled client (pipelined with the other fibers' statements);
  * - `withTransaction`: the same inside `sql.withTransaction`;
+ * - `lanes`: the same inside `sql.withTransaction` of wampgres' own client (`PgPoolClient`, whose
+ *   transactions run on lanes: BEGIN with the first statement, COMMIT with the next BEGIN);
  * - `three-writes`: BEGIN, the statement and COMMIT on a connection of its own, one round trip each;
  * - `begin-with-statement`: BEGIN and the statement queued together (one write), then COMMIT;
  * - `one-write`: all three queued together (the floor of any transaction; a handler cannot do this,
@@ -20,6 +22,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as PgPoolClient from "../src/layers/PgPoolClient.js"
 import { benchDatabase } from "./lib/database.js"
 
 const FIBERS = 50
@@ -61,6 +65,13 @@ const program = (only: string | undefined) =>
       if (wants("statement")) yield* report("statement", sql.unsafe(SELECT))
       if (wants("withTransaction")) yield* report("withTransaction", sql.withTransaction(sql.unsafe(SELECT)))
     }).pipe(Effect.provide(Layer.fresh(PgClient.layer({ url, maxConnections: POOL, minConnections: POOL, multiplex: true }))))
+    // wampgres' client: the same number of connections for transactions (lanes), a quarter more for statements.
+    if (wants("lanes")) {
+      yield* Effect.gen(function*() {
+        const sql = yield* PgPoolClient.make({ url, maxConnections: POOL + Math.ceil(POOL / 3), minConnections: 0, multiplex: true }, () => Effect.void)
+        yield* report("lanes", sql.withTransaction(sql.unsafe(SELECT)))
+      }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+    }
     // A pool whose connections take one user at a time; pipelining on, so statements queued in one
     // tick leave in one write.
     const pool = yield* PgPool.make({ url, maxConnections: POOL, minConnections: POOL, multiplex: true, multiplexConcurrency: 1 })

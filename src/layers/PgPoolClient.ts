@@ -11,6 +11,12 @@
  * `@effect/sql-pg/src/PgClient.ts` (the `SqlClient.make` options, the `Connection` adapter, the
  * client's extra fields and notify's channel check) is pinned by
  * test/unit/layers/PgPoolClient.contract.test.ts, which fails when the library moves.
+ *
+ * The second addition, with `multiplex` and at least `minimumToSplit` connections: transactions run
+ * on lanes (`TransactionLanes.ts`), connections of their own pool taken by one transaction at a time,
+ * where BEGIN travels with the first statement and COMMIT with the next transaction's BEGIN, instead
+ * of a round trip each. LISTEN takes its connection from that pool too, leaving the statements'
+ * pipelining connections to them (`poolSizes`).
  */
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -27,6 +33,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as PgConnection from "@effect/sql-pg/PgConnection"
 import * as PgPool from "@effect/sql-pg/PgPool"
 import { poolBackends, poolOpened, poolStats, recording } from "./Metrics.js"
+import * as TransactionLanes from "./TransactionLanes.js"
 
 const notCounted = (): void => {}
 
@@ -73,7 +80,11 @@ export const make = (
   options: PgClient.PgPoolConfig,
   onConnect: OnConnect
 ): Effect.Effect<PgClient.PgClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
-  Effect.flatMap(PgPool.make(options), (pool) => {
+  Effect.gen(function*() {
+    const sizes = poolSizes(options)
+    const pool = yield* PgPool.make(sizes.statements)
+    // Transactions' own connections, one transaction at a time each (see TransactionLanes).
+    const lanePool = sizes.transactions === undefined ? undefined : yield* PgPool.make(sizes.transactions)
     // One Deferred per physical connection: the first checkout runs the hook, later ones await it.
     const opened = new WeakMap<PgConnection.PgConnection, Deferred.Deferred<void, SqlError>>()
     // Connections whose hook succeeded: every later checkout (one per statement) skips the Deferred.
@@ -88,7 +99,7 @@ export const make = (
       }
       return found
     }
-    const prepare = (connection: PgConnection.PgConnection): Effect.Effect<void, SqlError> =>
+    const prepareOn = (owner: PgPool.PgPool) => (connection: PgConnection.PgConnection): Effect.Effect<void, SqlError> =>
       ready.has(connection) ? Effect.void : Effect.suspend(() => {
         const existing = opened.get(connection)
         if (existing !== undefined) {
@@ -104,61 +115,108 @@ export const make = (
               ? Effect.andThen(Effect.sync(() => ready.add(connection)), Deferred.done(done, exit))
               : Effect.andThen(
                 Effect.sync(() => opened.delete(connection)),
-                Effect.andThen(Deferred.done(done, Exit.asVoid(exit)), pool.invalidate(connection))
+                Effect.andThen(Deferred.done(done, Exit.asVoid(exit)), owner.invalidate(connection))
               )
           ),
           Effect.uninterruptible
         )
       })
+    const prepare = prepareOn(pool)
     const get = Effect.tap(pool.get, prepare)
     const reserve = Effect.flatMap(get, (connection) => connection.pin)
+    // What holds a connection for itself (LISTEN): the lanes' pool when there is one, so the few
+    // pipelining connections of single statements are never taken away from them.
+    const lanes = lanePool === undefined ? undefined : TransactionLanes.make({
+      pool: lanePool,
+      size: lanePool.config.maxConnections ?? 1,
+      prepare: prepareOn(lanePool),
+      // errors are moot: the lane is retired either way
+      cancelBackend: (processId) =>
+        Effect.ignore(pool.use((connection) => connection.query("SELECT pg_cancel_backend($1)", [processId])))
+    })
+    const exclusive = lanePool === undefined || lanes === undefined
+      ? reserve
+      : lanes.exclusive(Effect.flatMap(Effect.tap(lanePool.get, prepareOn(lanePool)), (connection) => connection.pin))
     // a transaction's wait for its connection, as a span of its own
-    const reserveTransaction = countedScoped(reserve).pipe(Effect.withSpan("db.pool.acquire", { kind: "internal" }))
-    return Effect.map(
-      Client.make({
-        acquirer: Effect.map(get, adapter),
-        borrower: (f) =>
-          counted((acquired) =>
-            pool.use((connection) => {
-              acquired()
-              return ready.has(connection) ? f(adapter(connection)) : Effect.andThen(prepare(connection), f(adapter(connection)))
-            })
-          ),
-        // A pinned view is a new object per transaction: no adapter cache for it.
-        transactionAcquirer: Effect.map(reserveTransaction, makeConnection),
-        // As PgClient.make: Postgres prepares transaction control like any statement.
-        prepareTransactionControls: true,
-        commit,
-        releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`,
-        compiler: PgClient.makeCompiler(options.transformQueryNames, options.transformJson),
-        driver: "pg",
-        spanAttributes: [
-          ...(options.spanAttributes ? Object.entries(options.spanAttributes) : []),
-          ["db.system.name", "postgresql"],
-          ["db.namespace", options.database ?? options.username ?? "postgres"],
-          ["server.address", options.host ?? "localhost"],
-          ["server.port", options.port ?? 5432]
-        ],
-        transformRows: options.transformResultNames
-          ? Statement.defaultTransforms(options.transformResultNames, options.transformJson).array
-          : undefined
-      }),
-      (client): PgClient.PgClient =>
-        Object.assign(client, {
-          [PgClient.TypeId]: PgClient.TypeId,
-          config: options,
-          json,
-          listen: (channel: string) => Effect.flatMap(reserve, (connection) => connection.listen(channel)),
-          notify: (channel: string, payload: string) => {
-            const invalid = validateChannelName(channel, "notify")
-            return invalid !== undefined ? Effect.fail(invalid) : Effect.asVoid(Effect.scoped(Effect.flatMap(
-              get,
-              (connection) => connection.query(`SELECT pg_notify($1, $2)`, [channel, payload])
-            )))
-          }
-        })
-    )
+    const transactionAcquirer: Effect.Effect<Connection, SqlError, Scope.Scope> = (lanes === undefined
+      // A pinned view is a new object per transaction: no adapter cache for it.
+      ? Effect.map(countedScoped(reserve), makeConnection)
+      : countedScoped(lanes.acquire)).pipe(Effect.withSpan("db.pool.acquire", { kind: "internal" }))
+    const client = yield* Client.make({
+      acquirer: Effect.map(get, adapter),
+      borrower: (f) =>
+        counted((acquired) =>
+          pool.use((connection) => {
+            acquired()
+            return ready.has(connection) ? f(adapter(connection)) : Effect.andThen(prepare(connection), f(adapter(connection)))
+          })
+        ),
+      transactionAcquirer,
+      // As PgClient.make: Postgres prepares transaction control like any statement.
+      prepareTransactionControls: true,
+      commit: (connection) =>
+        lanes !== undefined && connection instanceof TransactionLanes.LaneConnection
+          ? lanes.commit(connection, checkCommitted)
+          : commit(connection),
+      releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`,
+      compiler: PgClient.makeCompiler(options.transformQueryNames, options.transformJson),
+      driver: "pg",
+      spanAttributes: [
+        ...(options.spanAttributes ? Object.entries(options.spanAttributes) : []),
+        ["db.system.name", "postgresql"],
+        ["db.namespace", options.database ?? options.username ?? "postgres"],
+        ["server.address", options.host ?? "localhost"],
+        ["server.port", options.port ?? 5432]
+      ],
+      transformRows: options.transformResultNames
+        ? Statement.defaultTransforms(options.transformResultNames, options.transformJson).array
+        : undefined
+    })
+    const pgClient: PgClient.PgClient = Object.assign(client, {
+      [PgClient.TypeId]: PgClient.TypeId,
+      config: options,
+      json,
+      listen: (channel: string) => Effect.flatMap(exclusive, (connection) => connection.listen(channel)),
+      notify: (channel: string, payload: string) => {
+        const invalid = validateChannelName(channel, "notify")
+        return invalid !== undefined ? Effect.fail(invalid) : Effect.asVoid(Effect.scoped(Effect.flatMap(
+          get,
+          (connection) => connection.query(`SELECT pg_notify($1, $2)`, [channel, payload])
+        )))
+      }
+    })
+    return pgClient
   })
+
+/** The smallest pool split between single statements and transaction lanes. */
+export const minimumToSplit = 4
+
+/**
+ * How `options`' connections are shared out. With `multiplex` and at least `minimumToSplit`
+ * connections, single statements pipeline on a quarter of them (at least one) and transactions get
+ * the rest as lanes (`TransactionLanes`), together never more than `maxConnections`; LISTEN holds
+ * connections of the lanes' share. Otherwise one pool serves both as the library's `PgClient` does
+ * (a transaction pins a connection).
+ */
+export const poolSizes = (
+  options: PgClient.PgPoolConfig
+): { readonly statements: PgPool.Config; readonly transactions: PgPool.Config | undefined } => {
+  const max = options.maxConnections ?? 10
+  const min = options.minConnections ?? 0
+  if (options.multiplex !== true || max < minimumToSplit) return { statements: options, transactions: undefined }
+  const statementsMax = Math.max(1, Math.floor(max / 4))
+  const statementsMin = Math.min(min, statementsMax)
+  return {
+    statements: { ...options, maxConnections: statementsMax, minConnections: statementsMin },
+    transactions: {
+      ...options,
+      multiplex: true,
+      multiplexConcurrency: 1,
+      maxConnections: max - statementsMax,
+      minConnections: Math.min(min - statementsMin, max - statementsMax)
+    }
+  }
+}
 
 const channelNameEncoder = new TextEncoder()
 
@@ -181,21 +239,21 @@ export const json = (value: unknown): Statement.Fragment => Statement.fragment([
  * aborted: that is a failure. Shared with the test kit's PgClientMock so both behave alike.
  */
 export const commit = (conn: Connection): Effect.Effect<void, SqlError> =>
-  Effect.flatMap(
-    conn.executeRaw("COMMIT", []) as Effect.Effect<PgConnection.Result, SqlError>,
-    (result) =>
-      result.command === "ROLLBACK"
-        ? Effect.fail(
-          new SqlError({
-            reason: new UnknownError({
-              cause: new Error("COMMIT rolled back an aborted transaction"),
-              message: "PgClient: COMMIT rolled back an aborted transaction",
-              operation: "commit"
-            })
-          })
-        )
-        : Effect.void
-  )
+  Effect.flatMap(conn.executeRaw("COMMIT", []) as Effect.Effect<PgConnection.Result, SqlError>, checkCommitted)
+
+/** A COMMIT's answer: `ROLLBACK` means the transaction was aborted, a failure. */
+const checkCommitted = (result: PgConnection.Result): Effect.Effect<void, SqlError> =>
+  result.command === "ROLLBACK"
+    ? Effect.fail(
+      new SqlError({
+        reason: new UnknownError({
+          cause: new Error("COMMIT rolled back an aborted transaction"),
+          message: "PgClient: COMMIT rolled back an aborted transaction",
+          operation: "commit"
+        })
+      })
+    )
+    : Effect.void
 
 /** The library's `Connection` adapter over a `PgConnection` session (as in PgClient.ts). */
 class ConnectionImpl implements Connection {

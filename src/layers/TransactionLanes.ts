@@ -1,0 +1,296 @@
+/**
+ * Connections for transactions that save the round trips a transaction would otherwise add to its
+ * statements. On this machine a round trip (a write that wakes PostgreSQL, a read that wakes us) costs
+ * more than the statement it carries, and a transaction paid three of them for one statement.
+ *
+ * A lane is one pooled connection used by one transaction at a time. Its connection pipelines
+ * (`multiplex`, one user per connection), so what is queued in one tick leaves in one write, each
+ * statement in its own extended-query cycle, run in order:
+ *
+ * - **BEGIN travels with the first statement.** The BEGIN is queued, not awaited; the body's first
+ *   statement joins it in the same write. Its result is checked with the next statement's (or at
+ *   COMMIT). A plain `BEGIN` fails only when its connection does, and then so does everything behind
+ *   it; a custom `BEGIN ...` (`SqlClient.BeginTransaction`) is awaited as before, since a mistake in
+ *   it must not let the statement behind it run outside a transaction.
+ * - **COMMIT travels with the next transaction's BEGIN.** When a transaction commits while another
+ *   waits for a lane, its COMMIT is queued and the lane handed over at once, in the same tick: the
+ *   waiting transaction's BEGIN and first statement follow the COMMIT in one write. The committing
+ *   transaction still answers only after PostgreSQL confirmed its COMMIT. A COMMIT always ends its
+ *   transaction block (also when it fails), so what follows it runs in a transaction of its own.
+ *
+ * Under load every transaction is then one write and one read on its lane, as a pipelined statement
+ * is. A statement interrupted in a lane is canceled with `pg_cancel_backend` (`cancelBackend`; the
+ * library cannot cancel on a pipelining connection) and the lane retired afterwards, as is one whose
+ * connection failed: a late cancel must not reach the next transaction.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import type { Connection } from "effect/sql/SqlConnection"
+import type { SqlError } from "effect/sql/SqlError"
+import * as Stream from "effect/Stream"
+import type * as PgConnection from "@effect/sql-pg/PgConnection"
+import type * as PgPool from "@effect/sql-pg/PgPool"
+
+type Rows = <A extends object>(row: ReadonlyArray<A>) => ReadonlyArray<A>
+
+/** One pooled connection, checked out for as long as transactions follow each other on it. */
+interface Lane {
+  readonly connection: PgConnection.PgConnection
+  /** The pool checkout: closing it returns the connection. */
+  readonly checkout: Scope.Closeable
+  /** Its connection failed, or a cancel was sent on it: it serves no other transaction. */
+  retired: boolean
+}
+
+/** A waiting transaction: given a lane, or `undefined` when it should open one itself. */
+type Waiter = (lane: Lane | undefined) => void
+
+const noRows: ReadonlyArray<never> = []
+
+const isConnectionFailure = (error: SqlError): boolean => error.reason._tag === "ConnectionError"
+
+/** The statements of one transaction, on its lane (`SqlConnection.Connection`). */
+export class LaneConnection implements Connection {
+  readonly lane: Lane
+  private readonly lanes: Lanes
+  /** The BEGIN queued ahead of the first statement, until its result is checked. */
+  private begun: Fiber.Fiber<PgConnection.Result, SqlError> | undefined = undefined
+  /** The next `execute` of a plain `BEGIN` is the transaction's own (sent ahead, not awaited). */
+  private beginNext = true
+  /** The lane went back or on: this transaction's work on it is done. */
+  released = false
+
+  constructor(lane: Lane, lanes: Lanes) {
+    this.lane = lane
+    this.lanes = lanes
+  }
+
+  get connection(): PgConnection.PgConnection {
+    return this.lane.connection
+  }
+
+  /** Queues the BEGIN now; the first statement (queued in this same tick) shares its write. */
+  private sendBegin(sql: string): Effect.Effect<ReadonlyArray<never>> {
+    this.beginNext = false
+    return Effect.map(
+      Effect.forkChild(this.lane.connection.query(sql, noRows, true), { startImmediately: true }),
+      (fiber) => {
+        this.begun = fiber
+        return noRows
+      }
+    )
+  }
+
+  /** The BEGIN's result, once: its failure is the transaction's. */
+  readonly checkBegin: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    const begun = this.begun
+    if (begun === undefined) return Effect.void
+    this.begun = undefined
+    return Effect.asVoid(Fiber.join(begun))
+  })
+
+  /**
+   * Runs one statement on the lane; an interruption cancels it in PostgreSQL and retires the lane,
+   * a connection failure retires it too. A pending BEGIN's failure comes first.
+   */
+  private statement<A>(run: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> {
+    const guarded = Effect.onInterrupt(this.retiringOnFailure(run), () => this.lanes.cancel(this.lane))
+    if (this.begun === undefined) return guarded
+    return Effect.flatMap(Effect.exit(guarded), (exit) => Effect.andThen(this.checkBegin, exit))
+  }
+
+  /** `run`, retiring the lane when it fails with its connection (no later transaction may get it). */
+  retiringOnFailure<A>(run: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> {
+    return Effect.tapError(run, (error) =>
+      Effect.sync(() => {
+        if (isConnectionFailure(error)) this.lane.retired = true
+      }))
+  }
+
+  private rows(sql: string, params: ReadonlyArray<unknown>, prepare: boolean) {
+    return this.statement(Effect.map(this.lane.connection.query(sql, params, prepare), (result) => result.rows))
+  }
+
+  execute(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
+    if (this.beginNext && sql === "BEGIN" && params.length === 0) return this.sendBegin(sql)
+    this.beginNext = false
+    return transformRows ? Effect.map(this.rows(sql, params, true), transformRows) : this.rows(sql, params, true)
+  }
+  executeRaw(sql: string, params: ReadonlyArray<unknown>) {
+    this.beginNext = false
+    return this.statement(this.lane.connection.query(sql, params))
+  }
+  executeWithoutTransform(sql: string, params: ReadonlyArray<unknown>) {
+    this.beginNext = false
+    return this.rows(sql, params, true)
+  }
+  executeValues(sql: string, params: ReadonlyArray<unknown>) {
+    this.beginNext = false
+    return this.statement(this.lane.connection.queryValues(sql, params))
+  }
+  executeValuesUnprepared(sql: string, params: ReadonlyArray<unknown>) {
+    this.beginNext = false
+    return this.statement(this.lane.connection.queryValues(sql, params, false))
+  }
+  executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
+    this.beginNext = false
+    const operation = this.rows(sql, params, false)
+    return transformRows ? Effect.map(operation, transformRows) : operation
+  }
+  executeStream(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
+    this.beginNext = false
+    // A stream takes the connection for itself once what is queued has been answered.
+    const stream = Stream.unwrap(Effect.as(this.checkBegin, this.lane.connection.stream(sql, params)))
+    return transformRows
+      ? Stream.mapArray(stream, (rows) => transformRows(rows) as typeof rows)
+      : stream
+  }
+}
+
+export interface Lanes {
+  /** A lane for one transaction; it goes back (or on to the next transaction) when the scope closes. */
+  readonly acquire: Effect.Effect<LaneConnection, SqlError, Scope.Scope>
+  /**
+   * Commits the transaction on `connection` and checks the result with `check` (PostgreSQL answers
+   * `ROLLBACK` to the COMMIT of an aborted transaction). With a transaction waiting, the lane is
+   * handed to it as soon as the COMMIT is queued.
+   */
+  readonly commit: (
+    connection: LaneConnection,
+    check: (result: PgConnection.Result) => Effect.Effect<void, SqlError>
+  ) => Effect.Effect<void, SqlError>
+  /** Cancels what runs on the lane and retires it (an interrupted statement). */
+  readonly cancel: (lane: Lane) => Effect.Effect<void>
+  /**
+   * Takes one connection of the lanes' pool for something else (LISTEN) while the scope is open:
+   * one lane fewer meanwhile, so no lane waits for a connection the pool does not have.
+   */
+  readonly exclusive: <A, E, R>(acquire: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Scope.Scope>
+}
+
+/**
+ * Lanes over `pool` (whose connections take one user each and pipeline), at most `size` at once.
+ * `prepare` runs on every checkout (the pool's connection hook); `cancelBackend` cancels a backend's
+ * running statement from another connection.
+ */
+export const make = (options: {
+  readonly pool: PgPool.PgPool
+  readonly size: number
+  readonly prepare: (connection: PgConnection.PgConnection) => Effect.Effect<void, SqlError>
+  readonly cancelBackend: (processId: number) => Effect.Effect<void>
+}): Lanes => {
+  const { pool, size } = options
+  const waiters: Array<Waiter> = []
+  /** Lanes checked out from the pool (in use or being opened). */
+  let open = 0
+  /** Connections of the pool held for something else (`exclusive`). */
+  let held = 0
+  const capacity = (): number => size - held
+
+  const openLane: Effect.Effect<Lane, SqlError> = Effect.suspend(() => {
+    open++
+    return Effect.flatMap(Scope.make(), (checkout) =>
+      Scope.provide(Effect.tap(pool.get, options.prepare), checkout).pipe(
+        Effect.map((connection): Lane => ({ connection, checkout, retired: false })),
+        Effect.onError(() =>
+          Effect.andThen(
+            Scope.close(checkout, Exit.void),
+            Effect.sync(() => {
+              open--
+              wakeOne()
+            })
+          )
+        )
+      ))
+  })
+
+  /** Lets the first waiter open a lane of its own (one was closed). */
+  const wakeOne = (): void => {
+    const waiter = waiters.shift()
+    if (waiter !== undefined) waiter(undefined)
+  }
+
+  /** Waits for a lane handed over, or for room to open one (then opens it). */
+  const wait: Effect.Effect<Lane, SqlError> = Effect.flatMap(
+    Effect.callback<Lane | undefined>((resume) => {
+      const waiter: Waiter = (lane) => resume(Effect.succeed(lane))
+      waiters.push(waiter)
+      return Effect.sync(() => {
+        const index = waiters.indexOf(waiter)
+        if (index >= 0) waiters.splice(index, 1)
+      })
+    }),
+    (lane) => lane !== undefined ? Effect.succeed(lane) : open < capacity() ? openLane : wait
+  )
+
+  const take: Effect.Effect<Lane, SqlError> = Effect.suspend(() =>
+    waiters.length === 0 && open < capacity() ? openLane : wait
+  )
+
+  /** Closes the lane's checkout (the pool retires a failed connection); a waiter may open another. */
+  const close = (lane: Lane): Effect.Effect<void> =>
+    Effect.andThen(
+      lane.retired ? Effect.andThen(pool.invalidate(lane.connection), Scope.close(lane.checkout, Exit.void)) : Scope.close(lane.checkout, Exit.void),
+      Effect.sync(() => {
+        open--
+        wakeOne()
+      })
+    )
+
+  /** Hands the lane to the first waiting transaction (it runs now, in this tick); false when none waits. */
+  const handOver = (lane: Lane): boolean => {
+    const waiter = waiters.shift()
+    if (waiter === undefined) return false
+    waiter(lane)
+    return true
+  }
+
+  const release = (connection: LaneConnection): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (connection.released) return Effect.void
+      connection.released = true
+      const lane = connection.lane
+      return !lane.retired && open <= capacity() && handOver(lane) ? Effect.void : close(lane)
+    })
+
+  const lanes: Lanes = {
+    acquire: Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(take), (lane) => {
+        const connection = new LaneConnection(lane, lanes)
+        return Effect.as(Effect.addFinalizer(() => release(connection)), connection)
+      })
+    ),
+    commit: (connection, check) =>
+      Effect.suspend(() => {
+        const commit = Effect.flatMap(connection.retiringOnFailure(connection.lane.connection.query("COMMIT", noRows, true)), check)
+        if (waiters.length === 0 || connection.lane.retired || open > capacity()) {
+          return Effect.andThen(connection.checkBegin, commit)
+        }
+        // Queued first, then the lane goes on: the next transaction's BEGIN follows this COMMIT.
+        return Effect.flatMap(Effect.forkChild(commit, { startImmediately: true }), (committing) => {
+          connection.released = handOver(connection.lane)
+          return Effect.andThen(connection.checkBegin, Fiber.join(committing))
+        })
+      }),
+    cancel: (lane) =>
+      Effect.suspend(() => {
+        lane.retired = true
+        return options.cancelBackend(lane.connection.processId)
+      }),
+    exclusive: (acquire) =>
+      Effect.andThen(
+        Effect.acquireRelease(
+          Effect.sync(() => void held++),
+          () =>
+            Effect.sync(() => {
+              held--
+              wakeOne()
+            })
+        ),
+        acquire
+      )
+  }
+  return lanes
+}
