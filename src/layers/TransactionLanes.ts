@@ -55,8 +55,8 @@ const isConnectionFailure = (error: SqlError): boolean => error.reason._tag === 
 export class LaneConnection implements Connection {
   readonly lane: Lane
   private readonly lanes: Lanes
-  /** The BEGIN queued ahead of the first statement, until its result is checked. */
-  private begun: Fiber.Fiber<PgConnection.Result, SqlError> | undefined = undefined
+  /** Statements queued without waiting (the BEGIN, `sendAhead`), in order, until their results are checked. */
+  private ahead: Array<Fiber.Fiber<PgConnection.Result, SqlError>> | undefined = undefined
   /** The next `execute` of a plain `BEGIN` is the transaction's own (sent ahead, not awaited). */
   private beginNext = true
   /** The lane went back or on: this transaction's work on it is done. */
@@ -71,34 +71,36 @@ export class LaneConnection implements Connection {
     return this.lane.connection
   }
 
-  /** Queues the BEGIN now; the first statement (queued in this same tick) shares its write. */
-  private sendBegin(sql: string): Effect.Effect<ReadonlyArray<never>> {
+  /**
+   * Queues a statement whose rows nobody reads and returns at once: it leaves with whatever is
+   * queued in this tick (the next statement, or the COMMIT). Its result is checked with the next
+   * statement's; a failure there is reported first, as it came first (PostgreSQL then refuses what
+   * follows it in the transaction).
+   */
+  sendAhead(sql: string, params: ReadonlyArray<unknown>): Effect.Effect<void> {
     this.beginNext = false
     return Effect.map(
-      Effect.forkChild(this.lane.connection.query(sql, noRows, true), { startImmediately: true }),
-      (fiber) => {
-        this.begun = fiber
-        return noRows
-      }
+      Effect.forkChild(this.retiringOnFailure(this.lane.connection.query(sql, params, true)), { startImmediately: true }),
+      (fiber) => void (this.ahead ??= []).push(fiber)
     )
   }
 
-  /** The BEGIN's result, once: its failure is the transaction's. */
-  readonly checkBegin: Effect.Effect<void, SqlError> = Effect.suspend(() => {
-    const begun = this.begun
-    if (begun === undefined) return Effect.void
-    this.begun = undefined
-    return Effect.asVoid(Fiber.join(begun))
+  /** The results of what was sent ahead, in order: the first failure is the transaction's. */
+  readonly checkAhead: Effect.Effect<void, SqlError> = Effect.suspend(() => {
+    const ahead = this.ahead
+    if (ahead === undefined) return Effect.void
+    this.ahead = undefined
+    return ahead.length === 1 ? Effect.asVoid(Fiber.join(ahead[0]!)) : Effect.forEach(ahead, Fiber.join, { discard: true })
   })
 
   /**
    * Runs one statement on the lane; an interruption cancels it in PostgreSQL and retires the lane,
-   * a connection failure retires it too. A pending BEGIN's failure comes first.
+   * a connection failure retires it too. A failure of what was sent ahead comes first.
    */
   private statement<A>(run: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> {
     const guarded = Effect.onInterrupt(this.retiringOnFailure(run), () => this.lanes.cancel(this.lane))
-    if (this.begun === undefined) return guarded
-    return Effect.flatMap(Effect.exit(guarded), (exit) => Effect.andThen(this.checkBegin, exit))
+    if (this.ahead === undefined) return guarded
+    return Effect.flatMap(Effect.exit(guarded), (exit) => Effect.andThen(this.checkAhead, exit))
   }
 
   /** `run`, retiring the lane when it fails with its connection (no later transaction may get it). */
@@ -114,8 +116,11 @@ export class LaneConnection implements Connection {
   }
 
   execute(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
-    if (this.beginNext && sql === "BEGIN" && params.length === 0) return this.sendBegin(sql)
+    if (this.beginNext && sql === "BEGIN" && params.length === 0) return Effect.as(this.sendAhead(sql, params), noRows)
     this.beginNext = false
+    // Rolling back (to a savepoint: what was sent ahead before it was checked by the SAVEPOINT),
+    // what was sent ahead no longer matters and must not turn into the rollback's failure.
+    if (sql.startsWith("ROLLBACK")) this.ahead = undefined
     return transformRows ? Effect.map(this.rows(sql, params, true), transformRows) : this.rows(sql, params, true)
   }
   executeRaw(sql: string, params: ReadonlyArray<unknown>) {
@@ -142,7 +147,7 @@ export class LaneConnection implements Connection {
   executeStream(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
     this.beginNext = false
     // A stream takes the connection for itself once what is queued has been answered.
-    const stream = Stream.unwrap(Effect.as(this.checkBegin, this.lane.connection.stream(sql, params)))
+    const stream = Stream.unwrap(Effect.as(this.checkAhead, this.lane.connection.stream(sql, params)))
     return transformRows
       ? Stream.mapArray(stream, (rows) => transformRows(rows) as typeof rows)
       : stream
@@ -265,13 +270,11 @@ export const make = (options: {
     commit: (connection, check) =>
       Effect.suspend(() => {
         const commit = Effect.flatMap(connection.retiringOnFailure(connection.lane.connection.query("COMMIT", noRows, true)), check)
-        if (waiters.length === 0 || connection.lane.retired || open > capacity()) {
-          return Effect.andThen(connection.checkBegin, commit)
-        }
-        // Queued first, then the lane goes on: the next transaction's BEGIN follows this COMMIT.
+        // Queued now, behind what was sent ahead; with a transaction waiting the lane goes on at once,
+        // so its BEGIN follows this COMMIT in the same write.
         return Effect.flatMap(Effect.forkChild(commit, { startImmediately: true }), (committing) => {
-          connection.released = handOver(connection.lane)
-          return Effect.andThen(connection.checkBegin, Fiber.join(committing))
+          if (waiters.length > 0 && !connection.lane.retired && open <= capacity()) connection.released = handOver(connection.lane)
+          return Effect.andThen(connection.checkAhead, Fiber.join(committing))
         })
       }),
     cancel: (lane) =>

@@ -26,6 +26,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { type InvocationRequest, WampError, wampError } from "../layers/wamp/Protocol.js"
 import { Uri } from "../wamp/uris.js"
+import { ahead } from "./Ahead.js"
 
 /** The transaction-local settings (names) the caller's identity is kept in. */
 export const Settings = {
@@ -85,7 +86,8 @@ export const apply: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.
   Effect.service(Caller),
   (identity) =>
     identity === undefined ? Effect.void : Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.asVoid(
+      // sent ahead: the settings travel with the transaction's first statement, no round trip of their own
+      ahead(
         identity.role === undefined
           ? sql`SELECT set_config('wampgres.authid', ${identity.authid}, true), set_config('wampgres.authrole', ${identity.authrole}, true), set_config('wampgres.session', ${
             String(identity.session)

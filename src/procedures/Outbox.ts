@@ -34,6 +34,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Database from "../layers/Database.js"
 import { type Payload, type WampError, WampSession } from "../layers/WampSession.js"
 import { WampgresUri } from "../wamp/uris.js"
+import { ahead } from "./Ahead.js"
 import * as Caller from "./Caller.js"
 import * as Events from "./Events.js"
 import * as Group from "./Group.js"
@@ -108,12 +109,16 @@ const schema = Migrator.fromRecord({
 /** The outbox's tables and function, migrated at start-up (`wampgres_migrations_wampgres_outbox`). */
 export const migrations = Migrations.layer("wampgres_outbox", schema)
 
-/** Writes one event (and its PUBLISH options) into the outbox in the current transaction. */
+/**
+ * Writes one event (and its PUBLISH options) into the outbox in the current transaction, sent ahead
+ * (`Ahead.ahead`): it travels with the next statement or the COMMIT, and a failure to write it
+ * fails the transaction there.
+ */
 export const write = (topic: string, payload: Partial<Payload>, options?: Events.PublishOptions) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify(payload.args ?? [])}::jsonb, ${
+    ahead(sql`SELECT wampgres_outbox_publish(${topic}, ${JSON.stringify(payload.args ?? [])}::jsonb, ${
       JSON.stringify(payload.kwargs ?? {})
-    }::jsonb, ${JSON.stringify(options ?? {})}::jsonb)`).pipe(Effect.asVoid)
+    }::jsonb, ${JSON.stringify(options ?? {})}::jsonb)`))
 
 const OutboxRow = Schema.Struct({
   id: Rows.Int64,

@@ -3,7 +3,9 @@
  * and under load its COMMIT travels with the next transaction's BEGIN, so a transaction costs about one
  * write to PostgreSQL (counted on the client's sockets). Each transaction keeps its meaning: its
  * statements run in one transaction block of their own and commit or roll back together, whatever
- * came before it on the lane; an interrupted statement is canceled in PostgreSQL and its connection
+ * came before it on the lane. A statement sent ahead (`Transaction.ahead`: the caller's settings, an
+ * outbox event) travels with the next statement or the COMMIT, and its failure is the transaction's.
+ * An interrupted statement is canceled in PostgreSQL and its connection
  * not used again, nor is one that failed; LISTEN gets its connection while the lanes are busy.
  */
 import { assert, layer } from "@effect/vitest"
@@ -17,6 +19,8 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
 import * as Net from "node:net"
 import * as PgPoolClient from "../../src/layers/PgPoolClient.js"
+import * as Caller from "../../src/procedures/Caller.js"
+import * as Transaction from "../../src/procedures/Transaction.js"
 import { postgresInfo, TestDatabase } from "../support/index.js"
 
 /** Socket writes of every connection the client opens, counted. */
@@ -80,6 +84,8 @@ const keepBusy = (sql: SqlClient.SqlClient, transactions: number) =>
     )
     return { state, fiber }
   })
+
+const caller = (role: string | undefined): Caller.Identity => ({ authid: "ada", authrole: "user", session: 42, role })
 
 const Env = TestDatabase.layer
 
@@ -169,6 +175,61 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       })
       const rows = yield* sql<{ mark: number }>`SELECT mark FROM lane_aborted ORDER BY mark`
       assert.deepStrictEqual(rows.map((row) => row.mark), Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 0))
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
+
+  it.effect("as a caller, the settings travel with the BEGIN and the first statement, which sees them", () =>
+    Effect.gen(function*() {
+      const sql = yield* countingClient
+      const whoami = sql<{ authid: string; session: string }>`SELECT current_setting('wampgres.authid', true) AS authid, current_setting('wampgres.session', true) AS session`
+      const asAda = Transaction.around(whoami).pipe(
+        Effect.provideService(Caller.Caller, caller(undefined)),
+        Effect.provideService(SqlClient.SqlClient, sql)
+      )
+      yield* asAda
+      const { value, writes: n } = yield* writesOf(asAda)
+      assert.deepStrictEqual(value, [{ authid: "ada", session: "42" }])
+      assert.strictEqual(n, 2)
+      // the settings end with the transaction
+      const [after] = yield* whoami
+      assert.strictEqual(after!.authid ?? "", "")
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
+
+  it.effect("a setting sent ahead that fails aborts the transaction: its own error, the statement behind it undone", () =>
+    Effect.gen(function*() {
+      const sql = yield* countingClient
+      yield* sql`CREATE TABLE IF NOT EXISTS lane_as_nobody (mark text NOT NULL)`
+      const exit = yield* Effect.exit(
+        Transaction.around(sql`INSERT INTO lane_as_nobody VALUES ('as nobody')`).pipe(
+          Effect.provideService(Caller.Caller, caller("no_such_role")),
+          Effect.provideService(SqlClient.SqlClient, sql)
+        )
+      )
+      // the setting's own error (22023: no such role), not the refused statement's (25P02)
+      assert.isTrue(isSqlError(failureOf(exit)))
+      assert.match(JSON.stringify(failureOf(exit)), /"code":"22023"/)
+      const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM lane_as_nobody`
+      assert.strictEqual(count!.n, 0)
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
+
+  it.effect("a statement sent ahead last travels with the COMMIT, which reports its failure: nothing commits", () =>
+    Effect.gen(function*() {
+      const sql = yield* countingClient
+      yield* sql`CREATE TABLE IF NOT EXISTS lane_ahead (mark int NOT NULL CHECK (mark >= 0))`
+      const write = (mark: number) =>
+        sql.withTransaction(
+          Effect.andThen(sql`INSERT INTO lane_ahead VALUES (${mark + 1000})`, Transaction.ahead(sql`INSERT INTO lane_ahead VALUES (${mark})`))
+        ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      yield* write(0)
+      // alone: BEGIN with the first INSERT, then the one sent ahead with the COMMIT
+      const { writes: n } = yield* writesOf(write(1))
+      assert.strictEqual(n, 2)
+      const exit = yield* Effect.exit(write(-1))
+      assert.match(JSON.stringify(failureOf(exit)), /"code":"23514"/)
+      const rows = yield* sql<{ mark: number }>`SELECT mark FROM lane_ahead ORDER BY mark`
+      assert.deepStrictEqual(rows.map((row) => row.mark), [0, 1, 1000, 1001])
+      // outside a transaction it is awaited like any statement
+      const failed = yield* Effect.exit(Transaction.ahead(sql`INSERT INTO lane_ahead VALUES (-2)`).pipe(Effect.provideService(SqlClient.SqlClient, sql)))
+      assert.match(JSON.stringify(failureOf(failed)), /"code":"23514"/)
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
   it.effect("a custom BEGIN is awaited: when it fails, the statement behind it never runs", () =>
