@@ -30,7 +30,7 @@ import { SqlError, UnknownError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import type * as PgConnection from "@effect/sql-pg/PgConnection"
+import * as PgConnection from "@effect/sql-pg/PgConnection"
 import * as PgPool from "@effect/sql-pg/PgPool"
 import { poolBackends, poolOpened, poolStats, recording } from "./Metrics.js"
 import * as TransactionLanes from "./TransactionLanes.js"
@@ -136,7 +136,17 @@ export const make = (
     })
     const exclusive = lanePool === undefined || lanes === undefined
       ? reserve
-      : lanes.exclusive(Effect.flatMap(Effect.tap(lanePool.get, prepareOn(lanePool)), (connection) => connection.pin))
+      : lanes.exclusive(
+        Effect.flatMap(Effect.tap(lanePool.get, prepareOn(lanePool)), (connection) => connection.pin),
+        // Never the last lane (transactions would wait forever): a connection of its own, beyond the pool.
+        Effect.tap(PgConnection.make(options), (connection) =>
+          Effect.andThen(
+            Effect.logWarning(
+              `DB_POOL_MAX=${options.maxConnections ?? 10} leaves too few connections for transactions beside LISTEN: one more connection opened for LISTEN`
+            ),
+            onConnect(connection)
+          ))
+      )
     // a transaction's wait for its connection, as a span of its own
     const transactionAcquirer: Effect.Effect<Connection, SqlError, Scope.Scope> = (lanes === undefined
       // A pinned view is a new object per transaction: no adapter cache for it.

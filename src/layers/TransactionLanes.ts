@@ -170,9 +170,13 @@ export interface Lanes {
   readonly cancel: (lane: Lane) => Effect.Effect<void>
   /**
    * Takes one connection of the lanes' pool for something else (LISTEN) while the scope is open:
-   * one lane fewer meanwhile, so no lane waits for a connection the pool does not have.
+   * one lane fewer meanwhile, so no lane waits for a connection the pool does not have. The last
+   * lane is never taken: then `otherwise` runs instead.
    */
-  readonly exclusive: <A, E, R>(acquire: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Scope.Scope>
+  readonly exclusive: <A, E, R>(
+    acquire: Effect.Effect<A, E, R>,
+    otherwise: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E, R | Scope.Scope>
 }
 
 /**
@@ -282,17 +286,19 @@ export const make = (options: {
         lane.retired = true
         return options.cancelBackend(lane.connection.processId)
       }),
-    exclusive: (acquire) =>
-      Effect.andThen(
-        Effect.acquireRelease(
-          Effect.sync(() => void held++),
-          () =>
-            Effect.sync(() => {
-              held--
-              wakeOne()
-            })
-        ),
-        acquire
+    exclusive: (acquire, otherwise) =>
+      Effect.suspend(() =>
+        held + 1 >= size ? otherwise : Effect.andThen(
+          Effect.acquireRelease(
+            Effect.sync(() => void held++),
+            () =>
+              Effect.sync(() => {
+                held--
+                wakeOne()
+              })
+          ),
+          acquire
+        )
       )
   }
   return lanes

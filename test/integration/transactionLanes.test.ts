@@ -306,4 +306,20 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       busy.state.stop = true
       yield* Fiber.join(busy.fiber)
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
+
+  it.effect("LISTEN never takes the last lane: beyond that it opens a connection of its own, and transactions go on", () =>
+    Effect.gen(function*() {
+      const sql = yield* countingClient
+      const channels = ["lanes_a", "lanes_b", "lanes_c", "lanes_d"]
+      const queues = yield* Effect.forEach(channels, (channel) => sql.listen(channel).pipe(Effect.timeout("10 seconds")))
+      const results = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) => sql.withTransaction(sql<{ n: number }>`SELECT ${i}::int AS n`),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(results.length, 20)
+      yield* Effect.forEach(channels, (channel) => sql.notify(channel, channel))
+      const received = yield* Effect.forEach(queues, (queue) => Queue.take(queue).pipe(Effect.timeout("10 seconds")))
+      assert.deepStrictEqual(received.map((n) => n.payload), channels)
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 })
