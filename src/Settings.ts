@@ -253,7 +253,7 @@ export const DB_HEALTH_QUERY = withDefault("DB_HEALTH_QUERY", {
 })
 export const DB_MULTIPLEX = withDefault("DB_MULTIPLEX", {
   group: "Database",
-  help: "pipeline single statements of many calls on shared connections (transactions still get their own)",
+  help: "pipeline single statements of many calls on shared connections; from DB_POOL_MAX=4, transactions run on lanes (BEGIN and COMMIT share writes with statements) on three quarters of the connections",
   reader: boolean,
   default: true
 })
