@@ -17,6 +17,7 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
+import * as fc from "fast-check"
 import * as Net from "node:net"
 import * as PgPoolClient from "../../src/layers/PgPoolClient.js"
 import * as Caller from "../../src/procedures/Caller.js"
@@ -321,5 +322,52 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       yield* Effect.forEach(channels, (channel) => sql.notify(channel, channel))
       const received = yield* Effect.forEach(queues, (queue) => Queue.take(queue).pipe(Effect.timeout("10 seconds")))
       assert.deepStrictEqual(received.map((n) => n.payload), channels)
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
+
+  it.effect("any mix of concurrent transactions on 3 lanes: exactly the ones that succeed are committed, whole (property)", () =>
+    Effect.gen(function*() {
+      const sql = yield* countingClient
+      yield* sql`CREATE TABLE IF NOT EXISTS lane_mix (run int NOT NULL, tx int NOT NULL, part int NOT NULL CHECK (part >= 0))`
+      const kinds = ["commits", "fails", "swallows an error", "sends ahead", "sends ahead what fails"] as const
+      type Kind = typeof kinds[number]
+      const commits = (kind: Kind) => kind === "commits" || kind === "sends ahead"
+      const transaction = (run: number, tx: number, kind: Kind, pause: number) => {
+        const insert = (part: number) => sql`INSERT INTO lane_mix VALUES (${run}, ${tx}, ${part})`
+        const second = kind === "sends ahead" ? Transaction.ahead(insert(1)) : kind === "sends ahead what fails" ? Transaction.ahead(insert(-1)) : insert(1)
+        const body = Effect.gen(function*() {
+          yield* insert(0)
+          if (pause > 0) yield* sql`SELECT pg_sleep(${pause / 1000})`
+          if (kind === "swallows an error") yield* Effect.ignore(sql`SELECT 1 / 0`)
+          yield* second
+          if (kind === "fails") return yield* Effect.fail("stop")
+        })
+        return sql.withTransaction(body).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      }
+      let runs = 0
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.array(fc.record({ kind: fc.constantFrom(...kinds), pause: fc.constantFrom(0, 0, 1, 3) }), { minLength: 1, maxLength: 30 }),
+            async (plan) => {
+              const run = ++runs
+              const exits = await Effect.runPromise(Effect.forEach(
+                plan,
+                ({ kind, pause }, tx) => Effect.exit(transaction(run, tx, kind, pause)),
+                { concurrency: "unbounded" }
+              ))
+              assert.deepStrictEqual(exits.map(Exit.isSuccess), plan.map(({ kind }) => commits(kind)))
+              const rows = await Effect.runPromise(
+                sql<{ tx: number; parts: string }>`SELECT tx, string_agg(part::text, ',' ORDER BY part) AS parts
+                  FROM lane_mix WHERE run = ${run} GROUP BY tx ORDER BY tx`
+              )
+              assert.deepStrictEqual(
+                rows,
+                plan.flatMap(({ kind }, tx) => commits(kind) ? [{ tx, parts: "0,1" }] : [])
+              )
+            }
+          ),
+          { numRuns: 25 }
+        )
+      )
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 })
