@@ -16,15 +16,19 @@
  */
 import autobahn from "autobahn"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { invokePolicies } from "../wamp/types.js"
 import { eventsPublished } from "./Metrics.js"
+import { WampgresUri } from "../wamp/uris.js"
 import * as Connection from "./wamp/Connection.js"
-import type { EventMessage, Payload, Registration, WampError } from "./wamp/Protocol.js"
+import * as Failure from "./wamp/Failure.js"
+import { type EventMessage, type Payload, type Registration, type WampError, wampError } from "./wamp/Protocol.js"
 import * as Registry from "./wamp/Registry.js"
 import type { WampSessionConfig } from "./wamp/SessionConfig.js"
 
@@ -57,6 +61,12 @@ export class WampSession extends Context.Service<WampSession, {
     payload?: Partial<Payload>,
     options?: Record<string, unknown>
   ) => Effect.Effect<void, WampError>
+  /**
+   * Publishes events back to back, in order, and waits for every acknowledgement (of those published
+   * with `{ acknowledge: true }`) within one request timeout: one outcome per event, in order. For
+   * batches (the outbox relay): no fiber or timer per event.
+   */
+  readonly publishAll: (events: ReadonlyArray<Publication>) => Effect.Effect<ReadonlyArray<Exit.Exit<void, WampError>>>
   /** Subscribes for the lifetime of the current scope; kept across rejoins. */
   readonly subscribe: (
     topic: string,
@@ -68,6 +78,21 @@ export class WampSession extends Context.Service<WampSession, {
   static readonly layer = (settings: WampSessionConfig): Layer.Layer<WampSession, WampError> =>
     Layer.effect(WampSession, make(settings))
 }
+
+/** One event for `publishAll`. */
+export interface Publication {
+  readonly topic: string
+  readonly payload?: Partial<Payload> | undefined
+  readonly options?: Record<string, unknown> | undefined
+}
+
+/**
+ * A `publishAll` made of single `publish`es, started back to back (for sessions that have no cheaper
+ * way: the test kit's, test doubles).
+ */
+export const publishEach = (publish: WampSession["Service"]["publish"]) =>
+(events: ReadonlyArray<Publication>): Effect.Effect<ReadonlyArray<Exit.Exit<void, WampError>>> =>
+  Effect.forEach(events, (event) => Effect.exit(publish(event.topic, event.payload, event.options)), { concurrency: "unbounded" })
 
 /** A payload as autobahn hands results over: one bare value, or an `autobahn.Result`. */
 const toPayload = (value: unknown): Payload =>
@@ -100,6 +125,38 @@ const make = (settings: WampSessionConfig) =>
           () => on.publish(topic, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
         )).pipe(Effect.andThen(Metric.update(eventsPublished, 1)))
 
+    const publishAll = (events: ReadonlyArray<Publication>): Effect.Effect<ReadonlyArray<Exit.Exit<void, WampError>>> =>
+      events.length === 0 ? Effect.succeed([]) : Effect.flatMap(Effect.exit(session), (joined) => {
+        if (Exit.isFailure(joined)) return Effect.succeed(events.map(() => Exit.asVoid(joined)))
+        const on = joined.value
+        const outcomes: Array<Exit.Exit<void, WampError> | undefined> = new Array(events.length).fill(undefined)
+        return Effect.callback<ReadonlyArray<Exit.Exit<void, WampError> | undefined>>((resume) => {
+          let pending = events.length
+          const settle = (index: number, outcome: Exit.Exit<void, WampError>) => {
+            outcomes[index] = outcome
+            if (--pending === 0) resume(Effect.succeed(outcomes))
+          }
+          events.forEach(({ options, payload, topic }, index) => {
+            const failed = (cause: unknown) => settle(index, Exit.fail(Failure.fromRejection(`publish ${topic}`)(cause)))
+            try {
+              const acknowledged = on.publish(topic, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
+              if (acknowledged === undefined) settle(index, Exit.void)
+              else acknowledged.then(() => settle(index, Exit.void), failed)
+            } catch (cause) {
+              failed(cause)
+            }
+          })
+        }).pipe(
+          Effect.timeoutOrElse({ duration: settings.requestTimeout, orElse: () => Effect.succeed(outcomes) }),
+          Effect.map((settled) =>
+            settled.map((outcome, index) =>
+              outcome ?? Exit.fail(wampError(WampgresUri.timeout, `publish ${events[index]!.topic}: no answer within ${Duration.format(settings.requestTimeout)}`))
+            )
+          ),
+          Effect.tap((exits) => Metric.update(eventsPublished, exits.filter(Exit.isSuccess).length))
+        )
+      })
+
     const current = connection.current
     return WampSession.of({
       url: settings.url,
@@ -114,6 +171,7 @@ const make = (settings: WampSessionConfig) =>
       register: registry.register,
       call,
       publish,
+      publishAll,
       subscribe: registry.subscribe
     })
   })

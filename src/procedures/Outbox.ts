@@ -165,10 +165,8 @@ const relayPass = (settings: OutboxSettings, session: WampSession["Service"], ho
       // session's messages in order, and WAMP delivers one publisher's events to each subscriber in
       // the order published. The acknowledgements are read in the same order; everything after the
       // first that did not come stays pending, to be published again (at least once, in order).
-      const exits = yield* Effect.forEach(
-        rows,
-        (row) => Effect.exit(session.publish(row.topic, eventPayload(row), { ...row.options, acknowledge: true })),
-        { concurrency: "unbounded" }
+      const exits = yield* session.publishAll(
+        rows.map((row) => ({ topic: row.topic, payload: eventPayload(row), options: { ...row.options, acknowledge: true } }))
       )
       for (let i = 0; i < rows.length; i++) {
         const row = rows[i]!

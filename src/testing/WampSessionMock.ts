@@ -14,7 +14,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { type Payload, WampSession } from "../layers/WampSession.js"
+import { type Payload, publishEach, WampSession } from "../layers/WampSession.js"
 
 /** One recorded publication. */
 export interface Publication {
@@ -41,6 +41,10 @@ const unsupported = (operation: string) =>
 export const layer: Layer.Layer<WampSession | WampSessionMock> = Layer.effectContext(
   Effect.sync(() => {
     const publications: Array<Publication> = []
+    const publish = (topic: string, payload?: Partial<Payload>, options?: Record<string, unknown>) =>
+      Effect.sync(() => {
+        publications.push({ topic, args: payload?.args ?? [], kwargs: payload?.kwargs ?? {}, options: options ?? {} })
+      })
     const session = WampSession.of({
       url: "ws://wampgres.mock/ws",
       realm: "realm1",
@@ -49,10 +53,8 @@ export const layer: Layer.Layer<WampSession | WampSessionMock> = Layer.effectCon
       register: () => unsupported("register"),
       call: (procedure) => unsupported(`call ${procedure}`),
       subscribe: (topic) => unsupported(`subscribe ${topic}`),
-      publish: (topic: string, payload?: Partial<Payload>, options?: Record<string, unknown>) =>
-        Effect.sync(() => {
-          publications.push({ topic, args: payload?.args ?? [], kwargs: payload?.kwargs ?? {}, options: options ?? {} })
-        })
+      publish,
+      publishAll: publishEach(publish)
     })
     return Context.make(WampSession, session).pipe(
       Context.add(WampSessionMock, WampSessionMock.of({ published: Effect.sync(() => publications.slice()) }))

@@ -46,6 +46,7 @@ const session = (answers: ReadonlyArray<Effect.Effect<Payload, WampError>>) => {
     register: () => Effect.die("unused"),
     subscribe: () => Effect.die("unused"),
     publish: () => Effect.die("unused"),
+    publishAll: () => Effect.die("unused"),
     call: (procedure, payload, options) =>
       Effect.suspend(() => {
         sent.push({ procedure, payload, options })

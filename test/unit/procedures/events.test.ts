@@ -73,7 +73,8 @@ describe("Events.publishAfterCommit", () => {
       register: () => Effect.die("unused"),
       call: () => Effect.die("unused"),
       subscribe: () => Effect.die("unused"),
-      publish: (t) => Effect.fail(new WampError({ error: "wamp.error.not_authorized", args: [], kwargs: {}, message: `not allowed to publish to ${t}` }))
+      publish: (t) => Effect.fail(new WampError({ error: "wamp.error.not_authorized", args: [], kwargs: {}, message: `not allowed to publish to ${t}` })),
+      publishAll: () => Effect.die("unused")
     }))
     return Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

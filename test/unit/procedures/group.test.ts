@@ -47,7 +47,8 @@ const recording = () => {
     register: (registrations) => Effect.sync(() => void calls.push(registrations as unknown as ReadonlyArray<Registration<Greeting>>)),
     call: () => Effect.die("unused"),
     subscribe: () => Effect.die("unused"),
-    publish: () => Effect.die("unused")
+    publish: () => Effect.die("unused"),
+    publishAll: () => Effect.die("unused")
   }))
   return { calls, layer }
 }

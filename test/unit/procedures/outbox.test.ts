@@ -14,7 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/testing/TestClock"
-import { type Payload, WampSession } from "../../../src/layers/WampSession.js"
+import { type Payload, publishEach, WampSession } from "../../../src/layers/WampSession.js"
 import { WampError, wampError } from "../../../src/layers/wamp/Protocol.js"
 import * as Caller from "../../../src/procedures/Caller.js"
 import { invoke, request } from "../../../src/procedures/invoke.js"
@@ -217,6 +217,11 @@ describe("the outbox relay", () => {
       const published: Array<Published> = []
       const registered: Array<string> = []
       const logged: Array<string> = []
+      const publish = (topic: string, payload?: Partial<Payload>, options?: Record<string, unknown>) =>
+        Effect.suspend(() => {
+          published.push({ topic, payload, options })
+          return answer(Number(payload?.kwargs?.["_seq"]))
+        })
       const session = Layer.succeed(WampSession, WampSession.of({
         url: "ws://wampgres.mock/ws",
         realm: "realm1",
@@ -225,11 +230,8 @@ describe("the outbox relay", () => {
         register: (registrations) => Effect.sync(() => void registered.push(...registrations.map((r) => r.uri))),
         call: () => Effect.die("unused"),
         subscribe: () => Effect.die("unused"),
-        publish: (topic, payload, options) =>
-          Effect.suspend(() => {
-            published.push({ topic, payload, options })
-            return answer(Number(payload?.kwargs?.["_seq"]))
-          })
+        publish,
+        publishAll: publishEach(publish)
       }))
       const capture = Logger.layer([
         Logger.make((options) => {
