@@ -86,6 +86,27 @@ const keepBusy = (sql: SqlClient.SqlClient, transactions: number) =>
     return { state, fiber }
   })
 
+/** The SQLSTATE of a failed transaction's SqlError (`undefined`: it did not fail with one). */
+const sqlStateOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
+  const failure = failureOf(exit)
+  return isSqlError(failure) ? JSON.stringify(failure).match(/"code":"([0-9A-Z]{5})"/)?.[1] : undefined
+}
+
+/** How many rows `table` has now. */
+const rowsIn = (sql: SqlClient.SqlClient, table: string) =>
+  Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)}`, (rows) => rows[0]!.n)
+
+/** `count` transactions at once, the i-th answering `SELECT i`: the numbers they answered, in order. */
+const numbered = (sql: SqlClient.SqlClient, count: number) =>
+  Effect.forEach(
+    Array.from({ length: count }, (_, i) => i),
+    (i) => Effect.map(sql.withTransaction(sql<{ n: number }>`SELECT ${i}::int AS n`), (rows) => rows[0]!.n),
+    { concurrency: "unbounded" }
+  )
+
+/** 0, 1, ..., count - 1 */
+const upTo = (count: number) => Array.from({ length: count }, (_, i) => i)
+
 const caller = (role: string | undefined): Caller.Identity => ({ authid: "ada", authrole: "user", session: 42, role })
 
 const Env = TestDatabase.layer
@@ -113,12 +134,9 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
     Effect.gen(function*() {
       const sql = yield* countingClient
       const count = 120
-      const one = (i: number) => sql.withTransaction(sql<{ n: number }>`SELECT ${i}::int AS n`)
-      yield* Effect.forEach(Array.from({ length: LANES }, (_, i) => i), one, { concurrency: "unbounded" })
-      const { value, writes: n } = yield* writesOf(
-        Effect.forEach(Array.from({ length: count }, (_, i) => i), one, { concurrency: "unbounded" })
-      )
-      assert.deepStrictEqual(value.map((rows) => rows[0]!.n), Array.from({ length: count }, (_, i) => i))
+      yield* numbered(sql, LANES) // the lanes opened, the statements prepared
+      const { value, writes: n } = yield* writesOf(numbered(sql, count))
+      assert.deepStrictEqual(value, upTo(count))
       // each lane's first BEGIN and last COMMIT go alone; every other write carries a COMMIT and a BEGIN
       assert.isAtMost(n, count + 2 * LANES)
       assert.isAtLeast(n, count)
@@ -144,7 +162,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       const insert = (mark: number) => sql`INSERT INTO lane_marks VALUES (${mark})`
       // odd transactions insert twice and fail; even ones insert twice and commit; all at once on 3 lanes
       const exits = yield* Effect.forEach(
-        Array.from({ length: 60 }, (_, i) => i),
+        upTo(60),
         (i) =>
           Effect.exit(sql.withTransaction(
             Effect.andThen(insert(i), Effect.andThen(insert(i), i % 2 === 1 ? Effect.fail(`stop ${i}`) : Effect.void))
@@ -166,7 +184,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       )
       const fine = (mark: number) => sql.withTransaction(sql`INSERT INTO lane_aborted VALUES (${mark})`)
       const exits = yield* Effect.forEach(
-        Array.from({ length: 30 }, (_, i) => i),
+        upTo(30),
         (i) => Effect.exit(i % 3 === 0 ? swallowing : fine(i)),
         { concurrency: "unbounded" }
       )
@@ -175,7 +193,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
         assert.isTrue(isSqlError(failureOf(exit)), `transaction ${i} should fail with an SqlError`)
       })
       const rows = yield* sql<{ mark: number }>`SELECT mark FROM lane_aborted ORDER BY mark`
-      assert.deepStrictEqual(rows.map((row) => row.mark), Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 0))
+      assert.deepStrictEqual(rows.map((row) => row.mark), upTo(30).filter((i) => i % 3 !== 0))
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
   it.effect("as a caller, the settings travel with the BEGIN and the first statement, which sees them", () =>
@@ -206,10 +224,8 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
         )
       )
       // the setting's own error (22023: no such role), not the refused statement's (25P02)
-      assert.isTrue(isSqlError(failureOf(exit)))
-      assert.match(JSON.stringify(failureOf(exit)), /"code":"22023"/)
-      const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM lane_as_nobody`
-      assert.strictEqual(count!.n, 0)
+      assert.strictEqual(sqlStateOf(exit), "22023")
+      assert.strictEqual(yield* rowsIn(sql, "lane_as_nobody"), 0)
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
   it.effect("a statement sent ahead last travels with the COMMIT, which reports its failure: nothing commits", () =>
@@ -224,13 +240,12 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       // alone: BEGIN with the first INSERT, then the one sent ahead with the COMMIT
       const { writes: n } = yield* writesOf(write(1))
       assert.strictEqual(n, 2)
-      const exit = yield* Effect.exit(write(-1))
-      assert.match(JSON.stringify(failureOf(exit)), /"code":"23514"/)
+      assert.strictEqual(sqlStateOf(yield* Effect.exit(write(-1))), "23514")
       const rows = yield* sql<{ mark: number }>`SELECT mark FROM lane_ahead ORDER BY mark`
       assert.deepStrictEqual(rows.map((row) => row.mark), [0, 1, 1000, 1001])
       // outside a transaction it is awaited like any statement
-      const failed = yield* Effect.exit(Transaction.ahead(sql`INSERT INTO lane_ahead VALUES (-2)`).pipe(Effect.provideService(SqlClient.SqlClient, sql)))
-      assert.match(JSON.stringify(failureOf(failed)), /"code":"23514"/)
+      const outside = Transaction.ahead(sql`INSERT INTO lane_ahead VALUES (-2)`).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      assert.strictEqual(sqlStateOf(yield* Effect.exit(outside)), "23514")
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
   it.effect("a custom BEGIN is awaited: when it fails, the statement behind it never runs", () =>
@@ -242,13 +257,12 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
           Effect.provideService(SqlClient.BeginTransaction, "BEGIN ISOLATION LEVEL NONSENSE")
         )
       )
-      assert.isTrue(isSqlError(failureOf(exit)))
+      assert.strictEqual(sqlStateOf(exit), "42601")
       const serializable = yield* sql.withTransaction(sql<{ level: string }>`SELECT current_setting('transaction_isolation') AS level`).pipe(
         Effect.provideService(SqlClient.BeginTransaction, "BEGIN ISOLATION LEVEL SERIALIZABLE")
       )
       assert.strictEqual(serializable[0]!.level, "serializable")
-      const [count] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM lane_custom`
-      assert.strictEqual(count!.n, 0)
+      assert.strictEqual(yield* rowsIn(sql, "lane_custom"), 0)
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
   it.effect("an interrupted statement is canceled in PostgreSQL and its connection is not used again", () =>
@@ -283,12 +297,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       yield* sql`SELECT pg_terminate_backend(pid) FROM unnest(${pids.map((row) => row.pid)}::int[]) AS pid`
       busy.state.stop = true
       yield* Effect.exit(Fiber.join(busy.fiber)) // some transactions failed with their connection
-      const results = yield* Effect.forEach(
-        Array.from({ length: 30 }, (_, i) => i),
-        (i) => sql.withTransaction(sql<{ n: number }>`SELECT ${i}::int AS n`),
-        { concurrency: "unbounded" }
-      )
-      assert.deepStrictEqual(results.map((rows) => rows[0]!.n), Array.from({ length: 30 }, (_, i) => i))
+      assert.deepStrictEqual(yield* numbered(sql, 30), upTo(30))
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
   it.effect("LISTEN gets a connection of the lanes' pool while transactions keep every lane busy", () =>
@@ -313,12 +322,7 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       const sql = yield* countingClient
       const channels = ["lanes_a", "lanes_b", "lanes_c", "lanes_d"]
       const queues = yield* Effect.forEach(channels, (channel) => sql.listen(channel).pipe(Effect.timeout("10 seconds")))
-      const results = yield* Effect.forEach(
-        Array.from({ length: 20 }, (_, i) => i),
-        (i) => sql.withTransaction(sql<{ n: number }>`SELECT ${i}::int AS n`),
-        { concurrency: "unbounded" }
-      ).pipe(Effect.timeout("10 seconds"))
-      assert.strictEqual(results.length, 20)
+      assert.deepStrictEqual(yield* numbered(sql, 20).pipe(Effect.timeout("10 seconds")), upTo(20))
       yield* Effect.forEach(channels, (channel) => sql.notify(channel, channel))
       const received = yield* Effect.forEach(queues, (queue) => Queue.take(queue).pipe(Effect.timeout("10 seconds")))
       assert.deepStrictEqual(received.map((n) => n.payload), channels)
