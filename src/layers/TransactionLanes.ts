@@ -18,10 +18,14 @@
  *   transaction still answers only after PostgreSQL confirmed its COMMIT. A COMMIT always ends its
  *   transaction block (also when it fails), so what follows it runs in a transaction of its own.
  *
+ * - **What nobody reads travels ahead.** `sendAhead` (through `Transaction.ahead`) queues a statement
+ *   without waiting: it leaves with the next statement, or with the COMMIT, which report its failure.
+ *
  * Under load every transaction is then one write and one read on its lane, as a pipelined statement
  * is. A statement interrupted in a lane is canceled with `pg_cancel_backend` (`cancelBackend`; the
  * library cannot cancel on a pipelining connection) and the lane retired afterwards, as is one whose
- * connection failed: a late cancel must not reach the next transaction.
+ * connection failed: a late cancel must not reach the next transaction. What holds a connection of
+ * the lanes' pool for itself (LISTEN) goes through `exclusive`, one lane fewer meanwhile.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -65,10 +69,6 @@ export class LaneConnection implements Connection {
   constructor(lane: Lane, lanes: Lanes) {
     this.lane = lane
     this.lanes = lanes
-  }
-
-  get connection(): PgConnection.PgConnection {
-    return this.lane.connection
   }
 
   /**
@@ -241,15 +241,19 @@ export const make = (options: {
   /** Closes the lane's checkout (the pool retires a failed connection); a waiter may open another. */
   const close = (lane: Lane): Effect.Effect<void> =>
     Effect.andThen(
-      lane.retired ? Effect.andThen(pool.invalidate(lane.connection), Scope.close(lane.checkout, Exit.void)) : Scope.close(lane.checkout, Exit.void),
+      Effect.andThen(lane.retired ? pool.invalidate(lane.connection) : Effect.void, Scope.close(lane.checkout, Exit.void)),
       Effect.sync(() => {
         open--
         wakeOne()
       })
     )
 
-  /** Hands the lane to the first waiting transaction (it runs now, in this tick); false when none waits. */
+  /**
+   * Hands the lane to the first waiting transaction (it runs now, in this tick). False when none
+   * waits, when the lane is retired, or when the pool owes a connection to `exclusive`.
+   */
   const handOver = (lane: Lane): boolean => {
+    if (lane.retired || open > capacity()) return false
     const waiter = waiters.shift()
     if (waiter === undefined) return false
     waiter(lane)
@@ -260,8 +264,7 @@ export const make = (options: {
     Effect.suspend(() => {
       if (connection.released) return Effect.void
       connection.released = true
-      const lane = connection.lane
-      return !lane.retired && open <= capacity() && handOver(lane) ? Effect.void : close(lane)
+      return handOver(connection.lane) ? Effect.void : close(connection.lane)
     })
 
   const lanes: Lanes = {
@@ -277,7 +280,7 @@ export const make = (options: {
         // Queued now, behind what was sent ahead; with a transaction waiting the lane goes on at once,
         // so its BEGIN follows this COMMIT in the same write.
         return Effect.flatMap(Effect.forkChild(commit, { startImmediately: true }), (committing) => {
-          if (waiters.length > 0 && !connection.lane.retired && open <= capacity()) connection.released = handOver(connection.lane)
+          connection.released = handOver(connection.lane)
           return Effect.andThen(connection.checkAhead, Fiber.join(committing))
         })
       }),
