@@ -14,13 +14,16 @@ import { LaneConnection } from "../layers/TransactionLanes.js"
  * waiting for PostgreSQL's answer: in a transaction on a lane it travels with the transaction's next
  * statement, or with its COMMIT, in the same write, and costs no round trip of its own. Its failure
  * is reported by that next statement (first, as it came first) or by the COMMIT, and aborts the
- * transaction like any failed statement. Anywhere else (no transaction, a pool without lanes, the
- * test kit's mocked client) it runs and is awaited like any statement.
+ * transaction like any failed statement. Anywhere else (no transaction, a savepoint, a pool without
+ * lanes, the test kit's mocked client) it runs and is awaited like any statement.
  */
 export const ahead = (statement: Statement.Statement<unknown>): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.withFiber((fiber) => {
-      const connection = Context.getOrUndefined(fiber.context, sql.transactionService)?.[0]
+      const level = Context.getOrUndefined(fiber.context, sql.transactionService)
+      // Only at the top level: in a savepoint the next statement may be its RELEASE, whose failure
+      // the library turns into a defect, so a failure sent ahead would escape the nested transaction.
+      const connection = level !== undefined && level[1] === 0 ? level[0] : undefined
       if (!(connection instanceof LaneConnection)) return Effect.asVoid(statement)
       const [text, params] = statement.compile()
       return connection.sendAhead(text, params)

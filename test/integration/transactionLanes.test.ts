@@ -248,6 +248,22 @@ layer(Env, { excludeTestServices: true, timeout: "90 seconds" })("transaction la
       assert.strictEqual(sqlStateOf(yield* Effect.exit(outside)), "23514")
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
 
+  it.effect("inside a savepoint a statement is never sent ahead: its failure stays a failure of the nested transaction", () =>
+    Effect.gen(function*() {
+      const sql = yield* countingClient
+      yield* sql`CREATE TABLE IF NOT EXISTS lane_nested (mark int NOT NULL CHECK (mark >= 0))`
+      const nested = sql.withTransaction(Transaction.ahead(sql`INSERT INTO lane_nested VALUES (-1)`))
+      const exit = yield* Effect.exit(
+        sql.withTransaction(
+          Effect.andThen(sql`INSERT INTO lane_nested VALUES (1)`, Effect.ignore(nested))
+        ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      )
+      // the savepoint rolled back, the outer transaction went on and committed its own row
+      assert.isTrue(Exit.isSuccess(exit), `expected success, got ${String(failureOf(exit))}`)
+      const rows = yield* sql<{ mark: number }>`SELECT mark FROM lane_nested`
+      assert.deepStrictEqual(rows.map((row) => row.mark), [1])
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)))
+
   it.effect("a custom BEGIN is awaited: when it fails, the statement behind it never runs", () =>
     Effect.gen(function*() {
       const sql = yield* countingClient
