@@ -16,7 +16,6 @@
  */
 import autobahn from "autobahn"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -25,10 +24,9 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { invokePolicies } from "../wamp/types.js"
 import { eventsPublished } from "./Metrics.js"
-import { WampgresUri } from "../wamp/uris.js"
 import * as Connection from "./wamp/Connection.js"
 import * as Failure from "./wamp/Failure.js"
-import { type EventMessage, type Payload, type Registration, type WampError, wampError } from "./wamp/Protocol.js"
+import type { EventMessage, Payload, Registration, WampError } from "./wamp/Protocol.js"
 import * as Registry from "./wamp/Registry.js"
 import type { WampSessionConfig } from "./wamp/SessionConfig.js"
 
@@ -94,6 +92,10 @@ export const publishEach = (publish: WampSession["Service"]["publish"]) =>
 (events: ReadonlyArray<Publication>): Effect.Effect<ReadonlyArray<Exit.Exit<void, WampError>>> =>
   Effect.forEach(events, (event) => Effect.exit(publish(event.topic, event.payload, event.options)), { concurrency: "unbounded" })
 
+/** Hands one event to autobahn: its promise of the acknowledgement, `undefined` without one; may throw. */
+const send = (on: autobahn.Session, { options, payload, topic }: Publication) =>
+  on.publish(topic, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
+
 /** A payload as autobahn hands results over: one bare value, or an `autobahn.Result`. */
 const toPayload = (value: unknown): Payload =>
   value instanceof autobahn.Result
@@ -119,11 +121,9 @@ const make = (settings: WampSessionConfig) =>
         )).pipe(Effect.map(toPayload))
 
     const publish = (topic: string, payload?: Partial<Payload>, options?: Record<string, unknown>) =>
-      Effect.flatMap(session, (on) =>
-        request(
-          `publish ${topic}`,
-          () => on.publish(topic, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
-        )).pipe(Effect.andThen(Metric.update(eventsPublished, 1)))
+      Effect.flatMap(session, (on) => request(`publish ${topic}`, () => send(on, { topic, payload, options }))).pipe(
+        Effect.andThen(Metric.update(eventsPublished, 1))
+      )
 
     const publishAll = (events: ReadonlyArray<Publication>): Effect.Effect<ReadonlyArray<Exit.Exit<void, WampError>>> =>
       events.length === 0 ? Effect.succeed([]) : Effect.flatMap(Effect.exit(session), (joined) => {
@@ -136,10 +136,10 @@ const make = (settings: WampSessionConfig) =>
             outcomes[index] = outcome
             if (--pending === 0) resume(Effect.succeed(outcomes))
           }
-          events.forEach(({ options, payload, topic }, index) => {
-            const failed = (cause: unknown) => settle(index, Exit.fail(Failure.fromRejection(`publish ${topic}`)(cause)))
+          events.forEach((event, index) => {
+            const failed = (cause: unknown) => settle(index, Exit.fail(Failure.fromRejection(`publish ${event.topic}`)(cause)))
             try {
-              const acknowledged = on.publish(topic, [...(payload?.args ?? [])], { ...payload?.kwargs }, options ? { ...options } : undefined)
+              const acknowledged = send(on, event)
               if (acknowledged === undefined) settle(index, Exit.void)
               else acknowledged.then(() => settle(index, Exit.void), failed)
             } catch (cause) {
@@ -150,7 +150,7 @@ const make = (settings: WampSessionConfig) =>
           Effect.timeoutOrElse({ duration: settings.requestTimeout, orElse: () => Effect.succeed(outcomes) }),
           Effect.map((settled) =>
             settled.map((outcome, index) =>
-              outcome ?? Exit.fail(wampError(WampgresUri.timeout, `publish ${events[index]!.topic}: no answer within ${Duration.format(settings.requestTimeout)}`))
+              outcome ?? Exit.fail(Connection.noAnswer(`publish ${events[index]!.topic}`, settings.requestTimeout))
             )
           ),
           Effect.tap((exits) => Metric.update(eventsPublished, exits.filter(Exit.isSuccess).length))

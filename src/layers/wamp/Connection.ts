@@ -53,6 +53,10 @@ class Closed {
 }
 
 /** Opens the connection for the lifetime of the scope (`awaitJoin` waits for the first join). */
+/** The failure of a request the router did not answer within `timeout`. */
+export const noAnswer = (what: string, timeout: Duration.Duration): WampError =>
+  wampError(WampgresUri.timeout, `${what}: no answer within ${Duration.format(timeout)}`)
+
 export const make = (settings: WampSessionConfig, hooks: Hooks): Effect.Effect<Connection, WampError, Scope.Scope> =>
   Effect.gen(function*() {
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
@@ -182,7 +186,7 @@ export const make = (settings: WampSessionConfig, hooks: Hooks): Effect.Effect<C
       Effect.tryPromise({ try: async () => thunk(), catch: Failure.fromRejection(what) }).pipe(
         Effect.timeoutOrElse({
           duration: timeout,
-          orElse: () => Effect.fail(wampError(WampgresUri.timeout, `${what}: no answer within ${Duration.format(timeout)}`))
+          orElse: () => Effect.fail(noAnswer(what, timeout))
         })
       )
 
