@@ -122,31 +122,39 @@ export const make = (
         )
       })
     const prepare = prepareOn(pool)
+    /** Transactions' lanes over `lanePool`, and what LISTEN takes from that pool. */
+    const lanesOver = (lanePool: PgPool.PgPool) => {
+      const prepareLane = prepareOn(lanePool)
+      const lanes = TransactionLanes.make({
+        pool: lanePool,
+        size: lanePool.config.maxConnections ?? 1,
+        prepare: prepareLane,
+        // errors are moot: the lane is retired either way
+        cancelBackend: (processId) =>
+          Effect.ignore(pool.use((connection) => connection.query("SELECT pg_cancel_backend($1)", [processId])))
+      })
+      return {
+        lanes,
+        exclusive: lanes.exclusive(
+          Effect.flatMap(Effect.tap(lanePool.get, prepareLane), (connection) => connection.pin),
+          // Never the last lane (transactions would wait forever): a connection of its own, beyond the pool.
+          Effect.tap(PgConnection.make(options), (connection) =>
+            Effect.andThen(
+              Effect.logWarning(
+                `DB_POOL_MAX=${options.maxConnections ?? 10} leaves too few connections for transactions beside LISTEN: one more connection opened for LISTEN`
+              ),
+              onConnect(connection)
+            ))
+        )
+      }
+    }
     const get = Effect.tap(pool.get, prepare)
     const reserve = Effect.flatMap(get, (connection) => connection.pin)
+    const split = lanePool === undefined ? undefined : lanesOver(lanePool)
+    const lanes = split?.lanes
     // What holds a connection for itself (LISTEN): the lanes' pool when there is one, so the few
     // pipelining connections of single statements are never taken away from them.
-    const lanes = lanePool === undefined ? undefined : TransactionLanes.make({
-      pool: lanePool,
-      size: lanePool.config.maxConnections ?? 1,
-      prepare: prepareOn(lanePool),
-      // errors are moot: the lane is retired either way
-      cancelBackend: (processId) =>
-        Effect.ignore(pool.use((connection) => connection.query("SELECT pg_cancel_backend($1)", [processId])))
-    })
-    const exclusive = lanePool === undefined || lanes === undefined
-      ? reserve
-      : lanes.exclusive(
-        Effect.flatMap(Effect.tap(lanePool.get, prepareOn(lanePool)), (connection) => connection.pin),
-        // Never the last lane (transactions would wait forever): a connection of its own, beyond the pool.
-        Effect.tap(PgConnection.make(options), (connection) =>
-          Effect.andThen(
-            Effect.logWarning(
-              `DB_POOL_MAX=${options.maxConnections ?? 10} leaves too few connections for transactions beside LISTEN: one more connection opened for LISTEN`
-            ),
-            onConnect(connection)
-          ))
-      )
+    const exclusive = split?.exclusive ?? reserve
     // a transaction's wait for its connection, as a span of its own
     const transactionAcquirer: Effect.Effect<Connection, SqlError, Scope.Scope> = (lanes === undefined
       // A pinned view is a new object per transaction: no adapter cache for it.

@@ -61,8 +61,6 @@ export class LaneConnection implements Connection {
   private readonly lanes: Lanes
   /** Statements queued without waiting (the BEGIN, `sendAhead`), in order, until their results are checked. */
   private ahead: Array<Fiber.Fiber<PgConnection.Result, SqlError>> | undefined = undefined
-  /** The next `execute` of a plain `BEGIN` is the transaction's own (sent ahead, not awaited). */
-  private beginNext = true
   /** The lane went back or on: this transaction's work on it is done. */
   released = false
 
@@ -78,7 +76,6 @@ export class LaneConnection implements Connection {
    * follows it in the transaction).
    */
   sendAhead(sql: string, params: ReadonlyArray<unknown>): Effect.Effect<void> {
-    this.beginNext = false
     return Effect.map(
       Effect.forkChild(this.retiringOnFailure(this.lane.connection.query(sql, params, true)), { startImmediately: true }),
       (fiber) => void (this.ahead ??= []).push(fiber)
@@ -116,36 +113,30 @@ export class LaneConnection implements Connection {
   }
 
   execute(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
-    if (this.beginNext && sql === "BEGIN" && params.length === 0) return Effect.as(this.sendAhead(sql, params), noRows)
-    this.beginNext = false
+    // The transaction's plain BEGIN (a BEGIN inside a block is only a warning in PostgreSQL).
+    if (sql === "BEGIN") return Effect.as(this.sendAhead(sql, params), noRows)
     // Rolling back (to a savepoint: what was sent ahead before it was checked by the SAVEPOINT),
     // what was sent ahead no longer matters and must not turn into the rollback's failure.
     if (sql.startsWith("ROLLBACK")) this.ahead = undefined
     return transformRows ? Effect.map(this.rows(sql, params, true), transformRows) : this.rows(sql, params, true)
   }
   executeRaw(sql: string, params: ReadonlyArray<unknown>) {
-    this.beginNext = false
     return this.statement(this.lane.connection.query(sql, params))
   }
   executeWithoutTransform(sql: string, params: ReadonlyArray<unknown>) {
-    this.beginNext = false
     return this.rows(sql, params, true)
   }
   executeValues(sql: string, params: ReadonlyArray<unknown>) {
-    this.beginNext = false
     return this.statement(this.lane.connection.queryValues(sql, params))
   }
   executeValuesUnprepared(sql: string, params: ReadonlyArray<unknown>) {
-    this.beginNext = false
     return this.statement(this.lane.connection.queryValues(sql, params, false))
   }
   executeUnprepared(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
-    this.beginNext = false
     const operation = this.rows(sql, params, false)
     return transformRows ? Effect.map(operation, transformRows) : operation
   }
   executeStream(sql: string, params: ReadonlyArray<unknown>, transformRows: Rows | undefined) {
-    this.beginNext = false
     // A stream takes the connection for itself once what is queued has been answered.
     const stream = Stream.unwrap(Effect.as(this.checkAhead, this.lane.connection.stream(sql, params)))
     return transformRows

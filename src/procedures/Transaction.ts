@@ -66,6 +66,5 @@ export const around = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, 
 const asCaller = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R | SqlClient.SqlClient> =>
   Effect.andThen(Caller.apply, body)
 
-
 /** A statement whose rows nobody reads, sent without waiting for its answer (see `Ahead.ts`). */
 export { ahead } from "./Ahead.js"
