@@ -14,8 +14,8 @@ import * as References from "effect/References"
 import * as TestClock from "effect/testing/TestClock"
 import * as Idempotency from "../../../src/procedures/Idempotency.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
+import * as PgScript from "../../../src/testing/PgScript.js"
 
-const normalized = (sql: string) => sql.replace(/\s+/g, " ").trim()
 const cleanup = /^DELETE FROM wampgres_idempotency/
 const migrator = PgClientMock.when((s) => !cleanup.test(s.sql), [])
 
@@ -39,7 +39,7 @@ describe("Idempotency.layer", () => {
       const mock = yield* PgClientMock.PgClientMock
       yield* Layer.build(Idempotency.layer)
       yield* settle
-      const sql = (yield* mock.statements).map((s) => normalized(s.sql))
+      const sql = (yield* mock.statements).map((s) => PgScript.normalize(s.sql))
       const table = sql.find((s) => s.startsWith("CREATE TABLE wampgres_idempotency "))
       assert.isDefined(table)
       for (
@@ -70,7 +70,7 @@ describe("Idempotency.layer", () => {
         yield* settle
         const first = yield* deletes
         assert.strictEqual(first.length, 1)
-        assert.strictEqual(normalized(first[0]!.sql), "DELETE FROM wampgres_idempotency WHERE created_at < now() - make_interval(secs => $1)")
+        assert.strictEqual(PgScript.normalize(first[0]!.sql), "DELETE FROM wampgres_idempotency WHERE created_at < now() - make_interval(secs => $1)")
         assert.deepStrictEqual(first[0]!.params, [86_400])
         yield* TestClock.adjust("59 seconds")
         yield* settle

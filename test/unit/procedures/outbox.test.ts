@@ -20,6 +20,7 @@ import * as Caller from "../../../src/procedures/Caller.js"
 import { invoke, request } from "../../../src/procedures/invoke.js"
 import * as Outbox from "../../../src/procedures/Outbox.js"
 import * as PgClientMock from "../../../src/testing/PgClientMock.js"
+import * as PgScript from "../../../src/testing/PgScript.js"
 import * as WampSessionMock from "../../../src/testing/WampSessionMock.js"
 
 const ada: Caller.Identity = { authid: "ada", authrole: "user", session: 42, role: undefined }
@@ -57,7 +58,7 @@ describe("Outbox.migrations", () => {
     Effect.gen(function*() {
       const mock = yield* PgClientMock.PgClientMock
       yield* Effect.scoped(Layer.build(Outbox.migrations))
-      const sql = (yield* mock.statements).map((st) => st.sql.replace(/\s+/g, " ").trim())
+      const sql = (yield* mock.statements).map((st) => PgScript.normalize(st.sql))
       const find = (prefix: string) => sql.find((st) => st.startsWith(prefix)) ?? ""
       assert.strictEqual(find("CREATE TABLE wampgres_outbox_topics"), "CREATE TABLE wampgres_outbox_topics ( topic text PRIMARY KEY, last_seq bigint NOT NULL )")
       const events = find("CREATE TABLE wampgres_outbox (")
@@ -150,7 +151,7 @@ describe("wampgres.outbox.replay", () => {
         truncated: false
       })
       const q = yield* query
-      assert.match(q.sql.replace(/\s+/g, " "), /WHERE topic = \$1 AND seq > \$2 ORDER BY seq LIMIT \$3$/)
+      assert.match(PgScript.normalize(q.sql), /WHERE topic = \$1 AND seq > \$2 ORDER BY seq LIMIT \$3$/)
       assert.deepStrictEqual(q.params, ["com.example.t", 2, 1000])
     }).pipe(mocked([row(3), row(4)], 4n)))
 
@@ -272,7 +273,7 @@ describe("the outbox relay", () => {
       const [locked] = yield* r.statements(lock)
       assert.deepStrictEqual(locked!.params, [0x77616d70, 0x67726573])
       const [query] = yield* r.statements(pending)
-      assert.match(query!.sql.replace(/\s+/g, " "), /WHERE published_at IS NULL ORDER BY id LIMIT \$1$/)
+      assert.match(PgScript.normalize(query!.sql), /WHERE published_at IS NULL ORDER BY id LIMIT \$1$/)
       assert.deepStrictEqual(query!.params, [3])
       const marked = yield* r.statements(/^UPDATE wampgres_outbox SET published_at/)
       assert.deepStrictEqual(marked.map((st) => [st.sql, st.params]), [["UPDATE wampgres_outbox SET published_at = now() WHERE id IN ($1,$2)", [101, 102]]])
@@ -281,7 +282,7 @@ describe("the outbox relay", () => {
       // published rows past the retention go, at the first pass
       const deleted = yield* r.statements(/^DELETE FROM wampgres_outbox/)
       assert.deepStrictEqual(deleted.map((st) => st.params), [[3600]])
-      assert.match(deleted[0]!.sql.replace(/\s+/g, " "), /WHERE published_at IS NOT NULL AND created_at < now\(\) - make_interval\(secs => \$1\)$/)
+      assert.match(PgScript.normalize(deleted[0]!.sql), /WHERE published_at IS NOT NULL AND created_at < now\(\) - make_interval\(secs => \$1\)$/)
       assert.include(r.logged, "Info outbox relay started")
     }).pipe(withMock))
 
