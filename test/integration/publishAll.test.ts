@@ -16,6 +16,15 @@ const topic = "com.example.test.batch"
 const uriOf = (exit: Exit.Exit<void, { readonly error: string }>): string =>
   Exit.isSuccess(exit) ? "ok" : exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error.error : "died"
 
+/** The first positional argument of every event on `topic`, as an anonymous subscriber receives them. */
+const receivedOn = (topic: string) =>
+  Effect.gen(function*() {
+    const subscriber = yield* clientSession((yield* Router).url)
+    const received: Array<unknown> = []
+    yield* Effect.promise(() => subscriber.subscribe(topic, (args) => void received.push(args?.[0])))
+    return received
+  })
+
 const Env = Layer.provideMerge(
   Layer.unwrap(Effect.map(Router, (router) => clientWamp(router.url))),
   TestRouter.layer()
@@ -24,11 +33,8 @@ const Env = Layer.provideMerge(
 layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("WampSession.publishAll", (it) => {
   it.effect("one outcome per event, in order; subscribers get the published ones in order", () =>
     Effect.gen(function*() {
-      const router = yield* Router
       const wamp = yield* WampSession
-      const subscriber = yield* clientSession(router.url)
-      const received: Array<unknown> = []
-      yield* Effect.promise(() => subscriber.subscribe(topic, (args) => void received.push(args?.[0])))
+      const received = yield* receivedOn(topic)
       const exits = yield* wamp.publishAll([
         { topic, payload: { args: [1] }, options: { acknowledge: true } },
         { topic: "com..not a uri", payload: { args: [2] }, options: { acknowledge: true } },
@@ -43,11 +49,8 @@ layer(Env, { excludeTestServices: true, timeout: "60 seconds" })("WampSession.pu
 
   it.effect("a large batch: every event acknowledged, delivered once, in order", () =>
     Effect.gen(function*() {
-      const router = yield* Router
       const wamp = yield* WampSession
-      const subscriber = yield* clientSession(router.url)
-      const received: Array<unknown> = []
-      yield* Effect.promise(() => subscriber.subscribe(`${topic}.large`, (args) => void received.push(args?.[0])))
+      const received = yield* receivedOn(`${topic}.large`)
       const count = 2000
       const exits = yield* wamp.publishAll(
         Array.from({ length: count }, (_, i) => ({ topic: `${topic}.large`, payload: { args: [i] }, options: { acknowledge: true } }))
