@@ -59,13 +59,13 @@ const program = (only: string | undefined) =>
     const db = yield* benchDatabase(undefined)
     const url = Redacted.make(db.url)
     const wants = (shape: string) => only === undefined || only === shape
-    // The service's pool: multiplexed, transactions pin a connection.
+    // The library's own client (`PgClient`): multiplexed, a transaction pins a connection.
     yield* Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       if (wants("statement")) yield* report("statement", sql.unsafe(SELECT))
       if (wants("withTransaction")) yield* report("withTransaction", sql.withTransaction(sql.unsafe(SELECT)))
     }).pipe(Effect.provide(Layer.fresh(PgClient.layer({ url, maxConnections: POOL, minConnections: POOL, multiplex: true }))))
-    // wampgres' client: the same number of connections for transactions (lanes), a quarter more for statements.
+    // wampgres' client (`PgPoolClient`): 13 connections, a quarter (3) for statements and 10 lanes.
     if (wants("lanes")) {
       yield* Effect.gen(function*() {
         const sql = yield* PgPoolClient.make({ url, maxConnections: POOL + Math.ceil(POOL / 3), minConnections: 0, multiplex: true }, () => Effect.void)
